@@ -1,0 +1,77 @@
+/**
+ * What a path holds, independent of where the state comes from (base, local disk, hub).
+ */
+import type { ContentId, Seq } from './ids.js';
+
+export const ENTRY_KINDS = ['file', 'dir', 'symlink'] as const;
+export type EntryKind = (typeof ENTRY_KINDS)[number];
+
+export interface FileEntry {
+  readonly kind: 'file';
+  readonly contentId: ContentId;
+  readonly size: number;
+  readonly executable: boolean;
+  /** Modification time in whole milliseconds since the epoch. */
+  readonly mtime: number;
+}
+
+export interface DirEntry {
+  readonly kind: 'dir';
+}
+
+export interface SymlinkEntry {
+  readonly kind: 'symlink';
+  /** The link's target, verbatim. It is data: Tandem never follows it. */
+  readonly target: string;
+}
+
+export type Entry = FileEntry | DirEntry | SymlinkEntry;
+
+/**
+ * True when two entries hold the same thing: same kind, and for files the same bytes and
+ * executable bit, for links the same target. Modification times do not count: touching a
+ * file is not a change. `undefined` (absent) equals only `undefined`.
+ */
+export function sameEntry(a: Entry | undefined, b: Entry | undefined): boolean {
+  if (a === undefined || b === undefined) return a === b;
+  if (a.kind !== b.kind) return false;
+  switch (a.kind) {
+    case 'file':
+      return a.contentId === (b as FileEntry).contentId && a.executable === (b as FileEntry).executable;
+    case 'symlink':
+      return a.target === (b as SymlinkEntry).target;
+    case 'dir':
+      return true;
+  }
+}
+
+/** Identical bytes (files with equal content ids); the executable bit may differ. */
+export function sameBytes(a: Entry | undefined, b: Entry | undefined): boolean {
+  return a?.kind === 'file' && b?.kind === 'file' && a.contentId === b.contentId;
+}
+
+/** An entry as the hub holds it: the entry plus the journal row that wrote it. */
+export interface RemoteNode {
+  readonly entry: Entry;
+  /** The journal seq of the row that last wrote this path. */
+  readonly seq: Seq;
+  /** A stable identity: kept across moves, new after a delete and re-create. */
+  readonly node: Seq;
+}
+
+/** An entry as the local disk holds it, with the inode that identifies it across renames. */
+export interface LocalNode {
+  readonly entry: Entry;
+  readonly ino: number;
+}
+
+/** What both sides agreed on at the last sync of a path. */
+export interface BaseNode {
+  readonly entry: Entry;
+  readonly seq: Seq;
+  readonly node: Seq;
+  /** The local inode at the time of agreement, for detecting local renames. */
+  readonly ino: number;
+}
+
+export type Tree<T> = ReadonlyMap<string, T>;

@@ -1,0 +1,307 @@
+/**
+ * The planner: a pure function of the three trees (DESIGN.md "The agent's three trees").
+ *
+ * - base:   what both sides agreed on at the last sync of each path;
+ * - local:  what the disk holds now;
+ * - remote: what the hub holds now (its change feed, applied up to the cursor).
+ *
+ * It returns the changes to make on each side. It never touches the disk or the network, so
+ * the same function runs against the real filesystem and the in-memory one.
+ */
+import type { BaseNode, Entry, LocalNode, RemoteNode, Tree } from './entry.js';
+import { sameBytes, sameEntry } from './entry.js';
+import type { Seq } from './ids.js';
+import { comparePaths, depthOf, isSameOrInside, rebase } from './paths.js';
+
+/** Send a local creation or modification to the hub. */
+export interface PushPut {
+  readonly type: 'push-put';
+  readonly path: string;
+  /** The seq the hub must still hold for the path (0: the path must not exist). */
+  readonly base: Seq;
+  readonly local: LocalNode;
+}
+
+/** Send a local deletion to the hub. */
+export interface PushDelete {
+  readonly type: 'push-delete';
+  readonly path: string;
+  readonly base: Seq;
+}
+
+/** Send a local rename of a file or a whole folder as one move. */
+export interface PushMove {
+  readonly type: 'push-move';
+  readonly from: string;
+  readonly to: string;
+  readonly base: Seq;
+  readonly local: LocalNode;
+}
+
+/** Write the hub's version of a path to disk; the disk must still hold `local`. */
+export interface PullPut {
+  readonly type: 'pull-put';
+  readonly path: string;
+  readonly remote: RemoteNode;
+  /** What the disk held when planned (undefined: nothing); checked before writing. */
+  readonly local: LocalNode | undefined;
+}
+
+/** Remove a path the hub deleted; the disk must still hold `local`. */
+export interface PullDelete {
+  readonly type: 'pull-delete';
+  readonly path: string;
+  readonly local: LocalNode;
+}
+
+/** Rename a local file or folder the way the hub did; the disk must still hold `local`. */
+export interface PullMove {
+  readonly type: 'pull-move';
+  readonly from: string;
+  readonly to: string;
+  readonly remote: RemoteNode;
+  readonly local: LocalNode;
+}
+
+/**
+ * Both sides changed a path differently: the hub's version keeps the path, the local
+ * version moves aside to a conflicted copy (and is uploaded from there).
+ */
+export interface Conflict {
+  readonly type: 'conflict';
+  readonly path: string;
+  readonly local: LocalNode;
+  readonly remote: RemoteNode;
+}
+
+/** Both sides already agree: only the base needs writing (or forgetting, when undefined). */
+export interface Record {
+  readonly type: 'record';
+  readonly path: string;
+  readonly base: BaseNode | undefined;
+}
+
+export type Change = PushPut | PushDelete | PushMove | PullPut | PullDelete | PullMove | Conflict | Record;
+export const CHANGE_TYPES = [
+  'push-put',
+  'push-delete',
+  'push-move',
+  'pull-put',
+  'pull-delete',
+  'pull-move',
+  'conflict',
+  'record',
+] as const satisfies readonly Change['type'][];
+
+export interface PlanInput {
+  readonly base: Tree<BaseNode>;
+  readonly local: Tree<LocalNode>;
+  readonly remote: Tree<RemoteNode>;
+  /** Paths whose local state is unknown this round (still being written, unreadable). */
+  readonly skip?: ReadonlySet<string>;
+  /** Paths Tandem never syncs (editor temp files, `.tandemignore`). */
+  readonly isIgnored?: (path: string) => boolean;
+}
+
+export interface Plan {
+  readonly changes: readonly Change[];
+  /** True when the plan holds only moves: apply them, then plan again. */
+  readonly movesOnly: boolean;
+}
+
+/**
+ * Plans one round. Moves come first and alone: when any rename is found, the plan holds only
+ * renames (applied, they change the trees, and the next round plans the rest). Otherwise
+ * every path is decided on its own by the table in DESIGN.md.
+ *
+ * Guarantees: no change overwrites or deletes local data without naming the local state it
+ * expects; a local version that loses against the hub becomes a conflict (kept as a copy),
+ * never a silent overwrite; identical content on both sides is never a conflict.
+ */
+export function plan(input: PlanInput): Plan {
+  const moves = planMoves(input);
+  if (moves.length > 0) return { changes: moves, movesOnly: true };
+  const changes: Change[] = [];
+  for (const path of unionOfPaths(input)) {
+    const change = planPath(path, input.base.get(path), input.local.get(path), input.remote.get(path));
+    if (change) changes.push(change);
+  }
+  return { changes, movesOnly: false };
+}
+
+function unionOfPaths(input: PlanInput): string[] {
+  const paths = new Set<string>();
+  for (const tree of [input.base, input.local, input.remote] as const) {
+    for (const path of tree.keys()) paths.add(path);
+  }
+  const out: string[] = [];
+  for (const path of paths) {
+    if (input.skip?.has(path) || input.isIgnored?.(path)) continue;
+    out.push(path);
+  }
+  return out.sort(comparePaths);
+}
+
+/** The decision table for one path, with no renames involved. */
+export function planPath(
+  path: string,
+  base: BaseNode | undefined,
+  local: LocalNode | undefined,
+  remote: RemoteNode | undefined,
+): Change | undefined {
+  const localChanged = !sameEntry(base?.entry, local?.entry);
+  const remoteChanged = (base?.seq ?? 0) !== (remote?.seq ?? 0);
+
+  if (!localChanged && !remoteChanged) {
+    // Same on all sides; keep the recorded inode current so later renames are recognised.
+    if (base && local && base.ino !== local.ino) {
+      return { type: 'record', path, base: { ...base, ino: local.ino } };
+    }
+    return undefined;
+  }
+
+  if (localChanged && !remoteChanged) {
+    // Only the disk changed: the hub still holds base, so base's seq is the CAS guard.
+    if (!local) return { type: 'push-delete', path, base: base!.seq };
+    return { type: 'push-put', path, base: remote?.seq ?? 0, local };
+  }
+
+  if (!localChanged && remoteChanged) {
+    // Only the hub changed: the disk still holds base (or nothing), which the executor re-checks.
+    if (!remote) {
+      if (!local) return { type: 'record', path, base: undefined };
+      return { type: 'pull-delete', path, local };
+    }
+    return { type: 'pull-put', path, remote, local };
+  }
+
+  // Both changed.
+  if (sameEntry(local?.entry, remote?.entry)) {
+    // They changed to the same thing: agree without transferring anything.
+    if (!remote || !local) return { type: 'record', path, base: undefined };
+    return { type: 'record', path, base: { entry: remote.entry, seq: remote.seq, node: remote.node, ino: local.ino } };
+  }
+  if (!local) return { type: 'pull-put', path, remote: remote!, local }; // deleted here, modified there: modification wins
+  if (!remote) return { type: 'push-put', path, base: 0, local }; // modified here, deleted there: modification wins
+  if (sameBytes(local.entry, remote.entry)) {
+    // Identical bytes are never a conflict; only the executable bit differs, and the hub's wins.
+    return { type: 'pull-put', path, remote, local };
+  }
+  return { type: 'conflict', path, local, remote };
+}
+
+interface MoveCandidate {
+  readonly from: string;
+  readonly to: string;
+}
+
+/**
+ * Finds renames, hub side first. A rename is only taken when it is clean: the moved item is
+ * unchanged on the other side and its destination is free there. Anything else falls back
+ * to the per-path table as a delete plus a create, which loses nothing (at worst a copy).
+ */
+function planMoves(input: PlanInput): Change[] {
+  const { base, local, remote } = input;
+  const excluded = (path: string): boolean => input.skip?.has(path) === true || input.isIgnored?.(path) === true;
+  const remoteByNode = new Map<Seq, string>();
+  for (const [path, node] of remote) remoteByNode.set(node.node, path);
+  const localByIno = new Map<number, string | null>();
+  for (const [path, node] of local) localByIno.set(node.ino, localByIno.has(node.ino) ? null : path); // null: hard links
+
+  const remoteMoves: MoveCandidate[] = [];
+  const localMoves: MoveCandidate[] = [];
+  for (const [from, b] of base) {
+    if (excluded(from)) continue;
+    const remoteTo = remoteByNode.get(b.node);
+    if (remoteTo !== undefined && remoteTo !== from) remoteMoves.push({ from, to: remoteTo });
+    const here = local.get(from);
+    if (here && here.ino === b.ino) continue;
+    const localTo = localByIno.get(b.ino);
+    if (localTo && localTo !== from) localMoves.push({ from, to: localTo });
+  }
+
+  const changes: Change[] = [];
+  const taken: MoveCandidate[] = [];
+  const overlaps = (m: MoveCandidate): boolean =>
+    taken.some(
+      (t) =>
+        isSameOrInside(m.from, t.from) ||
+        isSameOrInside(t.from, m.from) ||
+        isSameOrInside(m.to, t.to) ||
+        isSameOrInside(t.to, m.to) ||
+        isSameOrInside(m.to, t.from) ||
+        isSameOrInside(t.to, m.from),
+    );
+
+  for (const move of outermost(remoteMoves)) {
+    const b = base.get(move.from)!;
+    const l = local.get(move.from);
+    const r = remote.get(move.to)!;
+    // Clean when the disk still holds the same item at the source and nothing at the target.
+    const clean =
+      l !== undefined &&
+      l.ino === b.ino &&
+      l.entry.kind === b.entry.kind &&
+      r.entry.kind === b.entry.kind &&
+      !excluded(move.to) &&
+      !hasAnyAt(local, move.to) &&
+      !hasAnyAt(base, move.to);
+    if (!clean || overlaps(move)) continue;
+    taken.push(move);
+    changes.push({ type: 'pull-move', from: move.from, to: move.to, remote: r, local: l });
+  }
+
+  for (const move of outermost(localMoves)) {
+    const b = base.get(move.from)!;
+    const l = local.get(move.to)!;
+    const r = remote.get(move.from);
+    // Clean when the hub still holds base at the source and nothing at the target, and (for
+    // files) the bytes did not change on the way: a changed file is sent as delete + create.
+    const clean =
+      r !== undefined &&
+      r.seq === b.seq &&
+      r.node === b.node &&
+      l.entry.kind === b.entry.kind &&
+      (b.entry.kind !== 'file' || sameEntry(b.entry, l.entry)) &&
+      !excluded(move.to) &&
+      !hasAnyAt(remote, move.to) &&
+      !hasAnyAt(base, move.to) &&
+      !local.has(move.from);
+    if (!clean || overlaps(move)) continue;
+    taken.push(move);
+    changes.push({ type: 'push-move', from: move.from, to: move.to, base: b.seq, local: l });
+  }
+  return changes;
+}
+
+function hasAnyAt(tree: Tree<unknown>, path: string): boolean {
+  return tree.has(path);
+}
+
+/** Drops moves implied by a move of an ancestor (a folder rename moves its contents). */
+function outermost(moves: MoveCandidate[]): MoveCandidate[] {
+  const sorted = [...moves].sort((a, b) => depthOf(a.from) - depthOf(b.from) || comparePaths(a.from, b.from));
+  const kept: MoveCandidate[] = [];
+  for (const move of sorted) {
+    const implied = kept.some(
+      (k) => isSameOrInside(move.from, k.from) && rebase(move.from, k.from, k.to) === move.to,
+    );
+    const nested = kept.some((k) => isSameOrInside(move.from, k.from));
+    if (implied || nested) continue; // a nested, non-implied move is found again next round
+    kept.push(move);
+  }
+  return kept;
+}
+
+/** The entry a change leaves at its path on the hub side, for logs and `tandem explain`. */
+export function describeEntry(entry: Entry | undefined): string {
+  if (!entry) return 'absent';
+  switch (entry.kind) {
+    case 'file':
+      return `file ${entry.contentId.slice(0, 12)} (${entry.size} bytes${entry.executable ? ', executable' : ''})`;
+    case 'dir':
+      return 'folder';
+    case 'symlink':
+      return `symlink -> ${entry.target}`;
+  }
+}

@@ -1,0 +1,61 @@
+/**
+ * The closed registry of error codes: each with its HTTP status and a message a person can
+ * act on. The JSON error body is always `{ error: { code, message } }`.
+ */
+
+export const ERRORS = {
+  BAD_REQUEST: { status: 400, message: 'The request is not valid: %s' },
+  INVALID_PATH: { status: 400, message: 'Invalid path %s: %s' },
+  UNAUTHENTICATED: { status: 401, message: 'Not signed in, or the device token was revoked: run `tandem login`' },
+  WRONG_PASSWORD: { status: 401, message: 'Wrong user name or password' },
+  FORBIDDEN: { status: 403, message: 'You do not have %s access to this workspace' },
+  NOT_FOUND: { status: 404, message: '%s not found' },
+  WORKSPACE_NOT_FOUND: { status: 404, message: 'No workspace %s (see `tandem workspace list`)' },
+  CHUNK_NOT_FOUND: { status: 404, message: 'Chunk %s is not stored in this workspace' },
+  USER_EXISTS: { status: 409, message: 'User %s already exists: use `tandem login`' },
+  WORKSPACE_EXISTS: { status: 409, message: 'You already have a workspace named %s' },
+  MISSING_CHUNKS: { status: 409, message: 'The hub lacks %s chunk(s) of this content: upload them first' },
+  CHUNK_MISMATCH: { status: 422, message: 'Chunk bytes do not match their id %s' },
+  PAYLOAD_TOO_LARGE: { status: 413, message: 'The request is larger than the hub accepts (%s)' },
+  RATE_LIMITED: { status: 429, message: 'Too many attempts: wait a minute and try again' },
+  CURSOR_AHEAD: { status: 409, message: 'The cursor %s is ahead of the hub (head %s): the hub was restored, resync from zero' },
+  PROTOCOL_MISMATCH: { status: 426, message: 'This hub speaks protocol %s, the client %s: upgrade the older one' },
+  INTERNAL: { status: 500, message: 'The hub failed: %s' },
+} as const satisfies Record<string, { status: number; message: string }>;
+
+export type ErrorCode = keyof typeof ERRORS;
+
+export interface ErrorBody {
+  readonly error: { readonly code: ErrorCode | string; readonly message: string };
+}
+
+/** Fills a template's `%s` holes in order. */
+export function formatError(code: ErrorCode, ...args: readonly (string | number)[]): string {
+  let i = 0;
+  return ERRORS[code].message.replace(/%s/g, () => String(args[i++] ?? ''));
+}
+
+/**
+ * An error the hub reports to a client, or a client reports to a person. Carries the code,
+ * the HTTP status and a message that says what to do.
+ */
+export class TandemError extends Error {
+  readonly status: number;
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    options?: { cause?: unknown; status?: number },
+  ) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'TandemError';
+    this.status = options?.status ?? ERRORS[code].status;
+  }
+
+  static of(code: ErrorCode, ...args: readonly (string | number)[]): TandemError {
+    return new TandemError(code, formatError(code, ...args));
+  }
+
+  toBody(): ErrorBody {
+    return { error: { code: this.code, message: this.message } };
+  }
+}

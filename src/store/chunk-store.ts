@@ -1,0 +1,47 @@
+/**
+ * Where chunk bytes live. Chunks are immutable and content-addressed, so every operation is
+ * idempotent: putting a chunk twice stores it once, and concurrent puts of the same id are
+ * safe. Implementations: disk (embedded default) and memory (tests); all pass the contract
+ * suite in test/contract.
+ */
+import type { ChunkId } from '../core/ids.js';
+
+/** Largest chunk any implementation accepts (the chunker's maximum is far below). */
+export const MAX_CHUNK_BYTES = 8 * 1024 * 1024;
+
+export interface ChunkStore {
+  /** The subset of `ids` that is stored. */
+  has(ids: readonly ChunkId[]): Promise<Set<ChunkId>>;
+  /**
+   * Stores chunks. The caller has verified each id against its bytes. Resolves only when every
+   * chunk is durable (it survives a crash of the process or the machine).
+   */
+  put(chunks: readonly { readonly id: ChunkId; readonly bytes: Uint8Array }[]): Promise<void>;
+  /** A chunk's bytes, or undefined when it is not stored. */
+  get(id: ChunkId): Promise<Buffer | undefined>;
+  /** Releases resources; further calls are not allowed. */
+  close(): Promise<void>;
+}
+
+/** Keeps chunks in a Map. For tests and the property test's simulated hub. */
+export class MemoryChunkStore implements ChunkStore {
+  private readonly chunks = new Map<ChunkId, Buffer>();
+
+  async has(ids: readonly ChunkId[]): Promise<Set<ChunkId>> {
+    return new Set(ids.filter((id) => this.chunks.has(id)));
+  }
+
+  async put(chunks: readonly { readonly id: ChunkId; readonly bytes: Uint8Array }[]): Promise<void> {
+    for (const { id, bytes } of chunks) if (!this.chunks.has(id)) this.chunks.set(id, Buffer.from(bytes));
+  }
+
+  async get(id: ChunkId): Promise<Buffer | undefined> {
+    return this.chunks.get(id);
+  }
+
+  async close(): Promise<void> {}
+
+  get size(): number {
+    return this.chunks.size;
+  }
+}

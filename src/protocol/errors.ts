@@ -20,6 +20,7 @@ export const ERRORS = {
   RATE_LIMITED: { status: 429, message: 'Too many attempts: wait a minute and try again' },
   CURSOR_AHEAD: { status: 409, message: 'The cursor %s is ahead of the hub (head %s): the hub was restored, resync from zero' },
   PROTOCOL_MISMATCH: { status: 426, message: 'This hub speaks protocol %s, the client %s: upgrade the older one' },
+  UNREACHABLE: { status: 503, message: 'Cannot reach the hub at %s (%s): is `tandem server` running there?' },
   INTERNAL: { status: 500, message: 'The hub failed: %s' },
 } as const satisfies Record<string, { status: number; message: string }>;
 

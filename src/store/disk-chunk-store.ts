@@ -8,6 +8,7 @@ import { constants } from 'node:fs';
 import { mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ChunkId } from '../core/ids.js';
+import { forEachLimited } from '../core/concurrency.js';
 import type { ChunkStore } from './chunk-store.js';
 
 const PARALLEL_WRITES = 16;
@@ -98,16 +99,4 @@ async function fsyncDir(dir: string): Promise<void> {
   } finally {
     await handle.close();
   }
-}
-
-/** Runs `fn` over `items` with at most `limit` running at once; rejects on the first failure. */
-export async function forEachLimited<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (next < items.length) {
-      const item = items[next++]!;
-      await fn(item);
-    }
-  });
-  await Promise.all(workers);
 }

@@ -1,0 +1,163 @@
+/**
+ * The sync engine: one round is pull the feed -> scan the disk -> plan -> execute. Rounds
+ * repeat until a plan is empty; the engine then waits for a hint (a watcher event, a poke
+ * from the hub, a timer) and runs again. Hints only say "look again": the cursor, the scan
+ * and the planner are the truth, so a lost hint costs latency, never correctness.
+ */
+import type { BaseNode, LocalNode, RemoteNode, Tree } from '../core/entry.js';
+import { makeIgnoreMatcher, STATE_DIR } from '../core/ignore.js';
+import { plan, type Change } from '../core/planner.js';
+import type { FileSystem } from '../fs/file-system.js';
+import { TandemError } from '../protocol/errors.js';
+import { Executor, type ExecutionResult } from './executor.js';
+import type { HubClient } from './hub-client.js';
+import { absolute, readIgnoreFile, scanTree, type Problem } from './scanner.js';
+import type { StateStore } from './state-store.js';
+
+export interface EngineOptions {
+  readonly fs: FileSystem;
+  /** The synced folder, absolute, without a trailing slash. */
+  readonly root: string;
+  readonly store: StateStore;
+  readonly client: HubClient;
+  readonly workspaceId: string;
+  readonly deviceName: string;
+  readonly now?: () => number;
+  readonly log?: (line: string) => void;
+}
+
+export interface RoundResult {
+  /** Changes the planner asked for (0: everything agrees). */
+  readonly planned: number;
+  readonly execution: ExecutionResult;
+  /** Files still being written: the round is not final until they settle. */
+  readonly unstable: number;
+  readonly scanProblems: readonly Problem[];
+}
+
+/** Raised when syncing must stop for the person to look (e.g. `.tandem` vanished). */
+export class SyncHalted extends Error {
+  override readonly name = 'SyncHalted';
+}
+
+export class SyncEngine {
+  private readonly now: () => number;
+  private readonly log: (line: string) => void;
+  private readonly executor: Executor;
+
+  constructor(private readonly options: EngineOptions) {
+    this.now = options.now ?? Date.now;
+    this.log = options.log ?? (() => {});
+    this.executor = new Executor({
+      fs: options.fs,
+      root: options.root,
+      store: options.store,
+      client: options.client,
+      workspaceId: options.workspaceId,
+      deviceName: options.deviceName,
+      now: this.now,
+      log: this.log,
+    });
+  }
+
+  get store(): StateStore {
+    return this.options.store;
+  }
+
+  /** Clears leftovers of a crash in `.tandem/tmp` (never the user's files). */
+  async prepare(): Promise<void> {
+    const tmp = absolute(this.options.root, `${STATE_DIR}/tmp`);
+    await this.options.fs.removeTree(tmp);
+    await this.options.fs.mkdir(tmp);
+  }
+
+  /**
+   * Stops with SyncHalted when the folder or its `.tandem` is gone: an unmounted disk or a
+   * deleted folder must never be taken for "the user deleted everything".
+   */
+  async checkFolder(): Promise<void> {
+    const { fs, root } = this.options;
+    const rootStat = await fs.lstat(root);
+    const stateStat = await fs.lstat(absolute(root, STATE_DIR));
+    if (rootStat?.kind !== 'dir' || stateStat?.kind !== 'dir') {
+      throw new SyncHalted(
+        `${root}${rootStat?.kind === 'dir' ? `/${STATE_DIR}` : ''} has disappeared (unmounted disk or deleted folder?); ` +
+          'stopped without propagating anything. Restore it, or run `tandem sync` on the folder again to relink',
+      );
+    }
+  }
+
+  /** Pulls the change feed up to the hub's head into the remote tree. */
+  async pull(): Promise<void> {
+    const { client, store, workspaceId } = this.options;
+    for (;;) {
+      let page;
+      try {
+        page = await client.changes(workspaceId, store.cursor);
+      } catch (error) {
+        if (error instanceof TandemError && error.code === 'CURSOR_AHEAD') {
+          this.log('the hub is behind this device (restored from a backup?): resyncing from zero');
+          store.resetRemote();
+          continue;
+        }
+        throw error;
+      }
+      store.applyChanges(page);
+      if (!page.more) return;
+    }
+  }
+
+  /** One round. Throws SyncHalted, or what the hub client throws when the hub is unreachable. */
+  async round(): Promise<RoundResult> {
+    const { fs, root, store } = this.options;
+    await this.checkFolder();
+    await this.pull();
+    const matcher = makeIgnoreMatcher(await readIgnoreFile(fs, root));
+    const scan = await scanTree({
+      fs,
+      root,
+      isIgnored: matcher,
+      hashes: store.hashes,
+      setHash: (path, record) => store.setHash(path, record),
+      now: this.now,
+    });
+    // A deleted `.tandem` between the scan and the plan must not look like a mass deletion.
+    await this.checkFolder();
+    const isIgnored = (path: string) => matcher(path, kindAt(path, store.base, scan.local, store.remote) === 'dir');
+    const { changes } = plan({ base: store.base, local: scan.local, remote: store.remote, skip: scan.skip, isIgnored });
+    const execution = changes.length > 0 ? await this.executor.execute(changes) : emptyExecution();
+    return { planned: changes.length, execution, unstable: scan.unstable.size, scanProblems: scan.problems };
+  }
+
+  /**
+   * Runs rounds until one plans nothing and no file is still being written, or until
+   * `maxRounds`. Returns the last round.
+   */
+  async syncUntilIdle(maxRounds = 50, waitUnstableMs = 100): Promise<RoundResult> {
+    let last: RoundResult | undefined;
+    for (let i = 0; i < maxRounds; i++) {
+      last = await this.round();
+      if (last.planned === 0 && last.unstable === 0) return last;
+      if (last.planned === 0 && last.unstable > 0) await sleep(waitUnstableMs);
+    }
+    return last!;
+  }
+}
+
+function kindAt(path: string, ...trees: Tree<BaseNode | LocalNode | RemoteNode>[]): string | undefined {
+  for (const tree of trees) {
+    const node = tree.get(path);
+    if (node) return node.entry.kind;
+  }
+  return undefined;
+}
+
+function emptyExecution(): ExecutionResult {
+  return { applied: 0, problems: [], uploaded: 0, downloaded: 0 };
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+export type { Change };

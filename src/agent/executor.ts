@@ -1,0 +1,588 @@
+/**
+ * The executor: applies a plan. It is the only code that changes the synced folder, and it
+ * keeps DESIGN.md's safety rules:
+ *
+ * - before overwriting, renaming or deleting anything, it checks that the disk still holds
+ *   exactly what the planner saw (kind, inode, size, mtime); a mismatch is a per-path
+ *   problem and the path is planned again next round;
+ * - it never writes through a symbolic link: every ancestor of a path it touches must be a
+ *   real folder inside the synced folder;
+ * - downloads go to a temporary file in `.tandem/tmp`, are fsynced, get their mode and mtime,
+ *   and are renamed into place atomically;
+ * - a file is uploaded only if it reads back exactly as it was hashed (stable).
+ *
+ * Nothing here is remembered across rounds: after a crash the planner starts again from the
+ * three trees.
+ */
+import { randomBytes } from 'node:crypto';
+import { forEachLimited } from '../core/concurrency.js';
+import { conflictedCopyPath } from '../core/conflict-name.js';
+import type { BaseNode, Entry, LocalNode, RemoteNode } from '../core/entry.js';
+import { chunkIdOf, type ChunkRef, type Manifest } from '../core/hashing.js';
+import type { ChunkId, ContentId } from '../core/ids.js';
+import { STATE_DIR } from '../core/ignore.js';
+import { ancestorsOf, comparePaths, depthOf, parentOf } from '../core/paths.js';
+import { describeEntry, type Change, type Conflict, type PullDelete, type PullMove, type PullPut, type PushDelete, type PushMove, type PushPut } from '../core/planner.js';
+import { errorCode, type FileSystem, type ReadHandle } from '../fs/file-system.js';
+import { MAX_OPS_PER_COMMIT, type OpResult, type WireOp } from '../protocol/api.js';
+import type { HubClient } from './hub-client.js';
+import { absolute, type Problem } from './scanner.js';
+import type { StateStore } from './state-store.js';
+
+export interface ExecutorOptions {
+  readonly fs: FileSystem;
+  readonly root: string;
+  readonly store: StateStore;
+  readonly client: HubClient;
+  readonly workspaceId: string;
+  readonly deviceName: string;
+  readonly now: () => number;
+  /** One line per action, for the person watching. */
+  readonly log: (line: string) => void;
+}
+
+export interface ExecutionResult {
+  /** Changes that took effect. */
+  applied: number;
+  problems: Problem[];
+  /** Bytes of chunk data sent and received. */
+  uploaded: number;
+  downloaded: number;
+}
+
+/** A per-path failure that is reported, not thrown further. */
+class PathProblem extends Error {}
+
+const UPLOAD_BATCH_BYTES = 8 * 1024 * 1024;
+const DOWNLOAD_RUN_BYTES = 16 * 1024 * 1024;
+const PARALLEL_DOWNLOADS = 8;
+
+export class Executor {
+  private readonly tmpDir: string;
+
+  constructor(private readonly options: ExecutorOptions) {
+    this.tmpDir = absolute(options.root, `${STATE_DIR}/tmp`);
+  }
+
+  private abs(path: string): string {
+    return absolute(this.options.root, path);
+  }
+
+  /** Applies the changes of one plan. Never throws for a per-path failure. */
+  async execute(changes: readonly Change[]): Promise<ExecutionResult> {
+    const result: ExecutionResult = { applied: 0, problems: [], uploaded: 0, downloaded: 0 };
+    const byType = <T extends Change['type']>(type: T) => changes.filter((c): c is Extract<Change, { type: T }> => c.type === type);
+
+    for (const change of byType('pull-move')) await this.guarded(change.from, result, () => this.pullMove(change));
+    const pushMoves = byType('push-move');
+    if (pushMoves.length > 0) await this.pushMoves(pushMoves, result);
+
+    const pulls: PullPut[] = [...byType('pull-put')];
+    for (const change of byType('conflict')) {
+      await this.guarded(change.path, result, async () => {
+        await this.forkConflict(change);
+        // The path is free now: the hub's version goes there.
+        pulls.push({ type: 'pull-put', path: change.path, remote: change.remote, local: undefined });
+      });
+    }
+    const pushes = [...byType('push-delete'), ...byType('push-put')];
+    if (pushes.length > 0) await this.push(pushes, result);
+    const deletes = byType('pull-delete').sort((a, b) => depthOf(b.path) - depthOf(a.path) || comparePaths(b.path, a.path));
+    for (const change of deletes) await this.guarded(change.path, result, () => this.pullDelete(change));
+    if (pulls.length > 0) await this.pull(pulls, result);
+    const records = byType('record');
+    if (records.length > 0) {
+      this.options.store.batch(() => {
+        for (const change of records) this.options.store.setBase(change.path, change.base);
+      });
+      result.applied += records.length;
+    }
+    return result;
+  }
+
+  /** Runs one path's work; a failure becomes a problem for that path. */
+  private async guarded(path: string, result: ExecutionResult, work: () => Promise<void>): Promise<boolean> {
+    try {
+      await work();
+      result.applied++;
+      return true;
+    } catch (error) {
+      const message = error instanceof PathProblem ? error.message : `${errorCode(error) ?? ''} ${(error as Error).message}`.trim();
+      result.problems.push({ path, message });
+      this.decide(path, 'problem', message);
+      if (!(error instanceof PathProblem) && !errorCode(error) && !(error instanceof Error && error.name === 'TandemError')) {
+        throw error; // a programmer error: do not hide it
+      }
+      return false;
+    }
+  }
+
+  private decide(path: string, action: string, detail: string): void {
+    this.options.store.logDecision(path, action, detail, this.options.now());
+  }
+
+  private explain(change: { local?: LocalNode | undefined; remote?: RemoteNode | undefined }, path: string): string {
+    const base = this.options.store.base.get(path);
+    return `base: ${describeEntry(base?.entry)}${base ? ` @${base.seq}` : ''}; local: ${describeEntry(change.local?.entry)}; remote: ${describeEntry(change.remote?.entry)}${change.remote ? ` @${change.remote.seq}` : ''}`;
+  }
+
+  // Guards.
+
+  /** Throws unless the disk holds exactly `expected` at `path` (undefined: nothing). */
+  private async expect(path: string, expected: LocalNode | undefined): Promise<void> {
+    await this.checkAncestors(path);
+    const stat = await this.options.fs.lstat(this.abs(path));
+    if (!expected) {
+      if (stat) throw new PathProblem(`${path} appeared locally since the scan; will look again`);
+      return;
+    }
+    const same =
+      stat !== undefined &&
+      stat.ino === expected.ino &&
+      stat.kind === expected.entry.kind &&
+      (expected.entry.kind !== 'file' || (stat.size === expected.entry.size && stat.mtimeMs === expected.entry.mtime));
+    if (!same) throw new PathProblem(`${path} changed locally since the scan; will look again`);
+  }
+
+  /** Every ancestor of `path` must be a real folder (not a link): nothing is written through links. */
+  private async checkAncestors(path: string): Promise<void> {
+    for (const ancestor of ancestorsOf(path)) {
+      const stat = await this.options.fs.lstat(this.abs(ancestor));
+      if (stat && stat.kind !== 'dir') {
+        throw new PathProblem(`${ancestor} is a ${stat.kind === 'symlink' ? 'symbolic link' : stat.kind}, not a folder: nothing is written through it`);
+      }
+      if (!stat) return; // missing: nothing below exists either
+    }
+  }
+
+  /** Creates the missing ancestors of `path` as real folders. */
+  private async ensureParents(path: string): Promise<void> {
+    for (const ancestor of ancestorsOf(path)) {
+      const full = this.abs(ancestor);
+      let stat = await this.options.fs.lstat(full);
+      if (!stat) {
+        try {
+          await this.options.fs.mkdir(full);
+        } catch (error) {
+          if (errorCode(error) !== 'EEXIST') throw error;
+        }
+        stat = await this.options.fs.lstat(full);
+      }
+      if (!stat || stat.kind !== 'dir') {
+        throw new PathProblem(`${ancestor} is ${stat ? `a ${stat.kind === 'symlink' ? 'symbolic link' : stat.kind}` : 'missing'}, not a folder: nothing is written through it`);
+      }
+    }
+  }
+
+  // Moves.
+
+  private async pullMove(change: PullMove): Promise<void> {
+    const { fs, store } = this.options;
+    await this.expect(change.from, change.local);
+    await this.expect(change.to, undefined);
+    await this.ensureParents(change.to);
+    await fs.rename(this.abs(change.from), this.abs(change.to));
+    await fs.syncDir(this.abs(parentOf(change.to)));
+    const root: BaseNode = { entry: change.remote.entry, seq: change.remote.seq, node: change.remote.node, ino: change.local.ino };
+    store.moveBase(change.from, change.to, root);
+    this.decide(change.to, 'renamed locally', `the hub moved ${change.from} to ${change.to}; ${this.explain(change, change.from)}`);
+    this.options.log(`renamed ${change.from} -> ${change.to}`);
+  }
+
+  private async pushMoves(moves: readonly PushMove[], result: ExecutionResult): Promise<void> {
+    const ops: WireOp[] = moves.map((m) => ({ op: 'move', from: m.from, to: m.to, base: m.base }));
+    const results = await this.commit(ops, []);
+    moves.forEach((move, i) => {
+      const outcome = results[i]!;
+      if (!outcome.ok) {
+        result.problems.push({ path: move.to, message: outcome.message });
+        this.decide(move.to, 'move rejected', outcome.message);
+        return;
+      }
+      const old = this.options.store.base.get(move.from)!;
+      this.options.store.moveBase(move.from, move.to, { entry: old.entry, seq: outcome.seq, node: outcome.node, ino: move.local.ino });
+      this.decide(move.to, 'sent rename', `moved from ${move.from} locally; sent as one move`);
+      this.options.log(`sent rename ${move.from} -> ${move.to}`);
+      result.applied++;
+    });
+  }
+
+  // Conflicts.
+
+  /** Moves the local version aside to a conflicted copy; it is uploaded from there next round. */
+  private async forkConflict(change: Conflict): Promise<void> {
+    const { store, fs } = this.options;
+    await this.expect(change.path, change.local);
+    const taken = (candidate: string) => store.remote.has(candidate) || store.base.has(candidate);
+    let copy = conflictedCopyPath(change.path, {
+      time: new Date(this.options.now()),
+      device: this.options.deviceName,
+      isDir: change.local.entry.kind === 'dir',
+      taken,
+    });
+    // The name may exist on disk without being known to either tree yet.
+    for (let n = 0; (await fs.lstat(this.abs(copy))) !== undefined; n++) {
+      copy = conflictedCopyPath(change.path, {
+        time: new Date(this.options.now() + (n + 1) * 1000),
+        device: this.options.deviceName,
+        isDir: change.local.entry.kind === 'dir',
+        taken,
+      });
+    }
+    await fs.rename(this.abs(change.path), this.abs(copy));
+    const hash = store.hashes.get(change.path);
+    if (hash) {
+      store.setHash(copy, hash);
+      store.setHash(change.path, undefined);
+    }
+    this.decide(change.path, 'conflict', `both sides changed; local version kept as ${copy}; ${this.explain(change, change.path)}`);
+    this.options.log(`conflict on ${change.path}: local version kept as ${copy}`);
+  }
+
+  // Pushes.
+
+  private async push(changes: readonly (PushPut | PushDelete)[], result: ExecutionResult): Promise<void> {
+    const { store } = this.options;
+    const deletes = changes
+      .filter((c): c is PushDelete => c.type === 'push-delete')
+      .sort((a, b) => depthOf(b.path) - depthOf(a.path) || comparePaths(b.path, a.path));
+    const puts = changes.filter((c): c is PushPut => c.type === 'push-put').sort((a, b) => comparePaths(a.path, b.path));
+
+    // Upload what the hub lacks; files that changed since hashing are left for the next round.
+    const manifests = new Map<ContentId, Manifest>();
+    const sendable: PushPut[] = [];
+    const files: { change: PushPut; chunks: readonly ChunkRef[] }[] = [];
+    for (const change of puts) {
+      if (change.local.entry.kind !== 'file') {
+        sendable.push(change);
+        continue;
+      }
+      const hash = store.hashes.get(change.path);
+      if (!hash || hash.contentId !== change.local.entry.contentId) {
+        result.problems.push({ path: change.path, message: 'changed since it was hashed; will look again' });
+        continue;
+      }
+      files.push({ change, chunks: hash.chunks });
+    }
+    const unstable = await this.uploadMissing(files, result);
+    for (const { change, chunks } of files) {
+      if (unstable.has(change.path)) continue;
+      const entry = change.local.entry as Extract<Entry, { kind: 'file' }>;
+      manifests.set(entry.contentId, { contentId: entry.contentId, size: entry.size, chunks });
+      sendable.push(change);
+    }
+    sendable.sort((a, b) => comparePaths(a.path, b.path));
+
+    const ops: WireOp[] = [
+      ...deletes.map((d): WireOp => ({ op: 'delete', path: d.path, base: d.base })),
+      ...sendable.map((p): WireOp => ({ op: 'put', path: p.path, base: p.base, entry: p.local.entry as never })),
+    ];
+    if (ops.length === 0) return;
+    const outcomes = await this.commit(ops, [...manifests.values()]);
+    const all = [...deletes, ...sendable];
+    store.batch(() => {
+      all.forEach((change, i) => {
+        const outcome = outcomes[i]!;
+        if (!outcome.ok) {
+          result.problems.push({ path: change.path, message: outcome.message });
+          this.decide(change.path, 'push rejected', `${outcome.reason}: ${outcome.message}`);
+          return;
+        }
+        result.applied++;
+        if (change.type === 'push-delete') {
+          store.setBase(change.path, undefined);
+          this.decide(change.path, 'sent delete', `deleted locally; ${this.explain({}, change.path)}`);
+          this.options.log(`sent delete ${change.path}`);
+        } else {
+          store.setBase(change.path, { entry: change.local.entry, seq: outcome.seq, node: outcome.node, ino: change.local.ino });
+          this.decide(change.path, 'sent', `changed locally; ${this.explain({ local: change.local }, change.path)}`);
+          this.options.log(`sent ${change.local.entry.kind === 'dir' ? 'folder ' : ''}${change.path}`);
+        }
+      });
+    });
+  }
+
+  private async commit(ops: readonly WireOp[], manifests: readonly Manifest[]): Promise<OpResult[]> {
+    const outcomes: OpResult[] = [];
+    for (let i = 0; i < ops.length; i += MAX_OPS_PER_COMMIT) {
+      const slice = ops.slice(i, i + MAX_OPS_PER_COMMIT);
+      const needed = new Set(slice.flatMap((op) => (op.op === 'put' && op.entry.kind === 'file' ? [op.entry.contentId] : [])));
+      const response = await this.options.client.commit(this.options.workspaceId, {
+        ops: slice,
+        manifests: manifests.filter((m) => needed.has(m.contentId)).map((m) => ({ ...m, chunks: [...m.chunks] })),
+      });
+      outcomes.push(...response.results);
+    }
+    return outcomes;
+  }
+
+  /**
+   * Uploads the chunks the hub lacks, reading them back from the files and checking each
+   * against its id. Returns the paths that no longer match their hash (changed meanwhile).
+   */
+  private async uploadMissing(files: readonly { change: PushPut; chunks: readonly ChunkRef[] }[], result: ExecutionResult): Promise<Set<string>> {
+    const unstable = new Set<string>();
+    const allIds = [...new Set(files.flatMap((f) => f.chunks.map((c) => c.id)))];
+    if (allIds.length === 0) return unstable;
+    const missing = await this.options.client.missing(this.options.workspaceId, allIds);
+    let batch: { id: ChunkId; bytes: Uint8Array }[] = [];
+    let batchBytes = 0;
+    const flush = async () => {
+      if (batch.length === 0) return;
+      await this.options.client.uploadChunks(this.options.workspaceId, batch);
+      result.uploaded += batchBytes;
+      batch = [];
+      batchBytes = 0;
+    };
+    for (const { change, chunks } of files) {
+      const wanted = chunks.some((c) => missing.has(c.id));
+      if (!wanted) continue;
+      let handle: ReadHandle | undefined;
+      try {
+        await this.expect(change.path, change.local);
+        handle = await this.options.fs.openRead(this.abs(change.path));
+        let offset = 0;
+        for (const chunk of chunks) {
+          if (missing.has(chunk.id)) {
+            const bytes = new Uint8Array(chunk.size);
+            const n = await readFully(handle, bytes, offset);
+            if (n !== chunk.size || chunkIdOf(bytes) !== chunk.id) throw new PathProblem(`${change.path} changed while uploading; will look again`);
+            missing.delete(chunk.id);
+            batch.push({ id: chunk.id, bytes });
+            batchBytes += bytes.length;
+            if (batchBytes >= UPLOAD_BATCH_BYTES) await flush();
+          }
+          offset += chunk.size;
+        }
+      } catch (error) {
+        if (!(error instanceof PathProblem) && !errorCode(error)) throw error;
+        unstable.add(change.path);
+        result.problems.push({ path: change.path, message: (error as Error).message });
+      } finally {
+        await handle?.close();
+      }
+    }
+    await flush();
+    return unstable;
+  }
+
+  // Pulls.
+
+  private async pullDelete(change: PullDelete): Promise<void> {
+    const { fs, store } = this.options;
+    await this.expect(change.path, change.local);
+    if (change.local.entry.kind === 'dir') {
+      try {
+        await fs.rmdir(this.abs(change.path));
+      } catch (error) {
+        if (errorCode(error) === 'ENOTEMPTY' || errorCode(error) === 'EEXIST') {
+          // Something unsynced (ignored, or new) is inside: keep the folder; it is re-sent.
+          store.setBase(change.path, undefined);
+          throw new PathProblem(`${change.path} was deleted on the hub but holds local files; kept`);
+        }
+        throw error;
+      }
+    } else {
+      await fs.unlink(this.abs(change.path));
+    }
+    store.setBase(change.path, undefined);
+    store.setHash(change.path, undefined);
+    this.decide(change.path, 'deleted locally', `deleted on the hub; ${this.explain(change, change.path)}`);
+    this.options.log(`deleted ${change.path}`);
+  }
+
+  private async pull(changes: readonly PullPut[], result: ExecutionResult): Promise<void> {
+    const sorted = [...changes].sort((a, b) => comparePaths(a.path, b.path));
+    const files = sorted.filter((c) => c.remote.entry.kind === 'file');
+    for (const change of sorted) {
+      if (change.remote.entry.kind !== 'file') await this.guarded(change.path, result, () => this.pullNonFile(change));
+    }
+    if (files.length === 0) return;
+    const manifests = await this.fetchManifests(files.map((f) => (f.remote.entry as Extract<Entry, { kind: 'file' }>).contentId));
+    const localChunks = this.localChunkIndex();
+    await forEachLimited(files, PARALLEL_DOWNLOADS, async (change) => {
+      await this.guarded(change.path, result, () => this.pullFile(change, manifests, localChunks, result));
+    });
+  }
+
+  private async fetchManifests(ids: readonly ContentId[]): Promise<Map<ContentId, Manifest>> {
+    const unique = [...new Set(ids)];
+    const known = new Map<ContentId, Manifest>();
+    // A content already on disk here needs no round trip.
+    for (const record of this.options.store.hashes.values()) {
+      if (!known.has(record.contentId)) known.set(record.contentId, { contentId: record.contentId, size: record.chunks.reduce((s, c) => s + c.size, 0), chunks: record.chunks });
+    }
+    const wanted = unique.filter((id) => !known.has(id));
+    const fetched = wanted.length > 0 ? await this.options.client.manifests(this.options.workspaceId, wanted) : [];
+    const out = new Map<ContentId, Manifest>();
+    for (const id of unique) {
+      const manifest = known.get(id) ?? fetched.find((m) => m.contentId === id);
+      if (manifest) out.set(id, manifest);
+    }
+    return out;
+  }
+
+  /** Where each chunk can be read locally: any file whose hash is cached. */
+  private localChunkIndex(): Map<ChunkId, { path: string; offset: number; size: number; ino: number; mtimeMs: number }> {
+    const index = new Map<ChunkId, { path: string; offset: number; size: number; ino: number; mtimeMs: number }>();
+    for (const [path, record] of this.options.store.hashes) {
+      let offset = 0;
+      for (const chunk of record.chunks) {
+        if (!index.has(chunk.id)) index.set(chunk.id, { path, offset, size: chunk.size, ino: record.ino, mtimeMs: record.mtimeMs });
+        offset += chunk.size;
+      }
+    }
+    return index;
+  }
+
+  private async pullNonFile(change: PullPut): Promise<void> {
+    const { fs, store } = this.options;
+    const entry = change.remote.entry;
+    await this.expect(change.path, change.local);
+    const full = this.abs(change.path);
+    if (entry.kind === 'dir' && change.local?.entry.kind === 'dir') {
+      // Already a folder here; only the agreement is new.
+    } else {
+      await this.removeExpected(change.path, change.local);
+      await this.ensureParents(change.path);
+      if (entry.kind === 'dir') await fs.mkdir(full);
+      else if (entry.kind === 'symlink') await fs.symlink(entry.target, full);
+      await fs.syncDir(this.abs(parentOf(change.path)));
+    }
+    const stat = await fs.lstat(full);
+    if (!stat) throw new PathProblem(`${change.path} vanished right after it was written`);
+    store.setBase(change.path, { entry, seq: change.remote.seq, node: change.remote.node, ino: stat.ino });
+    this.decide(change.path, 'received', `changed on the hub; ${this.explain(change, change.path)}`);
+    this.options.log(`received ${entry.kind === 'dir' ? 'folder ' : entry.kind === 'symlink' ? 'link ' : ''}${change.path}`);
+  }
+
+  /** Removes what the guard just confirmed is there, so a different kind can take its place. */
+  private async removeExpected(path: string, local: LocalNode | undefined): Promise<void> {
+    if (!local) return;
+    if (local.entry.kind === 'dir') {
+      try {
+        await this.options.fs.rmdir(this.abs(path));
+      } catch (error) {
+        if (errorCode(error) === 'ENOTEMPTY' || errorCode(error) === 'EEXIST') throw new PathProblem(`${path} is a folder with local files in it; not replaced`);
+        throw error;
+      }
+    } else if (local.entry.kind === 'symlink') {
+      await this.options.fs.unlink(this.abs(path));
+    }
+    // A file is replaced atomically by the rename itself.
+  }
+
+  private async pullFile(
+    change: PullPut,
+    manifests: ReadonlyMap<ContentId, Manifest>,
+    localChunks: ReadonlyMap<ChunkId, { path: string; offset: number; size: number; ino: number; mtimeMs: number }>,
+    result: ExecutionResult,
+  ): Promise<void> {
+    const { fs, store } = this.options;
+    const entry = change.remote.entry as Extract<Entry, { kind: 'file' }>;
+    const manifest = manifests.get(entry.contentId);
+    if (!manifest) throw new PathProblem(`the hub has no manifest for ${change.path}; will retry`);
+    const mode = entry.executable ? 0o755 : 0o644;
+    const temp = `${this.tmpDir}/${randomBytes(8).toString('hex')}`;
+    const handle = await fs.createWrite(temp, mode);
+    let written = false;
+    try {
+      await this.writeContent(handle, manifest, localChunks, result);
+      await handle.sync();
+      written = true;
+    } finally {
+      await handle.close();
+      if (!written) await fs.unlink(temp).catch(() => undefined);
+    }
+    try {
+      await fs.chmod(temp, mode);
+      await fs.setMtime(temp, entry.mtime);
+      // The last check: the target must still be what the planner saw, right before the rename.
+      await this.expect(change.path, change.local);
+      if (change.local && change.local.entry.kind !== 'file') await this.removeExpected(change.path, change.local);
+      await this.ensureParents(change.path);
+      await fs.rename(temp, this.abs(change.path));
+    } catch (error) {
+      await fs.unlink(temp).catch(() => undefined);
+      throw error;
+    }
+    await fs.syncDir(this.abs(parentOf(change.path)));
+    const stat = await fs.lstat(this.abs(change.path));
+    if (!stat) throw new PathProblem(`${change.path} vanished right after it was written`);
+    store.batch(() => {
+      store.setHash(change.path, { ino: stat.ino, size: stat.size, mtimeMs: stat.mtimeMs, contentId: entry.contentId, chunks: manifest.chunks, hashedAt: Math.max(this.options.now(), stat.mtimeMs + 1000) });
+      store.setBase(change.path, { entry, seq: change.remote.seq, node: change.remote.node, ino: stat.ino });
+    });
+    this.decide(change.path, 'received', `changed on the hub; ${this.explain(change, change.path)}`);
+    this.options.log(`received ${change.path}`);
+  }
+
+  /** Writes a manifest's bytes in order, from local files where possible, else from the hub. */
+  private async writeContent(
+    out: { write(data: Uint8Array): Promise<void> },
+    manifest: Manifest,
+    localChunks: ReadonlyMap<ChunkId, { path: string; offset: number; size: number; ino: number; mtimeMs: number }>,
+    result: ExecutionResult,
+  ): Promise<void> {
+    const chunks = manifest.chunks;
+    let i = 0;
+    while (i < chunks.length) {
+      const local = await this.readLocalChunk(chunks[i]!, localChunks);
+      if (local) {
+        await out.write(local);
+        i++;
+        continue;
+      }
+      // A run of chunks to fetch in one request.
+      const run: ChunkRef[] = [chunks[i]!];
+      let runBytes = chunks[i]!.size;
+      let j = i + 1;
+      while (j < chunks.length && runBytes < DOWNLOAD_RUN_BYTES && !localChunks.has(chunks[j]!.id)) {
+        run.push(chunks[j]!);
+        runBytes += chunks[j]!.size;
+        j++;
+      }
+      let k = 0;
+      for await (const { id, bytes } of this.options.client.fetchChunks(this.options.workspaceId, run.map((c) => c.id))) {
+        if (id !== run[k]?.id || chunkIdOf(bytes) !== id) throw new PathProblem(`chunk ${id.slice(0, 12)} arrived corrupted; will retry`);
+        await out.write(bytes);
+        result.downloaded += bytes.length;
+        k++;
+      }
+      if (k !== run.length) throw new PathProblem('the hub sent fewer chunks than asked; will retry');
+      i = j;
+    }
+  }
+
+  private async readLocalChunk(
+    chunk: ChunkRef,
+    localChunks: ReadonlyMap<ChunkId, { path: string; offset: number; size: number; ino: number; mtimeMs: number }>,
+  ): Promise<Uint8Array | undefined> {
+    const source = localChunks.get(chunk.id);
+    if (!source) return undefined;
+    try {
+      await this.checkAncestors(source.path);
+      const handle = await this.options.fs.openRead(this.abs(source.path));
+      try {
+        const bytes = new Uint8Array(chunk.size);
+        const n = await readFully(handle, bytes, source.offset);
+        // The file may have changed since it was hashed: trust only bytes that match.
+        return n === chunk.size && chunkIdOf(bytes) === chunk.id ? bytes : undefined;
+      } finally {
+        await handle.close();
+      }
+    } catch {
+      return undefined;
+    }
+  }
+}
+
+async function readFully(handle: ReadHandle, into: Uint8Array, position: number): Promise<number> {
+  let total = 0;
+  while (total < into.length) {
+    const n = await handle.read(into, total, into.length - total, position + total);
+    if (n === 0) break;
+    total += n;
+  }
+  return total;
+}

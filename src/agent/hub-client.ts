@@ -1,0 +1,204 @@
+/**
+ * The agent's client for the hub's HTTP API. It speaks through a Transport: `fetch` for real
+ * hubs, Fastify's `inject` in property tests. Every failure becomes a TandemError carrying
+ * the hub's code and message (or UNREACHABLE when no answer came).
+ */
+import type { ChunkId, ContentId } from '../core/ids.js';
+import type { Manifest } from '../core/hashing.js';
+import {
+  API,
+  MAX_IDS_PER_QUERY,
+  type AuthResponse,
+  type ChangesResponse,
+  type CommitRequest,
+  type CommitResponse,
+  type Credentials,
+  type ManifestsResponse,
+  type MissingResponse,
+  type WorkspaceInfo,
+} from '../protocol/api.js';
+import { TandemError, type ErrorBody } from '../protocol/errors.js';
+import { FrameDecoder, frameHeader } from '../protocol/frames.js';
+import { MAX_CHUNK_BYTES } from '../store/chunk-store.js';
+
+export interface TransportResponse {
+  readonly status: number;
+  json(): Promise<unknown>;
+  /** The body as a stream of bytes. */
+  stream(): AsyncIterable<Uint8Array>;
+}
+
+export interface TransportRequest {
+  readonly method: 'GET' | 'POST' | 'PUT' | 'DELETE';
+  /** Path and query, starting with `/api/v1`. */
+  readonly path: string;
+  readonly json?: unknown;
+  readonly bytes?: Uint8Array;
+  readonly token?: string;
+}
+
+export interface Transport {
+  /** Where the hub is, for messages. */
+  readonly hub: string;
+  send(request: TransportRequest): Promise<TransportResponse>;
+}
+
+/** The real transport: Node's fetch (keep-alive by default) against `baseUrl`. */
+export class FetchTransport implements Transport {
+  constructor(readonly hub: string) {}
+
+  async send(request: TransportRequest): Promise<TransportResponse> {
+    const headers: Record<string, string> = {};
+    if (request.token) headers.authorization = `Bearer ${request.token}`;
+    let body: string | Uint8Array | undefined;
+    if (request.json !== undefined) {
+      headers['content-type'] = 'application/json';
+      body = JSON.stringify(request.json);
+    } else if (request.bytes) {
+      headers['content-type'] = 'application/octet-stream';
+      body = request.bytes;
+    }
+    let response: Response;
+    try {
+      response = await fetch(new URL(request.path, this.hub), { method: request.method, headers, body: body ?? null });
+    } catch (error) {
+      const cause = (error as { cause?: { code?: string; message?: string } }).cause;
+      throw new TandemError('UNREACHABLE', TandemError.of('UNREACHABLE', this.hub, cause?.code ?? cause?.message ?? String(error)).message, {
+        cause: error,
+      });
+    }
+    return {
+      status: response.status,
+      json: () => response.json(),
+      stream: () => {
+        if (!response.body) return (async function* () {})();
+        return response.body as unknown as AsyncIterable<Uint8Array>;
+      },
+    };
+  }
+}
+
+export class HubClient {
+  constructor(
+    readonly transport: Transport,
+    private readonly token?: string,
+  ) {}
+
+  private async call<T>(request: Omit<TransportRequest, 'token'>): Promise<T> {
+    const response = await this.transport.send(this.token ? { ...request, token: this.token } : request);
+    if (response.status >= 400) throw await errorOf(response, this.transport.hub);
+    if (response.status === 204) return undefined as T;
+    return (await response.json()) as T;
+  }
+
+  register(credentials: Credentials): Promise<AuthResponse> {
+    return this.call({ method: 'POST', path: `${API}/auth/register`, json: credentials });
+  }
+
+  login(credentials: Credentials): Promise<AuthResponse> {
+    return this.call({ method: 'POST', path: `${API}/auth/login`, json: credentials });
+  }
+
+  me(): Promise<{ user: { id: string; name: string }; device: { id: string; name: string } }> {
+    return this.call({ method: 'GET', path: `${API}/me` });
+  }
+
+  async listWorkspaces(): Promise<WorkspaceInfo[]> {
+    return (await this.call<{ workspaces: WorkspaceInfo[] }>({ method: 'GET', path: `${API}/workspaces` })).workspaces;
+  }
+
+  createWorkspace(name: string): Promise<WorkspaceInfo> {
+    return this.call({ method: 'POST', path: `${API}/workspaces`, json: { name } });
+  }
+
+  setMember(workspace: string, user: string, role: string): Promise<void> {
+    return this.call({ method: 'PUT', path: `${API}/workspaces/${workspace}/members`, json: { user, role } });
+  }
+
+  changes(workspace: string, since: number, limit = 10_000): Promise<ChangesResponse> {
+    return this.call({ method: 'GET', path: `${API}/workspaces/${workspace}/changes?since=${since}&limit=${limit}` });
+  }
+
+  history(workspace: string, path: string): Promise<{ rows: import('../protocol/api.js').JournalRow[] }> {
+    return this.call({
+      method: 'GET',
+      path: `${API}/workspaces/${workspace}/history?path=${encodeURIComponent(path)}`,
+    });
+  }
+
+  /** The ids the hub lacks, asked in batches. */
+  async missing(workspace: string, ids: readonly ChunkId[]): Promise<Set<ChunkId>> {
+    const out = new Set<ChunkId>();
+    for (let i = 0; i < ids.length; i += MAX_IDS_PER_QUERY) {
+      const { missing } = await this.call<MissingResponse>({
+        method: 'POST',
+        path: `${API}/workspaces/${workspace}/chunks/missing`,
+        json: { ids: ids.slice(i, i + MAX_IDS_PER_QUERY) },
+      });
+      for (const id of missing) out.add(id);
+    }
+    return out;
+  }
+
+  /** Uploads chunks in one request, framed as [u32 length][32-byte id][bytes]. */
+  async uploadChunks(workspace: string, chunks: readonly { id: ChunkId; bytes: Uint8Array }[]): Promise<void> {
+    let total = 0;
+    for (const chunk of chunks) total += 4 + 32 + chunk.bytes.length;
+    const body = Buffer.allocUnsafe(total);
+    let offset = 0;
+    for (const chunk of chunks) {
+      frameHeader(32 + chunk.bytes.length).copy(body, offset);
+      Buffer.from(chunk.id, 'hex').copy(body, offset + 4);
+      body.set(chunk.bytes, offset + 36);
+      offset += 36 + chunk.bytes.length;
+    }
+    await this.call({ method: 'POST', path: `${API}/workspaces/${workspace}/chunks`, bytes: body });
+  }
+
+  /** Streams chunks from the hub in request order; each is checked against its id by the caller. */
+  async *fetchChunks(workspace: string, ids: readonly ChunkId[]): AsyncGenerator<{ id: ChunkId; bytes: Buffer }> {
+    const response = await this.transport.send({
+      method: 'POST',
+      path: `${API}/workspaces/${workspace}/chunks/fetch`,
+      json: { ids },
+      ...(this.token ? { token: this.token } : {}),
+    });
+    if (response.status >= 400) throw await errorOf(response, this.transport.hub);
+    const decoder = new FrameDecoder(MAX_CHUNK_BYTES + 32);
+    for await (const data of response.stream()) {
+      for (const frame of decoder.push(Buffer.from(data.buffer, data.byteOffset, data.byteLength))) {
+        yield { id: frame.subarray(0, 32).toString('hex') as ChunkId, bytes: frame.subarray(32) };
+      }
+    }
+    if (!decoder.idle) throw TandemError.of('BAD_REQUEST', 'the hub ended a chunk download early');
+  }
+
+  async manifests(workspace: string, ids: readonly ContentId[]): Promise<Manifest[]> {
+    const out: Manifest[] = [];
+    for (let i = 0; i < ids.length; i += MAX_IDS_PER_QUERY) {
+      const { manifests } = await this.call<ManifestsResponse>({
+        method: 'POST',
+        path: `${API}/workspaces/${workspace}/contents/fetch`,
+        json: { ids: ids.slice(i, i + MAX_IDS_PER_QUERY) },
+      });
+      out.push(...manifests);
+    }
+    return out;
+  }
+
+  commit(workspace: string, request: CommitRequest): Promise<CommitResponse> {
+    return this.call({ method: 'POST', path: `${API}/workspaces/${workspace}/commit`, json: request });
+  }
+}
+
+async function errorOf(response: TransportResponse, hub: string): Promise<TandemError> {
+  try {
+    const body = (await response.json()) as ErrorBody;
+    if (body?.error?.message) {
+      return new TandemError(body.error.code as never, body.error.message, { status: response.status });
+    }
+  } catch {
+    // not a Tandem error body
+  }
+  return new TandemError('INTERNAL', `the hub at ${hub} answered HTTP ${response.status}`, { status: response.status });
+}

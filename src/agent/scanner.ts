@@ -1,0 +1,184 @@
+/**
+ * The scanner: reads the local tree from disk. Only lstat is used (links are never
+ * followed); a file is hashed only when its inode, size or mtime differ from the hash cache.
+ * A file that changes while being hashed is reported as unstable (still being written) and
+ * left out of this round. Per-path failures are problems, never an abort of the scan.
+ */
+import type { LocalNode } from '../core/entry.js';
+import { forEachLimited } from '../core/concurrency.js';
+import { IGNORE_FILE, STATE_DIR, type IgnoreMatcher } from '../core/ignore.js';
+import { checkPath, joinPath } from '../core/paths.js';
+import { errorCode, readWholeFile, type FileSystem, type Stat } from '../fs/file-system.js';
+import { hashFile } from './hasher.js';
+import type { HashRecord } from './state-store.js';
+
+export interface Problem {
+  readonly path: string;
+  readonly message: string;
+}
+
+export interface ScanResult {
+  readonly local: Map<string, LocalNode>;
+  /** Paths whose state is unknown this round: still being written, unreadable, special files. */
+  readonly skip: Set<string>;
+  /** Files that changed while being read; worth scanning again shortly. */
+  readonly unstable: Set<string>;
+  readonly problems: Problem[];
+}
+
+export interface ScanOptions {
+  readonly fs: FileSystem;
+  /** The synced folder, absolute. */
+  readonly root: string;
+  readonly isIgnored: IgnoreMatcher;
+  readonly hashes: ReadonlyMap<string, HashRecord>;
+  /** Records a fresh hash (or forgets one). */
+  readonly setHash: (path: string, record: HashRecord | undefined) => void;
+  readonly now: () => number;
+}
+
+/** A hash is trusted only if the file's mtime is older than this when it was hashed. */
+const RACY_WINDOW_MS = 5;
+const PARALLEL_HASHES = 4;
+
+export function absolute(root: string, path: string): string {
+  return path === '' ? root : `${root}/${path}`;
+}
+
+/** Scans the whole tree under `root`. */
+export async function scanTree(options: ScanOptions): Promise<ScanResult> {
+  const result: ScanResult = { local: new Map(), skip: new Set(), unstable: new Set(), problems: [] };
+  const toHash: { path: string; stat: Stat }[] = [];
+  await walk(options, '', result, toHash);
+  await forEachLimited(toHash, PARALLEL_HASHES, async ({ path, stat }) => {
+    await hashInto(options, path, stat, result);
+  });
+  // Forget hashes of paths that are gone, so the cache does not grow without bound.
+  for (const path of options.hashes.keys()) {
+    if (!result.local.has(path) && !result.skip.has(path)) options.setHash(path, undefined);
+  }
+  return result;
+}
+
+async function walk(options: ScanOptions, dir: string, result: ScanResult, toHash: { path: string; stat: Stat }[]) {
+  let names: string[];
+  try {
+    names = await options.fs.readdir(absolute(options.root, dir));
+  } catch (error) {
+    if (dir !== '') {
+      result.skip.add(dir);
+      result.problems.push({ path: dir, message: `cannot read folder: ${errorCode(error) ?? String(error)}` });
+      return;
+    }
+    throw error;
+  }
+  for (const name of names) {
+    if (dir === '' && name === STATE_DIR) continue;
+    const path = joinPath(dir, name);
+    const check = checkPath(path);
+    if (!check.ok || check.path !== path) {
+      result.skip.add(path);
+      result.problems.push({ path, message: `name cannot be synced: ${check.ok ? 'not in Unicode NFC form' : check.reason}` });
+      continue;
+    }
+    let stat: Stat | undefined;
+    try {
+      stat = await options.fs.lstat(absolute(options.root, path));
+    } catch (error) {
+      result.skip.add(path);
+      result.problems.push({ path, message: `cannot read: ${errorCode(error) ?? String(error)}` });
+      continue;
+    }
+    if (!stat) continue; // vanished since readdir
+    if (options.isIgnored(path, stat.kind === 'dir')) continue;
+    switch (stat.kind) {
+      case 'dir':
+        result.local.set(path, { entry: { kind: 'dir' }, ino: stat.ino });
+        await walk(options, path, result, toHash);
+        break;
+      case 'symlink':
+        try {
+          const target = await options.fs.readlink(absolute(options.root, path));
+          result.local.set(path, { entry: { kind: 'symlink', target }, ino: stat.ino });
+        } catch (error) {
+          result.skip.add(path);
+          if (errorCode(error) !== 'ENOENT') result.problems.push({ path, message: `cannot read link: ${errorCode(error)}` });
+        }
+        break;
+      case 'file': {
+        const cached = options.hashes.get(path);
+        if (
+          cached &&
+          cached.ino === stat.ino &&
+          cached.size === stat.size &&
+          cached.mtimeMs === stat.mtimeMs &&
+          cached.hashedAt - cached.mtimeMs > RACY_WINDOW_MS
+        ) {
+          result.local.set(path, fileNode(stat, cached));
+        } else {
+          toHash.push({ path, stat });
+        }
+        break;
+      }
+      default:
+        result.skip.add(path); // sockets, pipes, devices: never synced
+    }
+  }
+}
+
+async function hashInto(options: ScanOptions, path: string, before: Stat, result: ScanResult): Promise<void> {
+  const full = absolute(options.root, path);
+  try {
+    const hashedAt = options.now();
+    const manifest = await hashFile(options.fs, full);
+    const after = await options.fs.lstat(full);
+    if (!after || !sameFileStat(before, after)) {
+      // Written to while we read it: not stable, so not uploaded this round.
+      result.skip.add(path);
+      result.unstable.add(path);
+      return;
+    }
+    const record: HashRecord = {
+      ino: before.ino,
+      size: before.size,
+      mtimeMs: before.mtimeMs,
+      contentId: manifest.contentId,
+      chunks: manifest.chunks,
+      hashedAt,
+    };
+    options.setHash(path, record);
+    result.local.set(path, fileNode(before, record));
+  } catch (error) {
+    result.skip.add(path);
+    const code = errorCode(error);
+    if (code === 'ENOENT') return; // deleted while we looked: the next scan sees it gone
+    result.problems.push({ path, message: `cannot read file: ${code ?? String(error)}` });
+  }
+}
+
+function fileNode(stat: Stat, record: HashRecord): LocalNode {
+  return {
+    entry: {
+      kind: 'file',
+      contentId: record.contentId,
+      size: stat.size,
+      executable: (stat.mode & 0o111) !== 0,
+      mtime: stat.mtimeMs,
+    },
+    ino: stat.ino,
+  };
+}
+
+/** Same file, same bytes as far as stat can tell. */
+export function sameFileStat(a: Stat, b: Stat): boolean {
+  return a.kind === b.kind && a.ino === b.ino && a.size === b.size && a.mtimeMs === b.mtimeMs;
+}
+
+/** The text of `.tandemignore`, or '' when there is none. */
+export async function readIgnoreFile(fs: FileSystem, root: string): Promise<string> {
+  try {
+    return (await readWholeFile(fs, absolute(root, IGNORE_FILE))).toString('utf8');
+  } catch {
+    return '';
+  }
+}

@@ -1,0 +1,279 @@
+/**
+ * The agent's local state, in `DIR/.tandem/state.db` (SQLite): the link to the hub, the
+ * cursor, the remote tree (the hub's entries as of the cursor), the base tree (what both
+ * sides agreed on), a cache of file hashes keyed by inode/size/mtime, and a log of decisions.
+ *
+ * The trees are also held in memory; every mutation writes through in its own transaction,
+ * so a crash leaves the database at a state the planner can start from again. Not safe for
+ * use by two processes at once (the agent holds a lock file).
+ */
+import Database from 'better-sqlite3';
+import type { BaseNode, Entry, RemoteNode } from '../core/entry.js';
+import type { ChunkRef } from '../core/hashing.js';
+import type { ChunkId, ContentId } from '../core/ids.js';
+import { isInside, rebase } from '../core/paths.js';
+import type { ChangesResponse, JournalRow } from '../protocol/api.js';
+
+export interface LinkInfo {
+  readonly hub: string;
+  readonly workspaceId: string;
+  readonly workspaceName: string;
+  readonly deviceId: string;
+}
+
+/** A file's hash as of a given inode, size and mtime: lets an unchanged file skip hashing. */
+export interface HashRecord {
+  readonly ino: number;
+  readonly size: number;
+  readonly mtimeMs: number;
+  readonly contentId: ContentId;
+  readonly chunks: readonly ChunkRef[];
+  /** When it was hashed; a file modified within the same instant must be hashed again. */
+  readonly hashedAt: number;
+}
+
+export interface Decision {
+  readonly time: number;
+  readonly path: string;
+  readonly action: string;
+  readonly detail: string;
+}
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS remote (path TEXT PRIMARY KEY, entry TEXT NOT NULL, seq INTEGER NOT NULL, node INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS base (path TEXT PRIMARY KEY, entry TEXT NOT NULL, seq INTEGER NOT NULL, node INTEGER NOT NULL, ino INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS hashes (path TEXT PRIMARY KEY, ino INTEGER NOT NULL, size INTEGER NOT NULL, mtime INTEGER NOT NULL, content_id TEXT NOT NULL, chunks TEXT NOT NULL, hashed_at INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS decisions (id INTEGER PRIMARY KEY AUTOINCREMENT, time INTEGER NOT NULL, path TEXT NOT NULL, action TEXT NOT NULL, detail TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS decisions_path ON decisions (path, id);
+`;
+
+const MAX_DECISIONS = 50_000;
+
+export class StateStore {
+  private readonly db: Database.Database;
+  readonly remote = new Map<string, RemoteNode>();
+  readonly base = new Map<string, BaseNode>();
+  readonly hashes = new Map<string, HashRecord>();
+  private decisionCount = 0;
+
+  /** Opens (creating) the state database at `file` (':memory:' for tests). */
+  constructor(file: string) {
+    this.db = new Database(file);
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma('synchronous = NORMAL');
+    this.db.exec(SCHEMA);
+    for (const row of this.db.prepare('SELECT path, entry, seq, node FROM remote').all() as RemoteRow[]) {
+      this.remote.set(row.path, { entry: JSON.parse(row.entry) as Entry, seq: row.seq, node: row.node });
+    }
+    for (const row of this.db.prepare('SELECT path, entry, seq, node, ino FROM base').all() as BaseRow[]) {
+      this.base.set(row.path, { entry: JSON.parse(row.entry) as Entry, seq: row.seq, node: row.node, ino: row.ino });
+    }
+    for (const row of this.db.prepare('SELECT * FROM hashes').all() as HashRow[]) {
+      this.hashes.set(row.path, {
+        ino: row.ino,
+        size: row.size,
+        mtimeMs: row.mtime,
+        contentId: row.content_id as ContentId,
+        chunks: decodeChunks(row.chunks),
+        hashedAt: row.hashed_at,
+      });
+    }
+    this.decisionCount = (this.db.prepare('SELECT count(*) AS n FROM decisions').get() as { n: number }).n;
+  }
+
+  close(): void {
+    this.db.close();
+  }
+
+  // Link and cursor.
+
+  get link(): LinkInfo | undefined {
+    const value = this.meta('link');
+    return value ? (JSON.parse(value) as LinkInfo) : undefined;
+  }
+
+  setLink(link: LinkInfo): void {
+    this.setMeta('link', JSON.stringify(link));
+  }
+
+  get cursor(): number {
+    return Number(this.meta('cursor') ?? 0);
+  }
+
+  private meta(key: string): string | undefined {
+    return (this.db.prepare('SELECT value FROM meta WHERE key = ?').get(key) as { value: string } | undefined)?.value;
+  }
+
+  private setMeta(key: string, value: string): void {
+    this.db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value').run(key, value);
+  }
+
+  // Remote tree.
+
+  /**
+   * Applies one page of the change feed and advances the cursor, in one transaction: the
+   * remote tree and the cursor never disagree.
+   */
+  applyChanges(page: ChangesResponse): void {
+    const upsert = this.db.prepare('INSERT OR REPLACE INTO remote (path, entry, seq, node) VALUES (?, ?, ?, ?)');
+    const remove = this.db.prepare('DELETE FROM remote WHERE path = ?');
+    this.db.transaction(() => {
+      if (page.snapshot) {
+        this.db.prepare('DELETE FROM remote').run();
+        this.remote.clear();
+        for (const record of page.snapshot) {
+          this.remote.set(record.path, { entry: record.entry, seq: record.seq, node: record.node });
+          upsert.run(record.path, JSON.stringify(record.entry), record.seq, record.node);
+        }
+        this.setMeta('cursor', String(page.head));
+        return;
+      }
+      let cursor = this.cursor;
+      for (const row of page.rows ?? []) {
+        this.applyRow(row, upsert, remove);
+        cursor = row.seq;
+      }
+      this.setMeta('cursor', String(cursor));
+    })();
+  }
+
+  private applyRow(row: JournalRow, upsert: Database.Statement, remove: Database.Statement): void {
+    switch (row.op) {
+      case 'put':
+        this.remote.set(row.path, { entry: row.entry!, seq: row.seq, node: row.node });
+        upsert.run(row.path, JSON.stringify(row.entry), row.seq, row.node);
+        return;
+      case 'delete':
+        this.remote.delete(row.path);
+        remove.run(row.path);
+        return;
+      case 'move': {
+        const from = row.from!;
+        const moved: [string, RemoteNode][] = [];
+        for (const [path, node] of this.remote) {
+          if (path === from || isInside(path, from)) moved.push([path, node]);
+        }
+        for (const [path] of moved) {
+          this.remote.delete(path);
+          remove.run(path);
+        }
+        for (const [path, node] of moved) {
+          const to = rebase(path, from, row.path);
+          const next = path === from ? { entry: row.entry ?? node.entry, seq: row.seq, node: row.node } : node;
+          this.remote.set(to, next);
+          upsert.run(to, JSON.stringify(next.entry), next.seq, next.node);
+        }
+        return;
+      }
+    }
+  }
+
+  /** Forgets the remote tree and cursor (the hub was restored: resync from zero). */
+  resetRemote(): void {
+    this.db.transaction(() => {
+      this.db.prepare('DELETE FROM remote').run();
+      this.setMeta('cursor', '0');
+    })();
+    this.remote.clear();
+  }
+
+  // Base tree.
+
+  setBase(path: string, node: BaseNode | undefined): void {
+    if (node) {
+      this.base.set(path, node);
+      this.db
+        .prepare('INSERT OR REPLACE INTO base (path, entry, seq, node, ino) VALUES (?, ?, ?, ?, ?)')
+        .run(path, JSON.stringify(node.entry), node.seq, node.node, node.ino);
+    } else {
+      this.base.delete(path);
+      this.db.prepare('DELETE FROM base WHERE path = ?').run(path);
+    }
+  }
+
+  /** Re-keys the base subtree at `from` to `to` (after a rename both sides agree on). */
+  moveBase(from: string, to: string, root: BaseNode): void {
+    const moved: [string, BaseNode][] = [];
+    for (const [path, node] of this.base) if (path === from || isInside(path, from)) moved.push([path, node]);
+    this.db.transaction(() => {
+      for (const [path] of moved) this.setBase(path, undefined);
+      for (const [path, node] of moved) this.setBase(rebase(path, from, to), path === from ? root : node);
+      this.moveHashes(from, to);
+    })();
+  }
+
+  /** Runs `fn` in one transaction (for many base updates at once). */
+  batch(fn: () => void): void {
+    this.db.transaction(fn)();
+  }
+
+  // Hash cache.
+
+  setHash(path: string, record: HashRecord | undefined): void {
+    if (record) {
+      this.hashes.set(path, record);
+      this.db
+        .prepare(
+          'INSERT OR REPLACE INTO hashes (path, ino, size, mtime, content_id, chunks, hashed_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
+        )
+        .run(path, record.ino, record.size, record.mtimeMs, record.contentId, encodeChunks(record.chunks), record.hashedAt);
+    } else if (this.hashes.delete(path)) {
+      this.db.prepare('DELETE FROM hashes WHERE path = ?').run(path);
+    }
+  }
+
+  private moveHashes(from: string, to: string): void {
+    const moved: [string, HashRecord][] = [];
+    for (const [path, record] of this.hashes) if (path === from || isInside(path, from)) moved.push([path, record]);
+    for (const [path] of moved) this.setHash(path, undefined);
+    for (const [path, record] of moved) this.setHash(rebase(path, from, to), record);
+  }
+
+  // Decisions, for `tandem explain`.
+
+  logDecision(path: string, action: string, detail: string, time: number): void {
+    this.db.prepare('INSERT INTO decisions (time, path, action, detail) VALUES (?, ?, ?, ?)').run(time, path, action, detail);
+    if (++this.decisionCount > MAX_DECISIONS) {
+      this.db.prepare('DELETE FROM decisions WHERE id <= (SELECT max(id) FROM decisions) - ?').run(MAX_DECISIONS / 2);
+      this.decisionCount = MAX_DECISIONS / 2;
+    }
+  }
+
+  decisions(path: string, limit: number): Decision[] {
+    return (
+      this.db
+        .prepare('SELECT time, path, action, detail FROM decisions WHERE path = ? ORDER BY id DESC LIMIT ?')
+        .all(path, limit) as Decision[]
+    ).reverse();
+  }
+}
+
+interface RemoteRow {
+  path: string;
+  entry: string;
+  seq: number;
+  node: number;
+}
+
+interface BaseRow extends RemoteRow {
+  ino: number;
+}
+
+interface HashRow {
+  path: string;
+  ino: number;
+  size: number;
+  mtime: number;
+  content_id: string;
+  chunks: string;
+  hashed_at: number;
+}
+
+function encodeChunks(chunks: readonly ChunkRef[]): string {
+  return JSON.stringify(chunks.map((c) => [c.id, c.size]));
+}
+
+function decodeChunks(text: string): ChunkRef[] {
+  return (JSON.parse(text) as [string, number][]).map(([id, size]) => ({ id: id as ChunkId, size }));
+}

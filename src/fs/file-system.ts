@@ -1,0 +1,91 @@
+/**
+ * The narrow interface through which the agent reaches the disk. Two implementations pass
+ * the same contract suite: the real one (node:fs) and an in-memory one for property tests.
+ *
+ * Paths are absolute and `/`-separated. No method follows a symbolic link at the final
+ * component (lstat semantics); callers that care about links in ancestors check them first.
+ * Errors are thrown as Node-style errors with `code` (ENOENT, EEXIST, ENOTEMPTY, ENOTDIR, ...).
+ */
+
+export const STAT_KINDS = ['file', 'dir', 'symlink', 'other'] as const;
+export type StatKind = (typeof STAT_KINDS)[number];
+
+export interface Stat {
+  readonly kind: StatKind;
+  readonly size: number;
+  /** Whole milliseconds. */
+  readonly mtimeMs: number;
+  readonly ino: number;
+  /** Permission bits (0o777 mask). */
+  readonly mode: number;
+}
+
+export interface ReadHandle {
+  /** Reads up to `length` bytes at `position`; returns how many were read (0 at end). */
+  read(buffer: Uint8Array, offset: number, length: number, position: number): Promise<number>;
+  stat(): Promise<Stat>;
+  close(): Promise<void>;
+}
+
+export interface WriteHandle {
+  /** Writes all of `data` at the current end of the file. */
+  write(data: Uint8Array): Promise<void>;
+  /** Flushes the file's data to stable storage. */
+  sync(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface FileSystem {
+  /** The entry at `path` without following a final link; undefined when nothing is there. */
+  lstat(path: string): Promise<Stat | undefined>;
+  readdir(path: string): Promise<string[]>;
+  readlink(path: string): Promise<string>;
+  openRead(path: string): Promise<ReadHandle>;
+  /** Creates a new file (fails with EEXIST if something is there) and opens it for writing. */
+  createWrite(path: string, mode: number): Promise<WriteHandle>;
+  /** POSIX rename: atomically replaces a file at `to`. */
+  rename(from: string, to: string): Promise<void>;
+  unlink(path: string): Promise<void>;
+  rmdir(path: string): Promise<void>;
+  mkdir(path: string): Promise<void>;
+  symlink(target: string, path: string): Promise<void>;
+  chmod(path: string, mode: number): Promise<void>;
+  /** Sets the modification time (ms) of a file or folder, not following links. */
+  setMtime(path: string, mtimeMs: number): Promise<void>;
+  /** Makes a folder's entries (renames, creations) durable. */
+  syncDir(path: string): Promise<void>;
+  /** Removes a tree (for the agent's own temporary folder only). */
+  removeTree(path: string): Promise<void>;
+}
+
+/** A Node-style error with a code, as the real filesystem throws. */
+export function fsError(code: string, syscall: string, path: string): NodeJS.ErrnoException {
+  const error = new Error(`${code}: ${syscall} '${path}'`) as NodeJS.ErrnoException;
+  error.code = code;
+  error.syscall = syscall;
+  error.path = path;
+  return error;
+}
+
+export function errorCode(error: unknown): string | undefined {
+  return (error as NodeJS.ErrnoException | undefined)?.code;
+}
+
+/** Reads a whole (small) file. */
+export async function readWholeFile(fs: FileSystem, path: string): Promise<Buffer> {
+  const handle = await fs.openRead(path);
+  try {
+    const parts: Buffer[] = [];
+    let position = 0;
+    for (;;) {
+      const buffer = Buffer.allocUnsafe(64 * 1024);
+      const n = await handle.read(buffer, 0, buffer.length, position);
+      if (n === 0) break;
+      parts.push(buffer.subarray(0, n));
+      position += n;
+    }
+    return Buffer.concat(parts);
+  } finally {
+    await handle.close();
+  }
+}

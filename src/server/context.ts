@@ -1,0 +1,20 @@
+/** What every hub service needs: the database, the chunk store, the event bus and a clock. */
+import type { Kysely } from 'kysely';
+import type { ChunkStore } from '../store/chunk-store.js';
+import type { Database } from './db/schema.js';
+import type { EventBus } from './event-bus.js';
+
+export interface HubContext {
+  readonly db: Kysely<Database>;
+  readonly chunks: ChunkStore;
+  readonly events: EventBus;
+  readonly now: () => number;
+}
+
+/** Who is calling: resolved from the device token on every request. */
+export interface Caller {
+  readonly userId: string;
+  readonly userName: string;
+  readonly deviceId: string;
+  readonly deviceName: string;
+}

@@ -1,0 +1,98 @@
+/**
+ * Schema migrations, in order. Each runs once, inside Kysely's migrator, on SQLite and
+ * PostgreSQL alike (only portable types: text, bigint, integer).
+ */
+import type { Kysely, Migration, MigrationProvider } from 'kysely';
+
+const migrations: Record<string, Migration> = {
+  '0001-initial': {
+    async up(db: Kysely<unknown>): Promise<void> {
+      await db.schema
+        .createTable('users')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('name', 'text', (c) => c.notNull().unique())
+        .addColumn('password_hash', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createTable('devices')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('user_id', 'text', (c) => c.notNull().references('users.id'))
+        .addColumn('name', 'text', (c) => c.notNull())
+        .addColumn('token_hash', 'text', (c) => c.notNull().unique())
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('revoked_at', 'bigint')
+        .execute();
+      await db.schema
+        .createTable('workspaces')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('name', 'text', (c) => c.notNull())
+        .addColumn('owner_id', 'text', (c) => c.notNull().references('users.id'))
+        .addColumn('head', 'bigint', (c) => c.notNull())
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addUniqueConstraint('workspaces_owner_name', ['owner_id', 'name'])
+        .execute();
+      await db.schema
+        .createTable('members')
+        .addColumn('workspace_id', 'text', (c) => c.notNull().references('workspaces.id'))
+        .addColumn('user_id', 'text', (c) => c.notNull().references('users.id'))
+        .addColumn('role', 'text', (c) => c.notNull())
+        .addPrimaryKeyConstraint('members_pk', ['workspace_id', 'user_id'])
+        .execute();
+      const entryColumns = <T extends { addColumn: (name: string, type: 'text' | 'bigint' | 'integer') => T }>(t: T): T =>
+        t
+          .addColumn('kind', 'text')
+          .addColumn('content_id', 'text')
+          .addColumn('size', 'bigint')
+          .addColumn('executable', 'integer')
+          .addColumn('mtime', 'bigint')
+          .addColumn('target', 'text');
+      await entryColumns(
+        db.schema
+          .createTable('journal')
+          .addColumn('workspace_id', 'text', (c) => c.notNull())
+          .addColumn('seq', 'bigint', (c) => c.notNull())
+          .addColumn('op', 'text', (c) => c.notNull())
+          .addColumn('path', 'text', (c) => c.notNull())
+          .addColumn('from_path', 'text')
+          .addColumn('node', 'bigint', (c) => c.notNull())
+          .addColumn('base', 'bigint', (c) => c.notNull())
+          .addColumn('device_id', 'text')
+          .addColumn('user_id', 'text')
+          .addColumn('time', 'bigint', (c) => c.notNull()),
+      )
+        .addPrimaryKeyConstraint('journal_pk', ['workspace_id', 'seq'])
+        .execute();
+      await db.schema.createIndex('journal_path').on('journal').columns(['workspace_id', 'path', 'seq']).execute();
+      await db.schema.createIndex('journal_content').on('journal').columns(['workspace_id', 'content_id']).execute();
+      await entryColumns(
+        db.schema
+          .createTable('entries')
+          .addColumn('workspace_id', 'text', (c) => c.notNull())
+          .addColumn('path', 'text', (c) => c.notNull())
+          .addColumn('seq', 'bigint', (c) => c.notNull())
+          .addColumn('node', 'bigint', (c) => c.notNull()),
+      )
+        .addPrimaryKeyConstraint('entries_pk', ['workspace_id', 'path'])
+        .execute();
+      await db.schema
+        .createTable('contents')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('size', 'bigint', (c) => c.notNull())
+        .addColumn('chunks', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createTable('workspace_chunks')
+        .addColumn('workspace_id', 'text', (c) => c.notNull())
+        .addColumn('chunk_id', 'text', (c) => c.notNull())
+        .addPrimaryKeyConstraint('workspace_chunks_pk', ['workspace_id', 'chunk_id'])
+        .execute();
+    },
+  },
+};
+
+export const migrationProvider: MigrationProvider = {
+  async getMigrations() {
+    return migrations;
+  },
+};

@@ -1,0 +1,87 @@
+/** The hub's metadata tables, as Kysely sees them. See migrations.ts for the DDL. */
+import type { Generated } from 'kysely';
+
+export interface UserTable {
+  id: string;
+  name: string;
+  password_hash: string;
+  created_at: number;
+}
+
+export interface DeviceTable {
+  id: string;
+  user_id: string;
+  name: string;
+  token_hash: string;
+  created_at: number;
+  revoked_at: number | null;
+}
+
+export interface WorkspaceTable {
+  id: string;
+  name: string;
+  owner_id: string;
+  head: number;
+  created_at: number;
+}
+
+export interface MemberTable {
+  workspace_id: string;
+  user_id: string;
+  role: string;
+}
+
+/** Entry columns shared by the journal and the current-state table. */
+export interface EntryColumns {
+  kind: string | null;
+  content_id: string | null;
+  size: number | null;
+  executable: number | null;
+  mtime: number | null;
+  target: string | null;
+}
+
+export interface JournalTable extends EntryColumns {
+  workspace_id: string;
+  seq: number;
+  op: string;
+  path: string;
+  from_path: string | null;
+  node: number;
+  base: number;
+  device_id: string | null;
+  user_id: string | null;
+  time: number;
+}
+
+export interface EntryTable extends EntryColumns {
+  workspace_id: string;
+  path: string;
+  seq: number;
+  node: number;
+}
+
+export interface ContentTable {
+  id: string;
+  size: number;
+  /** JSON: [[chunkId, size], ...] */
+  chunks: string;
+}
+
+export interface WorkspaceChunkTable {
+  workspace_id: string;
+  chunk_id: string;
+}
+
+export interface Database {
+  users: UserTable;
+  devices: DeviceTable;
+  workspaces: WorkspaceTable;
+  members: MemberTable;
+  journal: JournalTable;
+  entries: EntryTable;
+  contents: ContentTable;
+  workspace_chunks: WorkspaceChunkTable;
+  /** Kysely's own bookkeeping is separate; this keeps Generated imported for future tables. */
+  _unused?: { id: Generated<number> };
+}

@@ -1,0 +1,27 @@
+/**
+ * Opens the hub's storage under a data directory and builds the app on it. The embedded
+ * default: metadata in `DATA/tandem.db` (SQLite), chunks in `DATA/chunks/`.
+ */
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { DiskChunkStore } from '../store/disk-chunk-store.js';
+import { buildApp, type HubApp } from './app.js';
+import { openDatabase } from './db/open.js';
+
+export interface HubOptions {
+  readonly dataDir: string;
+  readonly logger?: boolean;
+}
+
+/** Opens storage and builds the app; `app.close()` also closes the storage. */
+export async function openHub(options: HubOptions): Promise<HubApp> {
+  await mkdir(options.dataDir, { recursive: true });
+  const { db } = await openDatabase({ kind: 'sqlite', file: join(options.dataDir, 'tandem.db') });
+  const chunks = await DiskChunkStore.open(join(options.dataDir, 'chunks'));
+  const app = await buildApp({ db, chunks, logger: options.logger ?? false });
+  app.addHook('onClose', async () => {
+    await db.destroy();
+    await chunks.close();
+  });
+  return app;
+}

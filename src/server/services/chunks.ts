@@ -1,0 +1,116 @@
+/**
+ * Chunk and manifest transfer. Every uploaded chunk is hashed by the hub and rejected if its
+ * bytes do not match its id; a chunk is readable through a workspace only once it was
+ * uploaded to, or committed in, that workspace.
+ */
+import type { Readable } from 'node:stream';
+import { chunkIdOf } from '../../core/hashing.js';
+import type { ChunkId, ContentId } from '../../core/ids.js';
+import type { ManifestsResponse } from '../../protocol/api.js';
+import { TandemError } from '../../protocol/errors.js';
+import { FrameDecoder } from '../../protocol/frames.js';
+import { MAX_CHUNK_BYTES } from '../../store/chunk-store.js';
+import type { HubContext } from '../context.js';
+import { linkChunks } from './commits.js';
+
+/** The ids of `ids` that the hub does not store. */
+export async function missingChunks(ctx: HubContext, ids: readonly ChunkId[]): Promise<ChunkId[]> {
+  const unique = [...new Set(ids)];
+  const present = await ctx.chunks.has(unique);
+  return unique.filter((id) => !present.has(id));
+}
+
+/**
+ * Reads framed chunks from `body`, verifies each against its hash, stores them durably and
+ * links them to the workspace. Returns how many chunks arrived. Stores in batches so a large
+ * upload never sits in memory whole.
+ */
+export async function receiveChunks(ctx: HubContext, workspaceId: string, body: Readable, maxBytes: number): Promise<number> {
+  const decoder = new FrameDecoder(MAX_CHUNK_BYTES);
+  let pending: { id: ChunkId; bytes: Uint8Array }[] = [];
+  let pendingBytes = 0;
+  let received = 0;
+  let total = 0;
+  const flush = async () => {
+    if (pending.length === 0) return;
+    const batch = pending;
+    pending = [];
+    pendingBytes = 0;
+    await ctx.chunks.put(batch);
+    await linkChunks(ctx.db, workspaceId, [...new Set(batch.map((c) => c.id))]);
+  };
+  try {
+    for await (const data of body) {
+      total += (data as Buffer).length;
+      if (total > maxBytes) throw TandemError.of('PAYLOAD_TOO_LARGE', `${maxBytes} bytes per request`);
+      for (const frame of decoder.push(data as Buffer)) {
+        // Each frame is [32-byte id][bytes]; the id is checked against the bytes.
+        if (frame.length < 32) throw TandemError.of('BAD_REQUEST', 'a chunk frame is shorter than its id');
+        const id = frame.subarray(0, 32).toString('hex') as ChunkId;
+        const bytes = frame.subarray(32);
+        if (chunkIdOf(bytes) !== id) throw TandemError.of('CHUNK_MISMATCH', id);
+        pending.push({ id, bytes });
+        pendingBytes += bytes.length;
+        received++;
+        if (pendingBytes >= 16 * 1024 * 1024) await flush();
+      }
+    }
+  } catch (error) {
+    if (error instanceof RangeError) throw TandemError.of('BAD_REQUEST', error.message);
+    throw error;
+  }
+  if (!decoder.idle) throw TandemError.of('BAD_REQUEST', 'the upload ended in the middle of a chunk');
+  await flush();
+  return received;
+}
+
+/** True when the chunk belongs to the workspace (uploaded to or committed in it). */
+export async function chunkInWorkspace(ctx: HubContext, workspaceId: string, id: ChunkId): Promise<boolean> {
+  const row = await ctx.db
+    .selectFrom('workspace_chunks')
+    .select('chunk_id')
+    .where('workspace_id', '=', workspaceId)
+    .where('chunk_id', '=', id)
+    .executeTakeFirst();
+  return row !== undefined;
+}
+
+/** The subset of `ids` that belongs to the workspace. */
+export async function chunksInWorkspace(ctx: HubContext, workspaceId: string, ids: readonly ChunkId[]): Promise<Set<ChunkId>> {
+  const found = new Set<ChunkId>();
+  const unique = [...new Set(ids)];
+  for (let i = 0; i < unique.length; i += 500) {
+    const rows = await ctx.db
+      .selectFrom('workspace_chunks')
+      .select('chunk_id')
+      .where('workspace_id', '=', workspaceId)
+      .where('chunk_id', 'in', unique.slice(i, i + 500))
+      .execute();
+    for (const row of rows) found.add(row.chunk_id as ChunkId);
+  }
+  return found;
+}
+
+/** Manifests of contents used in the workspace; unknown ids are left out. */
+export async function manifests(ctx: HubContext, workspaceId: string, ids: readonly ContentId[]): Promise<ManifestsResponse> {
+  const out: ManifestsResponse['manifests'][number][] = [];
+  const unique = [...new Set(ids)];
+  for (let i = 0; i < unique.length; i += 500) {
+    const slice = unique.slice(i, i + 500);
+    const used = await ctx.db
+      .selectFrom('journal')
+      .select('content_id')
+      .distinct()
+      .where('workspace_id', '=', workspaceId)
+      .where('content_id', 'in', slice)
+      .execute();
+    const usable = used.map((u) => u.content_id!).filter(Boolean);
+    if (usable.length === 0) continue;
+    const rows = await ctx.db.selectFrom('contents').selectAll().where('id', 'in', usable).execute();
+    for (const row of rows) {
+      const chunks = (JSON.parse(row.chunks) as [string, number][]).map(([id, size]) => ({ id: id as ChunkId, size }));
+      out.push({ contentId: row.id as ContentId, size: Number(row.size), chunks });
+    }
+  }
+  return { manifests: out };
+}

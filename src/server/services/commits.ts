@@ -1,0 +1,330 @@
+/**
+ * Commits and the change feed. A commit applies a batch of operations in one transaction;
+ * each operation is a compare-and-swap on the seq its author last saw at that path, so an
+ * update based on a stale view is rejected (as a conflict, with the current entry) instead of
+ * overwriting. The rest of the batch still commits.
+ */
+import type { Transaction } from 'kysely';
+import type { Entry } from '../../core/entry.js';
+import { contentIdOf } from '../../core/hashing.js';
+import type { ChunkId, ContentId } from '../../core/ids.js';
+import { ancestorsOf, checkPath, isSameOrInside } from '../../core/paths.js';
+import type {
+  ChangesResponse,
+  CommitFailure,
+  CommitRequest,
+  CommitResponse,
+  OpResult,
+  RemoteRecord,
+  WireOp,
+} from '../../protocol/api.js';
+import { TandemError } from '../../protocol/errors.js';
+import type { Caller, HubContext } from '../context.js';
+import type { Database, EntryTable } from '../db/schema.js';
+import { entryToColumns, toJournalRow, toRemoteRecord } from './rows.js';
+
+/** Returns the feed after `since`, or the whole current tree when `since` is 0. */
+export async function changes(ctx: HubContext, workspaceId: string, since: number, limit: number): Promise<ChangesResponse> {
+  return ctx.db.transaction().execute(async (trx) => {
+    const ws = await trx.selectFrom('workspaces').select('head').where('id', '=', workspaceId).executeTakeFirstOrThrow();
+    const head = Number(ws.head);
+    if (since > head) throw TandemError.of('CURSOR_AHEAD', since, head);
+    if (since === 0) {
+      const rows = await trx.selectFrom('entries').selectAll().where('workspace_id', '=', workspaceId).orderBy('path').execute();
+      return { head, snapshot: rows.map(toRemoteRecord), more: false };
+    }
+    const rows = await trx
+      .selectFrom('journal')
+      .selectAll()
+      .where('workspace_id', '=', workspaceId)
+      .where('seq', '>', since)
+      .orderBy('seq')
+      .limit(limit)
+      .execute();
+    const last = rows.length > 0 ? Number(rows[rows.length - 1]!.seq) : since;
+    return { head, rows: rows.map(toJournalRow), more: last < head };
+  });
+}
+
+/** The journal rows of one path, newest first: its version history. */
+export async function history(ctx: HubContext, workspaceId: string, path: string, limit: number) {
+  const rows = await ctx.db
+    .selectFrom('journal')
+    .selectAll()
+    .where('workspace_id', '=', workspaceId)
+    .where((eb) => eb.or([eb('path', '=', path), eb('from_path', '=', path)]))
+    .orderBy('seq', 'desc')
+    .limit(limit)
+    .execute();
+  return rows.map(toJournalRow);
+}
+
+/**
+ * Applies a commit. Manifests sent along are verified (id, size, every chunk stored) and
+ * recorded first; then the operations run in order in one transaction. Acknowledged only
+ * once that transaction is durable.
+ */
+export async function commit(
+  ctx: HubContext,
+  caller: Caller,
+  workspaceId: string,
+  request: CommitRequest,
+): Promise<CommitResponse> {
+  const knownContent = await recordManifests(ctx, workspaceId, request.manifests ?? []);
+  const { head, results } = await ctx.db.transaction().execute(async (trx) => {
+    const ws = await trx.selectFrom('workspaces').select('head').where('id', '=', workspaceId).executeTakeFirstOrThrow();
+    const writer = new JournalWriter(trx, ctx, caller, workspaceId, Number(ws.head));
+    const results: OpResult[] = [];
+    for (const op of request.ops) results.push(await writer.apply(op, knownContent));
+    await trx.updateTable('workspaces').set({ head: writer.head }).where('id', '=', workspaceId).execute();
+    return { head: writer.head, results };
+  });
+  if (results.some((r) => r.ok)) ctx.events.publish(workspaceId, head);
+  return { head, results };
+}
+
+/**
+ * Stores the manifests whose chunks are all present, links their chunks to the workspace and
+ * returns the ids of every content the commit may reference (new or already known here).
+ */
+async function recordManifests(
+  ctx: HubContext,
+  workspaceId: string,
+  manifests: NonNullable<CommitRequest['manifests']>,
+): Promise<Set<string>> {
+  const usable = new Set<string>();
+  for (const manifest of manifests) {
+    const chunks = manifest.chunks as { id: ChunkId; size: number }[];
+    const size = chunks.reduce((sum, c) => sum + c.size, 0);
+    if (contentIdOf(chunks) !== manifest.contentId || size !== manifest.size) {
+      throw TandemError.of('BAD_REQUEST', `manifest ${manifest.contentId} does not match its chunks`);
+    }
+    const present = await ctx.chunks.has(chunks.map((c) => c.id));
+    const missing = new Set(chunks.filter((c) => !present.has(c.id)).map((c) => c.id));
+    if (missing.size > 0) continue; // ops that need it report missing-content
+    await ctx.db.transaction().execute(async (trx) => {
+      await trx
+        .insertInto('contents')
+        .values({ id: manifest.contentId, size, chunks: JSON.stringify(chunks.map((c) => [c.id, c.size])) })
+        .onConflict((oc) => oc.column('id').doNothing())
+        .execute();
+      await linkChunks(trx, workspaceId, [...new Set(chunks.map((c) => c.id))]);
+    });
+    usable.add(manifest.contentId);
+  }
+  return usable;
+}
+
+/** Records that chunks belong to a workspace, which is what lets its readers download them. */
+export async function linkChunks(trx: Transaction<Database> | HubContext['db'], workspaceId: string, ids: readonly string[]) {
+  for (let i = 0; i < ids.length; i += 500) {
+    const values = ids.slice(i, i + 500).map((chunk_id) => ({ workspace_id: workspaceId, chunk_id }));
+    await trx
+      .insertInto('workspace_chunks')
+      .values(values)
+      .onConflict((oc) => oc.columns(['workspace_id', 'chunk_id']).doNothing())
+      .execute();
+  }
+}
+
+/** Upper bound of the paths strictly inside `path` (byte order: '/' + 1 = '0'). */
+function insideRange(path: string): { lower: string; upper: string } {
+  return { lower: `${path}/`, upper: `${path}0` };
+}
+
+/** Applies operations inside one transaction, allocating seqs from the workspace head. */
+class JournalWriter {
+  constructor(
+    private readonly trx: Transaction<Database>,
+    private readonly ctx: HubContext,
+    private readonly caller: Caller,
+    private readonly workspaceId: string,
+    public head: number,
+  ) {}
+
+  async apply(op: WireOp, knownContent: Set<string>): Promise<OpResult> {
+    switch (op.op) {
+      case 'put':
+        return this.put(op.path, op.base, op.entry as Entry, knownContent);
+      case 'delete':
+        return this.delete(op.path, op.base);
+      case 'move':
+        return this.move(op.from, op.to, op.base);
+    }
+  }
+
+  private async put(rawPath: string, base: number, entry: Entry, knownContent: Set<string>): Promise<OpResult> {
+    const check = checkPath(rawPath);
+    if (!check.ok) return fail('invalid', `invalid path ${JSON.stringify(rawPath)}: ${check.reason}`);
+    const path = check.path;
+    const current = await this.entry(path);
+    if ((current ? Number(current.seq) : 0) !== base) return conflict(path, current);
+    if (entry.kind === 'file' && !knownContent.has(entry.contentId) && !(await this.contentKnown(entry.contentId, entry.size))) {
+      return fail('missing-content', `content ${entry.contentId} is not on the hub: upload its chunks and manifest first`);
+    }
+    if (current?.kind === 'dir' && entry.kind !== 'dir' && (await this.hasChildren(path))) {
+      return fail('not-empty', `${path} is a folder that is not empty`, current);
+    }
+    const parents = await this.ensureParents(path);
+    if (parents) return parents;
+    const seq = ++this.head;
+    const node = current ? Number(current.node) : seq;
+    await this.journal({ seq, op: 'put', path, from: null, entry, node, base });
+    await this.trx
+      .insertInto('entries')
+      .values({ workspace_id: this.workspaceId, path, seq, node, ...entryToColumns(entry) })
+      .onConflict((oc) => oc.columns(['workspace_id', 'path']).doUpdateSet({ seq, node, ...entryToColumns(entry) }))
+      .execute();
+    return { ok: true, seq, node };
+  }
+
+  private async delete(rawPath: string, base: number): Promise<OpResult> {
+    const check = checkPath(rawPath);
+    if (!check.ok) return fail('invalid', `invalid path ${JSON.stringify(rawPath)}: ${check.reason}`);
+    const path = check.path;
+    const current = await this.entry(path);
+    if (!current || Number(current.seq) !== base) return conflict(path, current);
+    if (current.kind === 'dir' && (await this.hasChildren(path))) {
+      return fail('not-empty', `${path} is a folder that is not empty on the hub`, current);
+    }
+    const seq = ++this.head;
+    await this.journal({ seq, op: 'delete', path, from: null, entry: undefined, node: Number(current.node), base });
+    await this.trx.deleteFrom('entries').where('workspace_id', '=', this.workspaceId).where('path', '=', path).execute();
+    return { ok: true, seq, node: Number(current.node) };
+  }
+
+  private async move(rawFrom: string, rawTo: string, base: number): Promise<OpResult> {
+    const from = checkPath(rawFrom);
+    if (!from.ok) return fail('invalid', `invalid path ${JSON.stringify(rawFrom)}: ${from.reason}`);
+    const to = checkPath(rawTo);
+    if (!to.ok) return fail('invalid', `invalid path ${JSON.stringify(rawTo)}: ${to.reason}`);
+    if (isSameOrInside(to.path, from.path)) return fail('invalid', `cannot move ${from.path} into itself`);
+    const current = await this.entry(from.path);
+    if (!current || Number(current.seq) !== base) return conflict(from.path, current);
+    const occupant = await this.entry(to.path);
+    if (occupant) return conflict(to.path, occupant);
+    const parents = await this.ensureParents(to.path);
+    if (parents) return parents;
+    const seq = ++this.head;
+    const node = Number(current.node);
+    const entry = toRemoteRecord(current).entry;
+    await this.journal({ seq, op: 'move', path: to.path, from: from.path, entry, node, base });
+    // Re-key the subtree: children keep their seq and node, the moved root gets the new seq.
+    const { lower, upper } = insideRange(from.path);
+    const children = await this.trx
+      .selectFrom('entries')
+      .selectAll()
+      .where('workspace_id', '=', this.workspaceId)
+      .where('path', '>', lower)
+      .where('path', '<', upper)
+      .execute();
+    await this.trx
+      .deleteFrom('entries')
+      .where('workspace_id', '=', this.workspaceId)
+      .where((eb) => eb.or([eb('path', '=', from.path), eb.and([eb('path', '>', lower), eb('path', '<', upper)])]))
+      .execute();
+    const moved: EntryTable[] = [
+      { ...current, path: to.path, seq },
+      ...children.map((c) => ({ ...c, path: to.path + c.path.slice(from.path.length) })),
+    ];
+    for (let i = 0; i < moved.length; i += 200) {
+      await this.trx.insertInto('entries').values(moved.slice(i, i + 200)).execute();
+    }
+    return { ok: true, seq, node };
+  }
+
+  /**
+   * Makes sure every ancestor of `path` is a folder, creating missing ones (so a file added
+   * inside a folder someone else deleted survives: modification wins). Returns a failure
+   * when an ancestor is a file or a link.
+   */
+  private async ensureParents(path: string): Promise<OpResult | undefined> {
+    for (const ancestor of ancestorsOf(path)) {
+      const current = await this.entry(ancestor);
+      if (current?.kind === 'dir') continue;
+      if (current) return fail('parent-not-dir', `${ancestor} is not a folder on the hub`, current);
+      const seq = ++this.head;
+      const entry: Entry = { kind: 'dir' };
+      await this.journal({ seq, op: 'put', path: ancestor, from: null, entry, node: seq, base: 0 });
+      await this.trx
+        .insertInto('entries')
+        .values({ workspace_id: this.workspaceId, path: ancestor, seq, node: seq, ...entryToColumns(entry) })
+        .execute();
+    }
+    return undefined;
+  }
+
+  private async entry(path: string): Promise<EntryTable | undefined> {
+    return this.trx
+      .selectFrom('entries')
+      .selectAll()
+      .where('workspace_id', '=', this.workspaceId)
+      .where('path', '=', path)
+      .executeTakeFirst();
+  }
+
+  private async hasChildren(path: string): Promise<boolean> {
+    const { lower, upper } = insideRange(path);
+    const child = await this.trx
+      .selectFrom('entries')
+      .select('path')
+      .where('workspace_id', '=', this.workspaceId)
+      .where('path', '>', lower)
+      .where('path', '<', upper)
+      .limit(1)
+      .executeTakeFirst();
+    return child !== undefined;
+  }
+
+  /** A content already used in this workspace may be referenced again without a manifest. */
+  private async contentKnown(contentId: ContentId, size: number): Promise<boolean> {
+    const used = await this.trx
+      .selectFrom('journal')
+      .select('size')
+      .where('workspace_id', '=', this.workspaceId)
+      .where('content_id', '=', contentId)
+      .limit(1)
+      .executeTakeFirst();
+    return used !== undefined && Number(used.size) === size;
+  }
+
+  private async journal(row: {
+    seq: number;
+    op: 'put' | 'delete' | 'move';
+    path: string;
+    from: string | null;
+    entry: Entry | undefined;
+    node: number;
+    base: number;
+  }): Promise<void> {
+    await this.trx
+      .insertInto('journal')
+      .values({
+        workspace_id: this.workspaceId,
+        seq: row.seq,
+        op: row.op,
+        path: row.path,
+        from_path: row.from,
+        node: row.node,
+        base: row.base,
+        device_id: this.caller.deviceId,
+        user_id: this.caller.userId,
+        time: this.ctx.now(),
+        ...entryToColumns(row.entry),
+      })
+      .execute();
+  }
+}
+
+function fail(reason: CommitFailure, message: string, current?: EntryTable): OpResult {
+  return current ? { ok: false, reason, message, current: toRemoteRecord(current) } : { ok: false, reason, message };
+}
+
+function conflict(path: string, current: EntryTable | undefined): OpResult {
+  const message = current
+    ? `${path} changed on the hub (now at seq ${Number(current.seq)})`
+    : `${path} no longer exists on the hub`;
+  return fail('conflict', message, current);
+}
+
+export type { RemoteRecord };

@@ -123,10 +123,22 @@ export class SyncEngine {
     });
     // A deleted `.tandem` between the scan and the plan must not look like a mass deletion.
     await this.checkFolder();
-    const isIgnored = (path: string) => matcher(path, kindAt(path, store.base, scan.local, store.remote) === 'dir');
-    const { changes } = plan({ base: store.base, local: scan.local, remote: store.remote, skip: scan.skip, isIgnored });
+    const isIgnored = (path: string) =>
+      matcher(path, kindAt(path, store.base, scan.local, store.remote) === 'dir');
+    const { changes } = plan({
+      base: store.base,
+      local: scan.local,
+      remote: store.remote,
+      skip: scan.skip,
+      isIgnored,
+    });
     const execution = changes.length > 0 ? await this.executor.execute(changes) : emptyExecution();
-    return { planned: changes.length, execution, unstable: scan.unstable.size, scanProblems: scan.problems };
+    return {
+      planned: changes.length,
+      execution,
+      unstable: scan.unstable.size,
+      scanProblems: scan.problems,
+    };
   }
 
   /**
@@ -144,7 +156,10 @@ export class SyncEngine {
   }
 }
 
-function kindAt(path: string, ...trees: Tree<BaseNode | LocalNode | RemoteNode>[]): string | undefined {
+function kindAt(
+  path: string,
+  ...trees: Tree<BaseNode | LocalNode | RemoteNode>[]
+): string | undefined {
   for (const tree of trees) {
     const node = tree.get(path);
     if (node) return node.entry.kind;

@@ -22,7 +22,17 @@ import { chunkIdOf, type ChunkRef, type Manifest } from '../core/hashing.js';
 import type { ChunkId, ContentId } from '../core/ids.js';
 import { STATE_DIR } from '../core/ignore.js';
 import { ancestorsOf, comparePaths, depthOf, parentOf } from '../core/paths.js';
-import { describeEntry, type Change, type Conflict, type PullDelete, type PullMove, type PullPut, type PushDelete, type PushMove, type PushPut } from '../core/planner.js';
+import {
+  describeEntry,
+  type Change,
+  type Conflict,
+  type PullDelete,
+  type PullMove,
+  type PullPut,
+  type PushDelete,
+  type PushMove,
+  type PushPut,
+} from '../core/planner.js';
 import { errorCode, type FileSystem, type ReadHandle } from '../fs/file-system.js';
 import { MAX_OPS_PER_COMMIT, type OpResult, type WireOp } from '../protocol/api.js';
 import type { HubClient } from './hub-client.js';
@@ -71,9 +81,11 @@ export class Executor {
   /** Applies the changes of one plan. Never throws for a per-path failure. */
   async execute(changes: readonly Change[]): Promise<ExecutionResult> {
     const result: ExecutionResult = { applied: 0, problems: [], uploaded: 0, downloaded: 0 };
-    const byType = <T extends Change['type']>(type: T) => changes.filter((c): c is Extract<Change, { type: T }> => c.type === type);
+    const byType = <T extends Change['type']>(type: T) =>
+      changes.filter((c): c is Extract<Change, { type: T }> => c.type === type);
 
-    for (const change of byType('pull-move')) await this.guarded(change.from, result, () => this.pullMove(change));
+    for (const change of byType('pull-move'))
+      await this.guarded(change.from, result, () => this.pullMove(change));
     const pushMoves = byType('push-move');
     if (pushMoves.length > 0) await this.pushMoves(pushMoves, result);
 
@@ -82,13 +94,21 @@ export class Executor {
       await this.guarded(change.path, result, async () => {
         await this.forkConflict(change);
         // The path is free now: the hub's version goes there.
-        pulls.push({ type: 'pull-put', path: change.path, remote: change.remote, local: undefined });
+        pulls.push({
+          type: 'pull-put',
+          path: change.path,
+          remote: change.remote,
+          local: undefined,
+        });
       });
     }
     const pushes = [...byType('push-delete'), ...byType('push-put')];
     if (pushes.length > 0) await this.push(pushes, result);
-    const deletes = byType('pull-delete').sort((a, b) => depthOf(b.path) - depthOf(a.path) || comparePaths(b.path, a.path));
-    for (const change of deletes) await this.guarded(change.path, result, () => this.pullDelete(change));
+    const deletes = byType('pull-delete').sort(
+      (a, b) => depthOf(b.path) - depthOf(a.path) || comparePaths(b.path, a.path),
+    );
+    for (const change of deletes)
+      await this.guarded(change.path, result, () => this.pullDelete(change));
     if (pulls.length > 0) await this.pull(pulls, result);
     const records = byType('record');
     if (records.length > 0) {
@@ -101,16 +121,27 @@ export class Executor {
   }
 
   /** Runs one path's work; a failure becomes a problem for that path. */
-  private async guarded(path: string, result: ExecutionResult, work: () => Promise<void>): Promise<boolean> {
+  private async guarded(
+    path: string,
+    result: ExecutionResult,
+    work: () => Promise<void>,
+  ): Promise<boolean> {
     try {
       await work();
       result.applied++;
       return true;
     } catch (error) {
-      const message = error instanceof PathProblem ? error.message : `${errorCode(error) ?? ''} ${(error as Error).message}`.trim();
+      const message =
+        error instanceof PathProblem
+          ? error.message
+          : `${errorCode(error) ?? ''} ${(error as Error).message}`.trim();
       result.problems.push({ path, message });
       this.decide(path, 'problem', message);
-      if (!(error instanceof PathProblem) && !errorCode(error) && !(error instanceof Error && error.name === 'TandemError')) {
+      if (
+        !(error instanceof PathProblem) &&
+        !errorCode(error) &&
+        !(error instanceof Error && error.name === 'TandemError')
+      ) {
         throw error; // a programmer error: do not hide it
       }
       return false;
@@ -121,7 +152,10 @@ export class Executor {
     this.options.store.logDecision(path, action, detail, this.options.now());
   }
 
-  private explain(change: { local?: LocalNode | undefined; remote?: RemoteNode | undefined }, path: string): string {
+  private explain(
+    change: { local?: LocalNode | undefined; remote?: RemoteNode | undefined },
+    path: string,
+  ): string {
     const base = this.options.store.base.get(path);
     return `base: ${describeEntry(base?.entry)}${base ? ` @${base.seq}` : ''}; local: ${describeEntry(change.local?.entry)}; remote: ${describeEntry(change.remote?.entry)}${change.remote ? ` @${change.remote.seq}` : ''}`;
   }
@@ -140,7 +174,8 @@ export class Executor {
       stat !== undefined &&
       stat.ino === expected.ino &&
       stat.kind === expected.entry.kind &&
-      (expected.entry.kind !== 'file' || (stat.size === expected.entry.size && stat.mtimeMs === expected.entry.mtime));
+      (expected.entry.kind !== 'file' ||
+        (stat.size === expected.entry.size && stat.mtimeMs === expected.entry.mtime));
     if (!same) throw new PathProblem(`${path} changed locally since the scan; will look again`);
   }
 
@@ -149,7 +184,9 @@ export class Executor {
     for (const ancestor of ancestorsOf(path)) {
       const stat = await this.options.fs.lstat(this.abs(ancestor));
       if (stat && stat.kind !== 'dir') {
-        throw new PathProblem(`${ancestor} is a ${stat.kind === 'symlink' ? 'symbolic link' : stat.kind}, not a folder: nothing is written through it`);
+        throw new PathProblem(
+          `${ancestor} is a ${stat.kind === 'symlink' ? 'symbolic link' : stat.kind}, not a folder: nothing is written through it`,
+        );
       }
       if (!stat) return; // missing: nothing below exists either
     }
@@ -169,7 +206,9 @@ export class Executor {
         stat = await this.options.fs.lstat(full);
       }
       if (!stat || stat.kind !== 'dir') {
-        throw new PathProblem(`${ancestor} is ${stat ? `a ${stat.kind === 'symlink' ? 'symbolic link' : stat.kind}` : 'missing'}, not a folder: nothing is written through it`);
+        throw new PathProblem(
+          `${ancestor} is ${stat ? `a ${stat.kind === 'symlink' ? 'symbolic link' : stat.kind}` : 'missing'}, not a folder: nothing is written through it`,
+        );
       }
     }
   }
@@ -183,9 +222,18 @@ export class Executor {
     await this.ensureParents(change.to);
     await fs.rename(this.abs(change.from), this.abs(change.to));
     await fs.syncDir(this.abs(parentOf(change.to)));
-    const root: BaseNode = { entry: change.remote.entry, seq: change.remote.seq, node: change.remote.node, ino: change.local.ino };
+    const root: BaseNode = {
+      entry: change.remote.entry,
+      seq: change.remote.seq,
+      node: change.remote.node,
+      ino: change.local.ino,
+    };
     store.moveBase(change.from, change.to, root);
-    this.decide(change.to, 'renamed locally', `the hub moved ${change.from} to ${change.to}; ${this.explain(change, change.from)}`);
+    this.decide(
+      change.to,
+      'renamed locally',
+      `the hub moved ${change.from} to ${change.to}; ${this.explain(change, change.from)}`,
+    );
     this.options.log(`renamed ${change.from} -> ${change.to}`);
   }
 
@@ -200,7 +248,12 @@ export class Executor {
         return;
       }
       const old = this.options.store.base.get(move.from)!;
-      this.options.store.moveBase(move.from, move.to, { entry: old.entry, seq: outcome.seq, node: outcome.node, ino: move.local.ino });
+      this.options.store.moveBase(move.from, move.to, {
+        entry: old.entry,
+        seq: outcome.seq,
+        node: outcome.node,
+        ino: move.local.ino,
+      });
       this.decide(move.to, 'sent rename', `moved from ${move.from} locally; sent as one move`);
       this.options.log(`sent rename ${move.from} -> ${move.to}`);
       result.applied++;
@@ -235,18 +288,27 @@ export class Executor {
       store.setHash(copy, hash);
       store.setHash(change.path, undefined);
     }
-    this.decide(change.path, 'conflict', `both sides changed; local version kept as ${copy}; ${this.explain(change, change.path)}`);
+    this.decide(
+      change.path,
+      'conflict',
+      `both sides changed; local version kept as ${copy}; ${this.explain(change, change.path)}`,
+    );
     this.options.log(`conflict on ${change.path}: local version kept as ${copy}`);
   }
 
   // Pushes.
 
-  private async push(changes: readonly (PushPut | PushDelete)[], result: ExecutionResult): Promise<void> {
+  private async push(
+    changes: readonly (PushPut | PushDelete)[],
+    result: ExecutionResult,
+  ): Promise<void> {
     const { store } = this.options;
     const deletes = changes
       .filter((c): c is PushDelete => c.type === 'push-delete')
       .sort((a, b) => depthOf(b.path) - depthOf(a.path) || comparePaths(b.path, a.path));
-    const puts = changes.filter((c): c is PushPut => c.type === 'push-put').sort((a, b) => comparePaths(a.path, b.path));
+    const puts = changes
+      .filter((c): c is PushPut => c.type === 'push-put')
+      .sort((a, b) => comparePaths(a.path, b.path));
 
     // Upload what the hub lacks; files that changed since hashing are left for the next round.
     const manifests = new Map<ContentId, Manifest>();
@@ -259,7 +321,10 @@ export class Executor {
       }
       const hash = store.hashes.get(change.path);
       if (!hash || hash.contentId !== change.local.entry.contentId) {
-        result.problems.push({ path: change.path, message: 'changed since it was hashed; will look again' });
+        result.problems.push({
+          path: change.path,
+          message: 'changed since it was hashed; will look again',
+        });
         continue;
       }
       files.push({ change, chunks: hash.chunks });
@@ -275,7 +340,12 @@ export class Executor {
 
     const ops: WireOp[] = [
       ...deletes.map((d): WireOp => ({ op: 'delete', path: d.path, base: d.base })),
-      ...sendable.map((p): WireOp => ({ op: 'put', path: p.path, base: p.base, entry: p.local.entry as never })),
+      ...sendable.map((p): WireOp => ({
+        op: 'put',
+        path: p.path,
+        base: p.base,
+        entry: p.local.entry as never,
+      })),
     ];
     if (ops.length === 0) return;
     const outcomes = await this.commit(ops, [...manifests.values()]);
@@ -291,25 +361,49 @@ export class Executor {
         result.applied++;
         if (change.type === 'push-delete') {
           store.setBase(change.path, undefined);
-          this.decide(change.path, 'sent delete', `deleted locally; ${this.explain({}, change.path)}`);
+          this.decide(
+            change.path,
+            'sent delete',
+            `deleted locally; ${this.explain({}, change.path)}`,
+          );
           this.options.log(`sent delete ${change.path}`);
         } else {
-          store.setBase(change.path, { entry: change.local.entry, seq: outcome.seq, node: outcome.node, ino: change.local.ino });
-          this.decide(change.path, 'sent', `changed locally; ${this.explain({ local: change.local }, change.path)}`);
-          this.options.log(`sent ${change.local.entry.kind === 'dir' ? 'folder ' : ''}${change.path}`);
+          store.setBase(change.path, {
+            entry: change.local.entry,
+            seq: outcome.seq,
+            node: outcome.node,
+            ino: change.local.ino,
+          });
+          this.decide(
+            change.path,
+            'sent',
+            `changed locally; ${this.explain({ local: change.local }, change.path)}`,
+          );
+          this.options.log(
+            `sent ${change.local.entry.kind === 'dir' ? 'folder ' : ''}${change.path}`,
+          );
         }
       });
     });
   }
 
-  private async commit(ops: readonly WireOp[], manifests: readonly Manifest[]): Promise<OpResult[]> {
+  private async commit(
+    ops: readonly WireOp[],
+    manifests: readonly Manifest[],
+  ): Promise<OpResult[]> {
     const outcomes: OpResult[] = [];
     for (let i = 0; i < ops.length; i += MAX_OPS_PER_COMMIT) {
       const slice = ops.slice(i, i + MAX_OPS_PER_COMMIT);
-      const needed = new Set(slice.flatMap((op) => (op.op === 'put' && op.entry.kind === 'file' ? [op.entry.contentId] : [])));
+      const needed = new Set(
+        slice.flatMap((op) =>
+          op.op === 'put' && op.entry.kind === 'file' ? [op.entry.contentId] : [],
+        ),
+      );
       const response = await this.options.client.commit(this.options.workspaceId, {
         ops: slice,
-        manifests: manifests.filter((m) => needed.has(m.contentId)).map((m) => ({ ...m, chunks: [...m.chunks] })),
+        manifests: manifests
+          .filter((m) => needed.has(m.contentId))
+          .map((m) => ({ ...m, chunks: [...m.chunks] })),
       });
       outcomes.push(...response.results);
     }
@@ -320,7 +414,10 @@ export class Executor {
    * Uploads the chunks the hub lacks, reading them back from the files and checking each
    * against its id. Returns the paths that no longer match their hash (changed meanwhile).
    */
-  private async uploadMissing(files: readonly { change: PushPut; chunks: readonly ChunkRef[] }[], result: ExecutionResult): Promise<Set<string>> {
+  private async uploadMissing(
+    files: readonly { change: PushPut; chunks: readonly ChunkRef[] }[],
+    result: ExecutionResult,
+  ): Promise<Set<string>> {
     const unstable = new Set<string>();
     const allIds = [...new Set(files.flatMap((f) => f.chunks.map((c) => c.id)))];
     if (allIds.length === 0) return unstable;
@@ -346,7 +443,8 @@ export class Executor {
           if (missing.has(chunk.id)) {
             const bytes = new Uint8Array(chunk.size);
             const n = await readFully(handle, bytes, offset);
-            if (n !== chunk.size || chunkIdOf(bytes) !== chunk.id) throw new PathProblem(`${change.path} changed while uploading; will look again`);
+            if (n !== chunk.size || chunkIdOf(bytes) !== chunk.id)
+              throw new PathProblem(`${change.path} changed while uploading; will look again`);
             missing.delete(chunk.id);
             batch.push({ id: chunk.id, bytes });
             batchBytes += bytes.length;
@@ -378,7 +476,9 @@ export class Executor {
         if (errorCode(error) === 'ENOTEMPTY' || errorCode(error) === 'EEXIST') {
           // Something unsynced (ignored, or new) is inside: keep the folder; it is re-sent.
           store.setBase(change.path, undefined);
-          throw new PathProblem(`${change.path} was deleted on the hub but holds local files; kept`);
+          throw new PathProblem(
+            `${change.path} was deleted on the hub but holds local files; kept`,
+          );
         }
         throw error;
       }
@@ -387,7 +487,11 @@ export class Executor {
     }
     store.setBase(change.path, undefined);
     store.setHash(change.path, undefined);
-    this.decide(change.path, 'deleted locally', `deleted on the hub; ${this.explain(change, change.path)}`);
+    this.decide(
+      change.path,
+      'deleted locally',
+      `deleted on the hub; ${this.explain(change, change.path)}`,
+    );
     this.options.log(`deleted ${change.path}`);
   }
 
@@ -395,13 +499,18 @@ export class Executor {
     const sorted = [...changes].sort((a, b) => comparePaths(a.path, b.path));
     const files = sorted.filter((c) => c.remote.entry.kind === 'file');
     for (const change of sorted) {
-      if (change.remote.entry.kind !== 'file') await this.guarded(change.path, result, () => this.pullNonFile(change));
+      if (change.remote.entry.kind !== 'file')
+        await this.guarded(change.path, result, () => this.pullNonFile(change));
     }
     if (files.length === 0) return;
-    const manifests = await this.fetchManifests(files.map((f) => (f.remote.entry as Extract<Entry, { kind: 'file' }>).contentId));
+    const manifests = await this.fetchManifests(
+      files.map((f) => (f.remote.entry as Extract<Entry, { kind: 'file' }>).contentId),
+    );
     const localChunks = this.localChunkIndex();
     await forEachLimited(files, PARALLEL_DOWNLOADS, async (change) => {
-      await this.guarded(change.path, result, () => this.pullFile(change, manifests, localChunks, result));
+      await this.guarded(change.path, result, () =>
+        this.pullFile(change, manifests, localChunks, result),
+      );
     });
   }
 
@@ -410,10 +519,18 @@ export class Executor {
     const known = new Map<ContentId, Manifest>();
     // A content already on disk here needs no round trip.
     for (const record of this.options.store.hashes.values()) {
-      if (!known.has(record.contentId)) known.set(record.contentId, { contentId: record.contentId, size: record.chunks.reduce((s, c) => s + c.size, 0), chunks: record.chunks });
+      if (!known.has(record.contentId))
+        known.set(record.contentId, {
+          contentId: record.contentId,
+          size: record.chunks.reduce((s, c) => s + c.size, 0),
+          chunks: record.chunks,
+        });
     }
     const wanted = unique.filter((id) => !known.has(id));
-    const fetched = wanted.length > 0 ? await this.options.client.manifests(this.options.workspaceId, wanted) : [];
+    const fetched =
+      wanted.length > 0
+        ? await this.options.client.manifests(this.options.workspaceId, wanted)
+        : [];
     const out = new Map<ContentId, Manifest>();
     for (const id of unique) {
       const manifest = known.get(id) ?? fetched.find((m) => m.contentId === id);
@@ -423,12 +540,25 @@ export class Executor {
   }
 
   /** Where each chunk can be read locally: any file whose hash is cached. */
-  private localChunkIndex(): Map<ChunkId, { path: string; offset: number; size: number; ino: number; mtimeMs: number }> {
-    const index = new Map<ChunkId, { path: string; offset: number; size: number; ino: number; mtimeMs: number }>();
+  private localChunkIndex(): Map<
+    ChunkId,
+    { path: string; offset: number; size: number; ino: number; mtimeMs: number }
+  > {
+    const index = new Map<
+      ChunkId,
+      { path: string; offset: number; size: number; ino: number; mtimeMs: number }
+    >();
     for (const [path, record] of this.options.store.hashes) {
       let offset = 0;
       for (const chunk of record.chunks) {
-        if (!index.has(chunk.id)) index.set(chunk.id, { path, offset, size: chunk.size, ino: record.ino, mtimeMs: record.mtimeMs });
+        if (!index.has(chunk.id))
+          index.set(chunk.id, {
+            path,
+            offset,
+            size: chunk.size,
+            ino: record.ino,
+            mtimeMs: record.mtimeMs,
+          });
         offset += chunk.size;
       }
     }
@@ -451,9 +581,20 @@ export class Executor {
     }
     const stat = await fs.lstat(full);
     if (!stat) throw new PathProblem(`${change.path} vanished right after it was written`);
-    store.setBase(change.path, { entry, seq: change.remote.seq, node: change.remote.node, ino: stat.ino });
-    this.decide(change.path, 'received', `changed on the hub; ${this.explain(change, change.path)}`);
-    this.options.log(`received ${entry.kind === 'dir' ? 'folder ' : entry.kind === 'symlink' ? 'link ' : ''}${change.path}`);
+    store.setBase(change.path, {
+      entry,
+      seq: change.remote.seq,
+      node: change.remote.node,
+      ino: stat.ino,
+    });
+    this.decide(
+      change.path,
+      'received',
+      `changed on the hub; ${this.explain(change, change.path)}`,
+    );
+    this.options.log(
+      `received ${entry.kind === 'dir' ? 'folder ' : entry.kind === 'symlink' ? 'link ' : ''}${change.path}`,
+    );
   }
 
   /** Removes what the guard just confirmed is there, so a different kind can take its place. */
@@ -463,7 +604,8 @@ export class Executor {
       try {
         await this.options.fs.rmdir(this.abs(path));
       } catch (error) {
-        if (errorCode(error) === 'ENOTEMPTY' || errorCode(error) === 'EEXIST') throw new PathProblem(`${path} is a folder with local files in it; not replaced`);
+        if (errorCode(error) === 'ENOTEMPTY' || errorCode(error) === 'EEXIST')
+          throw new PathProblem(`${path} is a folder with local files in it; not replaced`);
         throw error;
       }
     } else if (local.entry.kind === 'symlink') {
@@ -475,7 +617,10 @@ export class Executor {
   private async pullFile(
     change: PullPut,
     manifests: ReadonlyMap<ContentId, Manifest>,
-    localChunks: ReadonlyMap<ChunkId, { path: string; offset: number; size: number; ino: number; mtimeMs: number }>,
+    localChunks: ReadonlyMap<
+      ChunkId,
+      { path: string; offset: number; size: number; ino: number; mtimeMs: number }
+    >,
     result: ExecutionResult,
   ): Promise<void> {
     const { fs, store } = this.options;
@@ -499,7 +644,8 @@ export class Executor {
       await fs.setMtime(temp, entry.mtime);
       // The last check: the target must still be what the planner saw, right before the rename.
       await this.expect(change.path, change.local);
-      if (change.local && change.local.entry.kind !== 'file') await this.removeExpected(change.path, change.local);
+      if (change.local && change.local.entry.kind !== 'file')
+        await this.removeExpected(change.path, change.local);
       await this.ensureParents(change.path);
       await fs.rename(temp, this.abs(change.path));
     } catch (error) {
@@ -510,10 +656,26 @@ export class Executor {
     const stat = await fs.lstat(this.abs(change.path));
     if (!stat) throw new PathProblem(`${change.path} vanished right after it was written`);
     store.batch(() => {
-      store.setHash(change.path, { ino: stat.ino, size: stat.size, mtimeMs: stat.mtimeMs, contentId: entry.contentId, chunks: manifest.chunks, hashedAt: Math.max(this.options.now(), stat.mtimeMs + 1000) });
-      store.setBase(change.path, { entry, seq: change.remote.seq, node: change.remote.node, ino: stat.ino });
+      store.setHash(change.path, {
+        ino: stat.ino,
+        size: stat.size,
+        mtimeMs: stat.mtimeMs,
+        contentId: entry.contentId,
+        chunks: manifest.chunks,
+        hashedAt: Math.max(this.options.now(), stat.mtimeMs + 1000),
+      });
+      store.setBase(change.path, {
+        entry,
+        seq: change.remote.seq,
+        node: change.remote.node,
+        ino: stat.ino,
+      });
     });
-    this.decide(change.path, 'received', `changed on the hub; ${this.explain(change, change.path)}`);
+    this.decide(
+      change.path,
+      'received',
+      `changed on the hub; ${this.explain(change, change.path)}`,
+    );
     this.options.log(`received ${change.path}`);
   }
 
@@ -521,7 +683,10 @@ export class Executor {
   private async writeContent(
     out: { write(data: Uint8Array): Promise<void> },
     manifest: Manifest,
-    localChunks: ReadonlyMap<ChunkId, { path: string; offset: number; size: number; ino: number; mtimeMs: number }>,
+    localChunks: ReadonlyMap<
+      ChunkId,
+      { path: string; offset: number; size: number; ino: number; mtimeMs: number }
+    >,
     result: ExecutionResult,
   ): Promise<void> {
     const chunks = manifest.chunks;
@@ -537,26 +702,38 @@ export class Executor {
       const run: ChunkRef[] = [chunks[i]!];
       let runBytes = chunks[i]!.size;
       let j = i + 1;
-      while (j < chunks.length && runBytes < DOWNLOAD_RUN_BYTES && !localChunks.has(chunks[j]!.id)) {
+      while (
+        j < chunks.length &&
+        runBytes < DOWNLOAD_RUN_BYTES &&
+        !localChunks.has(chunks[j]!.id)
+      ) {
         run.push(chunks[j]!);
         runBytes += chunks[j]!.size;
         j++;
       }
       let k = 0;
-      for await (const { id, bytes } of this.options.client.fetchChunks(this.options.workspaceId, run.map((c) => c.id))) {
-        if (id !== run[k]?.id || chunkIdOf(bytes) !== id) throw new PathProblem(`chunk ${id.slice(0, 12)} arrived corrupted; will retry`);
+      for await (const { id, bytes } of this.options.client.fetchChunks(
+        this.options.workspaceId,
+        run.map((c) => c.id),
+      )) {
+        if (id !== run[k]?.id || chunkIdOf(bytes) !== id)
+          throw new PathProblem(`chunk ${id.slice(0, 12)} arrived corrupted; will retry`);
         await out.write(bytes);
         result.downloaded += bytes.length;
         k++;
       }
-      if (k !== run.length) throw new PathProblem('the hub sent fewer chunks than asked; will retry');
+      if (k !== run.length)
+        throw new PathProblem('the hub sent fewer chunks than asked; will retry');
       i = j;
     }
   }
 
   private async readLocalChunk(
     chunk: ChunkRef,
-    localChunks: ReadonlyMap<ChunkId, { path: string; offset: number; size: number; ino: number; mtimeMs: number }>,
+    localChunks: ReadonlyMap<
+      ChunkId,
+      { path: string; offset: number; size: number; ino: number; mtimeMs: number }
+    >,
   ): Promise<Uint8Array | undefined> {
     const source = localChunks.get(chunk.id);
     if (!source) return undefined;

@@ -9,7 +9,11 @@ import type { FileSystem } from '../fs/file-system.js';
 const READ_SIZE = 4 * 1024 * 1024;
 
 /** Hashes the file at `path`. Throws what the filesystem throws (ENOENT when it vanished). */
-export async function hashFile(fs: FileSystem, path: string, params: ChunkParams = DEFAULT_CHUNK_PARAMS): Promise<Manifest> {
+export async function hashFile(
+  fs: FileSystem,
+  path: string,
+  params: ChunkParams = DEFAULT_CHUNK_PARAMS,
+): Promise<Manifest> {
   const handle = await fs.openRead(path);
   const splitter = new ChunkSplitter(params);
   const chunks: ChunkRef[] = [];

@@ -12,6 +12,7 @@ import {
   type ChangesResponse,
   type CommitRequest,
   type CommitResponse,
+  type JournalRow,
   type Credentials,
   type ManifestsResponse,
   type MissingResponse,
@@ -60,12 +61,21 @@ export class FetchTransport implements Transport {
     }
     let response: Response;
     try {
-      response = await fetch(new URL(request.path, this.hub), { method: request.method, headers, body: body ?? null });
+      response = await fetch(new URL(request.path, this.hub), {
+        method: request.method,
+        headers,
+        body: body ?? null,
+      });
     } catch (error) {
       const cause = (error as { cause?: { code?: string; message?: string } }).cause;
-      throw new TandemError('UNREACHABLE', TandemError.of('UNREACHABLE', this.hub, cause?.code ?? cause?.message ?? String(error)).message, {
-        cause: error,
-      });
+      throw new TandemError(
+        'UNREACHABLE',
+        TandemError.of('UNREACHABLE', this.hub, cause?.code ?? cause?.message ?? String(error))
+          .message,
+        {
+          cause: error,
+        },
+      );
     }
     return {
       status: response.status,
@@ -85,7 +95,9 @@ export class HubClient {
   ) {}
 
   private async call<T>(request: Omit<TransportRequest, 'token'>): Promise<T> {
-    const response = await this.transport.send(this.token ? { ...request, token: this.token } : request);
+    const response = await this.transport.send(
+      this.token ? { ...request, token: this.token } : request,
+    );
     if (response.status >= 400) throw await errorOf(response, this.transport.hub);
     if (response.status === 204) return undefined as T;
     return (await response.json()) as T;
@@ -104,7 +116,9 @@ export class HubClient {
   }
 
   async listWorkspaces(): Promise<WorkspaceInfo[]> {
-    return (await this.call<{ workspaces: WorkspaceInfo[] }>({ method: 'GET', path: `${API}/workspaces` })).workspaces;
+    return (
+      await this.call<{ workspaces: WorkspaceInfo[] }>({ method: 'GET', path: `${API}/workspaces` })
+    ).workspaces;
   }
 
   createWorkspace(name: string): Promise<WorkspaceInfo> {
@@ -112,14 +126,21 @@ export class HubClient {
   }
 
   setMember(workspace: string, user: string, role: string): Promise<void> {
-    return this.call({ method: 'PUT', path: `${API}/workspaces/${workspace}/members`, json: { user, role } });
+    return this.call({
+      method: 'PUT',
+      path: `${API}/workspaces/${workspace}/members`,
+      json: { user, role },
+    });
   }
 
   changes(workspace: string, since: number, limit = 10_000): Promise<ChangesResponse> {
-    return this.call({ method: 'GET', path: `${API}/workspaces/${workspace}/changes?since=${since}&limit=${limit}` });
+    return this.call({
+      method: 'GET',
+      path: `${API}/workspaces/${workspace}/changes?since=${since}&limit=${limit}`,
+    });
   }
 
-  history(workspace: string, path: string): Promise<{ rows: import('../protocol/api.js').JournalRow[] }> {
+  history(workspace: string, path: string): Promise<{ rows: JournalRow[] }> {
     return this.call({
       method: 'GET',
       path: `${API}/workspaces/${workspace}/history?path=${encodeURIComponent(path)}`,
@@ -141,7 +162,10 @@ export class HubClient {
   }
 
   /** Uploads chunks in one request, framed as [u32 length][32-byte id][bytes]. */
-  async uploadChunks(workspace: string, chunks: readonly { id: ChunkId; bytes: Uint8Array }[]): Promise<void> {
+  async uploadChunks(
+    workspace: string,
+    chunks: readonly { id: ChunkId; bytes: Uint8Array }[],
+  ): Promise<void> {
     let total = 0;
     for (const chunk of chunks) total += 4 + 32 + chunk.bytes.length;
     const body = Buffer.allocUnsafe(total);
@@ -156,7 +180,10 @@ export class HubClient {
   }
 
   /** Streams chunks from the hub in request order; each is checked against its id by the caller. */
-  async *fetchChunks(workspace: string, ids: readonly ChunkId[]): AsyncGenerator<{ id: ChunkId; bytes: Buffer }> {
+  async *fetchChunks(
+    workspace: string,
+    ids: readonly ChunkId[],
+  ): AsyncGenerator<{ id: ChunkId; bytes: Buffer }> {
     const response = await this.transport.send({
       method: 'POST',
       path: `${API}/workspaces/${workspace}/chunks/fetch`,
@@ -166,7 +193,9 @@ export class HubClient {
     if (response.status >= 400) throw await errorOf(response, this.transport.hub);
     const decoder = new FrameDecoder(MAX_CHUNK_BYTES + 32);
     for await (const data of response.stream()) {
-      for (const frame of decoder.push(Buffer.from(data.buffer, data.byteOffset, data.byteLength))) {
+      for (const frame of decoder.push(
+        Buffer.from(data.buffer, data.byteOffset, data.byteLength),
+      )) {
         yield { id: frame.subarray(0, 32).toString('hex') as ChunkId, bytes: frame.subarray(32) };
       }
     }
@@ -187,7 +216,11 @@ export class HubClient {
   }
 
   commit(workspace: string, request: CommitRequest): Promise<CommitResponse> {
-    return this.call({ method: 'POST', path: `${API}/workspaces/${workspace}/commit`, json: request });
+    return this.call({
+      method: 'POST',
+      path: `${API}/workspaces/${workspace}/commit`,
+      json: request,
+    });
   }
 }
 
@@ -195,10 +228,14 @@ async function errorOf(response: TransportResponse, hub: string): Promise<Tandem
   try {
     const body = (await response.json()) as ErrorBody;
     if (body?.error?.message) {
-      return new TandemError(body.error.code as never, body.error.message, { status: response.status });
+      return new TandemError(body.error.code as never, body.error.message, {
+        status: response.status,
+      });
     }
   } catch {
     // not a Tandem error body
   }
-  return new TandemError('INTERNAL', `the hub at ${hub} answered HTTP ${response.status}`, { status: response.status });
+  return new TandemError('INTERNAL', `the hub at ${hub} answered HTTP ${response.status}`, {
+    status: response.status,
+  });
 }

@@ -47,7 +47,12 @@ export function absolute(root: string, path: string): string {
 
 /** Scans the whole tree under `root`. */
 export async function scanTree(options: ScanOptions): Promise<ScanResult> {
-  const result: ScanResult = { local: new Map(), skip: new Set(), unstable: new Set(), problems: [] };
+  const result: ScanResult = {
+    local: new Map(),
+    skip: new Set(),
+    unstable: new Set(),
+    problems: [],
+  };
   const toHash: { path: string; stat: Stat }[] = [];
   await walk(options, '', result, toHash);
   await forEachLimited(toHash, PARALLEL_HASHES, async ({ path, stat }) => {
@@ -60,14 +65,22 @@ export async function scanTree(options: ScanOptions): Promise<ScanResult> {
   return result;
 }
 
-async function walk(options: ScanOptions, dir: string, result: ScanResult, toHash: { path: string; stat: Stat }[]) {
+async function walk(
+  options: ScanOptions,
+  dir: string,
+  result: ScanResult,
+  toHash: { path: string; stat: Stat }[],
+) {
   let names: string[];
   try {
     names = await options.fs.readdir(absolute(options.root, dir));
   } catch (error) {
     if (dir !== '') {
       result.skip.add(dir);
-      result.problems.push({ path: dir, message: `cannot read folder: ${errorCode(error) ?? String(error)}` });
+      result.problems.push({
+        path: dir,
+        message: `cannot read folder: ${errorCode(error) ?? String(error)}`,
+      });
       return;
     }
     throw error;
@@ -78,7 +91,10 @@ async function walk(options: ScanOptions, dir: string, result: ScanResult, toHas
     const check = checkPath(path);
     if (!check.ok || check.path !== path) {
       result.skip.add(path);
-      result.problems.push({ path, message: `name cannot be synced: ${check.ok ? 'not in Unicode NFC form' : check.reason}` });
+      result.problems.push({
+        path,
+        message: `name cannot be synced: ${check.ok ? 'not in Unicode NFC form' : check.reason}`,
+      });
       continue;
     }
     let stat: Stat | undefined;
@@ -102,7 +118,8 @@ async function walk(options: ScanOptions, dir: string, result: ScanResult, toHas
           result.local.set(path, { entry: { kind: 'symlink', target }, ino: stat.ino });
         } catch (error) {
           result.skip.add(path);
-          if (errorCode(error) !== 'ENOENT') result.problems.push({ path, message: `cannot read link: ${errorCode(error)}` });
+          if (errorCode(error) !== 'ENOENT')
+            result.problems.push({ path, message: `cannot read link: ${errorCode(error)}` });
         }
         break;
       case 'file': {
@@ -126,7 +143,12 @@ async function walk(options: ScanOptions, dir: string, result: ScanResult, toHas
   }
 }
 
-async function hashInto(options: ScanOptions, path: string, before: Stat, result: ScanResult): Promise<void> {
+async function hashInto(
+  options: ScanOptions,
+  path: string,
+  before: Stat,
+  result: ScanResult,
+): Promise<void> {
   const full = absolute(options.root, path);
   try {
     const hashedAt = options.now();

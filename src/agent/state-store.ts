@@ -63,11 +63,24 @@ export class StateStore {
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('synchronous = NORMAL');
     this.db.exec(SCHEMA);
-    for (const row of this.db.prepare('SELECT path, entry, seq, node FROM remote').all() as RemoteRow[]) {
-      this.remote.set(row.path, { entry: JSON.parse(row.entry) as Entry, seq: row.seq, node: row.node });
+    for (const row of this.db
+      .prepare('SELECT path, entry, seq, node FROM remote')
+      .all() as RemoteRow[]) {
+      this.remote.set(row.path, {
+        entry: JSON.parse(row.entry) as Entry,
+        seq: row.seq,
+        node: row.node,
+      });
     }
-    for (const row of this.db.prepare('SELECT path, entry, seq, node, ino FROM base').all() as BaseRow[]) {
-      this.base.set(row.path, { entry: JSON.parse(row.entry) as Entry, seq: row.seq, node: row.node, ino: row.ino });
+    for (const row of this.db
+      .prepare('SELECT path, entry, seq, node, ino FROM base')
+      .all() as BaseRow[]) {
+      this.base.set(row.path, {
+        entry: JSON.parse(row.entry) as Entry,
+        seq: row.seq,
+        node: row.node,
+        ino: row.ino,
+      });
     }
     for (const row of this.db.prepare('SELECT * FROM hashes').all() as HashRow[]) {
       this.hashes.set(row.path, {
@@ -79,7 +92,9 @@ export class StateStore {
         hashedAt: row.hashed_at,
       });
     }
-    this.decisionCount = (this.db.prepare('SELECT count(*) AS n FROM decisions').get() as { n: number }).n;
+    this.decisionCount = (
+      this.db.prepare('SELECT count(*) AS n FROM decisions').get() as { n: number }
+    ).n;
   }
 
   close(): void {
@@ -102,11 +117,18 @@ export class StateStore {
   }
 
   private meta(key: string): string | undefined {
-    return (this.db.prepare('SELECT value FROM meta WHERE key = ?').get(key) as { value: string } | undefined)?.value;
+    return (
+      this.db.prepare('SELECT value FROM meta WHERE key = ?').get(key) as
+        { value: string } | undefined
+    )?.value;
   }
 
   private setMeta(key: string, value: string): void {
-    this.db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value').run(key, value);
+    this.db
+      .prepare(
+        'INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value',
+      )
+      .run(key, value);
   }
 
   // Remote tree.
@@ -116,7 +138,9 @@ export class StateStore {
    * remote tree and the cursor never disagree.
    */
   applyChanges(page: ChangesResponse): void {
-    const upsert = this.db.prepare('INSERT OR REPLACE INTO remote (path, entry, seq, node) VALUES (?, ?, ?, ?)');
+    const upsert = this.db.prepare(
+      'INSERT OR REPLACE INTO remote (path, entry, seq, node) VALUES (?, ?, ?, ?)',
+    );
     const remove = this.db.prepare('DELETE FROM remote WHERE path = ?');
     this.db.transaction(() => {
       if (page.snapshot) {
@@ -160,7 +184,8 @@ export class StateStore {
         }
         for (const [path, node] of moved) {
           const to = rebase(path, from, row.path);
-          const next = path === from ? { entry: row.entry ?? node.entry, seq: row.seq, node: row.node } : node;
+          const next =
+            path === from ? { entry: row.entry ?? node.entry, seq: row.seq, node: row.node } : node;
           this.remote.set(to, next);
           upsert.run(to, JSON.stringify(next.entry), next.seq, next.node);
         }
@@ -195,10 +220,12 @@ export class StateStore {
   /** Re-keys the base subtree at `from` to `to` (after a rename both sides agree on). */
   moveBase(from: string, to: string, root: BaseNode): void {
     const moved: [string, BaseNode][] = [];
-    for (const [path, node] of this.base) if (path === from || isInside(path, from)) moved.push([path, node]);
+    for (const [path, node] of this.base)
+      if (path === from || isInside(path, from)) moved.push([path, node]);
     this.db.transaction(() => {
       for (const [path] of moved) this.setBase(path, undefined);
-      for (const [path, node] of moved) this.setBase(rebase(path, from, to), path === from ? root : node);
+      for (const [path, node] of moved)
+        this.setBase(rebase(path, from, to), path === from ? root : node);
       this.moveHashes(from, to);
     })();
   }
@@ -217,7 +244,15 @@ export class StateStore {
         .prepare(
           'INSERT OR REPLACE INTO hashes (path, ino, size, mtime, content_id, chunks, hashed_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
         )
-        .run(path, record.ino, record.size, record.mtimeMs, record.contentId, encodeChunks(record.chunks), record.hashedAt);
+        .run(
+          path,
+          record.ino,
+          record.size,
+          record.mtimeMs,
+          record.contentId,
+          encodeChunks(record.chunks),
+          record.hashedAt,
+        );
     } else if (this.hashes.delete(path)) {
       this.db.prepare('DELETE FROM hashes WHERE path = ?').run(path);
     }
@@ -225,7 +260,8 @@ export class StateStore {
 
   private moveHashes(from: string, to: string): void {
     const moved: [string, HashRecord][] = [];
-    for (const [path, record] of this.hashes) if (path === from || isInside(path, from)) moved.push([path, record]);
+    for (const [path, record] of this.hashes)
+      if (path === from || isInside(path, from)) moved.push([path, record]);
     for (const [path] of moved) this.setHash(path, undefined);
     for (const [path, record] of moved) this.setHash(rebase(path, from, to), record);
   }
@@ -233,9 +269,13 @@ export class StateStore {
   // Decisions, for `tandem explain`.
 
   logDecision(path: string, action: string, detail: string, time: number): void {
-    this.db.prepare('INSERT INTO decisions (time, path, action, detail) VALUES (?, ?, ?, ?)').run(time, path, action, detail);
+    this.db
+      .prepare('INSERT INTO decisions (time, path, action, detail) VALUES (?, ?, ?, ?)')
+      .run(time, path, action, detail);
     if (++this.decisionCount > MAX_DECISIONS) {
-      this.db.prepare('DELETE FROM decisions WHERE id <= (SELECT max(id) FROM decisions) - ?').run(MAX_DECISIONS / 2);
+      this.db
+        .prepare('DELETE FROM decisions WHERE id <= (SELECT max(id) FROM decisions) - ?')
+        .run(MAX_DECISIONS / 2);
       this.decisionCount = MAX_DECISIONS / 2;
     }
   }
@@ -243,7 +283,9 @@ export class StateStore {
   decisions(path: string, limit: number): Decision[] {
     return (
       this.db
-        .prepare('SELECT time, path, action, detail FROM decisions WHERE path = ? ORDER BY id DESC LIMIT ?')
+        .prepare(
+          'SELECT time, path, action, detail FROM decisions WHERE path = ? ORDER BY id DESC LIMIT ?',
+        )
         .all(path, limit) as Decision[]
     ).reverse();
   }
@@ -275,5 +317,8 @@ function encodeChunks(chunks: readonly ChunkRef[]): string {
 }
 
 function decodeChunks(text: string): ChunkRef[] {
-  return (JSON.parse(text) as [string, number][]).map(([id, size]) => ({ id: id as ChunkId, size }));
+  return (JSON.parse(text) as [string, number][]).map(([id, size]) => ({
+    id: id as ChunkId,
+    size,
+  }));
 }

@@ -40,7 +40,7 @@ function makeGearTable(seed: number): Uint32Array {
 
 /** A mask of `bits` ones in the high end of a 32-bit word (the bits that see the most bytes). */
 function highMask(bits: number): number {
-  return bits >= 32 ? 0xffffffff : ((0xffffffff << (32 - bits)) >>> 0);
+  return bits >= 32 ? 0xffffffff : (0xffffffff << (32 - bits)) >>> 0;
 }
 
 interface Masks {
@@ -65,7 +65,12 @@ function masksFor(avgSize: number): Masks {
  * when no cut point lies before the maximum size or the end of the data; the caller decides
  * whether that is final (end of file) or whether more bytes are needed first.
  */
-export function cutPoint(data: Uint8Array, start: number, end: number, params: ChunkParams = DEFAULT_CHUNK_PARAMS): number {
+export function cutPoint(
+  data: Uint8Array,
+  start: number,
+  end: number,
+  params: ChunkParams = DEFAULT_CHUNK_PARAMS,
+): number {
   const available = end - start;
   if (available <= params.minSize) return available;
   const limit = Math.min(available, params.maxSize);
@@ -108,7 +113,8 @@ export class ChunkSplitter {
   }
 
   private drain(final: boolean): Uint8Array[] {
-    const buffer = this.pending.length === 1 ? this.pending[0]! : concat(this.pending, this.pendingBytes);
+    const buffer =
+      this.pending.length === 1 ? this.pending[0]! : concat(this.pending, this.pendingBytes);
     const out: Uint8Array[] = [];
     let offset = 0;
     while (buffer.length - offset >= this.params.maxSize || (final && offset < buffer.length)) {
@@ -134,7 +140,10 @@ function concat(parts: readonly Uint8Array[], total: number): Uint8Array {
 }
 
 /** Splits a whole buffer at once; the same boundaries as streaming it through ChunkSplitter. */
-export function splitBuffer(data: Uint8Array, params: ChunkParams = DEFAULT_CHUNK_PARAMS): Uint8Array[] {
+export function splitBuffer(
+  data: Uint8Array,
+  params: ChunkParams = DEFAULT_CHUNK_PARAMS,
+): Uint8Array[] {
   const out: Uint8Array[] = [];
   let offset = 0;
   while (offset < data.length) {

@@ -37,7 +37,9 @@ export function sameEntry(a: Entry | undefined, b: Entry | undefined): boolean {
   if (a.kind !== b.kind) return false;
   switch (a.kind) {
     case 'file':
-      return a.contentId === (b as FileEntry).contentId && a.executable === (b as FileEntry).executable;
+      return (
+        a.contentId === (b as FileEntry).contentId && a.executable === (b as FileEntry).executable
+      );
     case 'symlink':
       return a.target === (b as SymlinkEntry).target;
     case 'dir':

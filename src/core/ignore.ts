@@ -51,7 +51,9 @@ export type IgnoreMatcher = (path: string, isDir?: boolean) => boolean;
  * Invalid lines are skipped, as git does. Pure and safe to share.
  */
 export function makeIgnoreMatcher(tandemignore = ''): IgnoreMatcher {
-  const matcher = ignore({ allowRelativePaths: true }).add([...DEFAULT_IGNORES]).add(tandemignore);
+  const matcher = ignore({ allowRelativePaths: true })
+    .add([...DEFAULT_IGNORES])
+    .add(tandemignore);
   const cache = new Map<string, boolean>();
   return (path, isDir = false) => {
     const key = isDir ? `${path}/` : path;

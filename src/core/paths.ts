@@ -7,7 +7,8 @@
 export const MAX_SEGMENT_BYTES = 255;
 export const MAX_PATH_BYTES = 4096;
 
-export type PathCheck = { readonly ok: true; readonly path: string } | { readonly ok: false; readonly reason: string };
+export type PathCheck =
+  { readonly ok: true; readonly path: string } | { readonly ok: false; readonly reason: string };
 
 // C0 controls, DEL and C1 controls.
 // eslint-disable-next-line no-control-regex
@@ -21,17 +22,22 @@ const encoder = new TextEncoder();
 export function checkPath(raw: unknown): PathCheck {
   if (typeof raw !== 'string') return { ok: false, reason: 'a path must be a string' };
   if (raw.length === 0) return { ok: false, reason: 'a path must not be empty' };
-  if (CONTROL.test(raw)) return { ok: false, reason: 'a path must not contain NUL or control characters' };
+  if (CONTROL.test(raw))
+    return { ok: false, reason: 'a path must not contain NUL or control characters' };
   if (raw.startsWith('/')) return { ok: false, reason: 'a path must be relative (no leading "/")' };
-  if (raw.includes('\\')) return { ok: false, reason: 'a path must use "/" as separator, not "\\"' };
-  if (/^[A-Za-z]:/.test(raw)) return { ok: false, reason: 'a path must be relative (no drive letter)' };
+  if (raw.includes('\\'))
+    return { ok: false, reason: 'a path must use "/" as separator, not "\\"' };
+  if (/^[A-Za-z]:/.test(raw))
+    return { ok: false, reason: 'a path must be relative (no drive letter)' };
   const path = raw.normalize('NFC');
   if (encoder.encode(path).length > MAX_PATH_BYTES) {
     return { ok: false, reason: `a path must be at most ${MAX_PATH_BYTES} bytes` };
   }
   for (const segment of path.split('/')) {
-    if (segment === '') return { ok: false, reason: 'a path must not have empty segments ("//" or a trailing "/")' };
-    if (segment === '.' || segment === '..') return { ok: false, reason: 'a path must not contain "." or ".." segments' };
+    if (segment === '')
+      return { ok: false, reason: 'a path must not have empty segments ("//" or a trailing "/")' };
+    if (segment === '.' || segment === '..')
+      return { ok: false, reason: 'a path must not contain "." or ".." segments' };
     if (encoder.encode(segment).length > MAX_SEGMENT_BYTES) {
       return { ok: false, reason: `each path segment must be at most ${MAX_SEGMENT_BYTES} bytes` };
     }
@@ -64,12 +70,17 @@ export function joinPath(parent: string, name: string): string {
 
 /** True when `path` is `ancestor` itself or lies inside it. */
 export function isSameOrInside(path: string, ancestor: string): boolean {
-  return path === ancestor || (path.length > ancestor.length && path.startsWith(ancestor) && path[ancestor.length] === '/');
+  return (
+    path === ancestor ||
+    (path.length > ancestor.length && path.startsWith(ancestor) && path[ancestor.length] === '/')
+  );
 }
 
 /** True when `path` lies strictly inside `ancestor`. */
 export function isInside(path: string, ancestor: string): boolean {
-  return path.length > ancestor.length && path.startsWith(ancestor) && path[ancestor.length] === '/';
+  return (
+    path.length > ancestor.length && path.startsWith(ancestor) && path[ancestor.length] === '/'
+  );
 }
 
 /** Rewrites `path` (which is `from` or inside it) to the same place under `to`. */

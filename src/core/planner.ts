@@ -81,7 +81,8 @@ export interface Record {
   readonly base: BaseNode | undefined;
 }
 
-export type Change = PushPut | PushDelete | PushMove | PullPut | PullDelete | PullMove | Conflict | Record;
+export type Change =
+  PushPut | PushDelete | PushMove | PullPut | PullDelete | PullMove | Conflict | Record;
 export const CHANGE_TYPES = [
   'push-put',
   'push-delete',
@@ -123,7 +124,12 @@ export function plan(input: PlanInput): Plan {
   if (moves.length > 0) return { changes: moves, movesOnly: true };
   const changes: Change[] = [];
   for (const path of unionOfPaths(input)) {
-    const change = planPath(path, input.base.get(path), input.local.get(path), input.remote.get(path));
+    const change = planPath(
+      path,
+      input.base.get(path),
+      input.local.get(path),
+      input.remote.get(path),
+    );
     if (change) changes.push(change);
   }
   return { changes, movesOnly: false };
@@ -179,7 +185,11 @@ export function planPath(
   if (sameEntry(local?.entry, remote?.entry)) {
     // They changed to the same thing: agree without transferring anything.
     if (!remote || !local) return { type: 'record', path, base: undefined };
-    return { type: 'record', path, base: { entry: remote.entry, seq: remote.seq, node: remote.node, ino: local.ino } };
+    return {
+      type: 'record',
+      path,
+      base: { entry: remote.entry, seq: remote.seq, node: remote.node, ino: local.ino },
+    };
   }
   if (!local) return { type: 'pull-put', path, remote: remote!, local }; // deleted here, modified there: modification wins
   if (!remote) return { type: 'push-put', path, base: 0, local }; // modified here, deleted there: modification wins
@@ -202,11 +212,13 @@ interface MoveCandidate {
  */
 function planMoves(input: PlanInput): Change[] {
   const { base, local, remote } = input;
-  const excluded = (path: string): boolean => input.skip?.has(path) === true || input.isIgnored?.(path) === true;
+  const excluded = (path: string): boolean =>
+    input.skip?.has(path) === true || input.isIgnored?.(path) === true;
   const remoteByNode = new Map<Seq, string>();
   for (const [path, node] of remote) remoteByNode.set(node.node, path);
   const localByIno = new Map<number, string | null>();
-  for (const [path, node] of local) localByIno.set(node.ino, localByIno.has(node.ino) ? null : path); // null: hard links
+  for (const [path, node] of local)
+    localByIno.set(node.ino, localByIno.has(node.ino) ? null : path); // null: hard links
 
   const remoteMoves: MoveCandidate[] = [];
   const localMoves: MoveCandidate[] = [];
@@ -280,7 +292,9 @@ function hasAnyAt(tree: Tree<unknown>, path: string): boolean {
 
 /** Drops moves implied by a move of an ancestor (a folder rename moves its contents). */
 function outermost(moves: MoveCandidate[]): MoveCandidate[] {
-  const sorted = [...moves].sort((a, b) => depthOf(a.from) - depthOf(b.from) || comparePaths(a.from, b.from));
+  const sorted = [...moves].sort(
+    (a, b) => depthOf(a.from) - depthOf(b.from) || comparePaths(a.from, b.from),
+  );
   const kept: MoveCandidate[] = [];
   for (const move of sorted) {
     const implied = kept.some(

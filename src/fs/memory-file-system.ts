@@ -4,7 +4,13 @@
  * from an injected clock. Ancestors that are links or files fail with ENOTDIR: the agent must
  * never rely on traversing a link, and this makes any attempt visible.
  */
-import { fsError, type FileSystem, type ReadHandle, type Stat, type WriteHandle } from './file-system.js';
+import {
+  fsError,
+  type FileSystem,
+  type ReadHandle,
+  type Stat,
+  type WriteHandle,
+} from './file-system.js';
 
 interface MemNode {
   kind: 'file' | 'dir' | 'symlink';
@@ -25,7 +31,15 @@ export class MemoryFileSystem implements FileSystem {
   }
 
   private node(kind: MemNode['kind'], mode: number): MemNode {
-    return { kind, ino: this.nextIno++, mtimeMs: this.now(), mode, data: Buffer.alloc(0), target: '', children: new Map() };
+    return {
+      kind,
+      ino: this.nextIno++,
+      mtimeMs: this.now(),
+      mode,
+      data: Buffer.alloc(0),
+      target: '',
+      children: new Map(),
+    };
   }
 
   private split(path: string): string[] {
@@ -63,7 +77,12 @@ export class MemoryFileSystem implements FileSystem {
   private static stat(node: MemNode): Stat {
     return {
       kind: node.kind,
-      size: node.kind === 'file' ? node.data.length : node.kind === 'symlink' ? Buffer.byteLength(node.target) : 4096,
+      size:
+        node.kind === 'file'
+          ? node.data.length
+          : node.kind === 'symlink'
+            ? Buffer.byteLength(node.target)
+            : 4096,
       mtimeMs: node.mtimeMs,
       ino: node.ino,
       mode: node.mode,
@@ -130,13 +149,15 @@ export class MemoryFileSystem implements FileSystem {
     const moving = source.dir.children.get(source.name);
     if (!moving) throw fsError('ENOENT', 'rename', from);
     const target = this.parentOf(to, 'rename');
-    if (moving.kind === 'dir' && (to === from || to.startsWith(`${from}/`))) throw fsError('EINVAL', 'rename', to);
+    if (moving.kind === 'dir' && (to === from || to.startsWith(`${from}/`)))
+      throw fsError('EINVAL', 'rename', to);
     const existing = target.dir.children.get(target.name);
     if (existing === moving) return;
     if (existing) {
       if (existing.kind === 'dir' && moving.kind !== 'dir') throw fsError('EISDIR', 'rename', to);
       if (existing.kind !== 'dir' && moving.kind === 'dir') throw fsError('ENOTDIR', 'rename', to);
-      if (existing.kind === 'dir' && existing.children.size > 0) throw fsError('ENOTEMPTY', 'rename', to);
+      if (existing.kind === 'dir' && existing.children.size > 0)
+        throw fsError('ENOTEMPTY', 'rename', to);
     }
     source.dir.children.delete(source.name);
     target.dir.children.set(target.name, moving);
@@ -216,12 +237,15 @@ export class MemoryFileSystem implements FileSystem {
   }
 
   /** Every path under `dir` (relative, `/`-separated) with what it holds. */
-  async snapshot(dir: string): Promise<Map<string, { kind: string; data?: string; target?: string; mode?: number }>> {
+  async snapshot(
+    dir: string,
+  ): Promise<Map<string, { kind: string; data?: string; target?: string; mode?: number }>> {
     const out = new Map<string, { kind: string; data?: string; target?: string; mode?: number }>();
     const walk = (node: MemNode, prefix: string) => {
       for (const [name, child] of node.children) {
         const path = prefix === '' ? name : `${prefix}/${name}`;
-        if (child.kind === 'file') out.set(path, { kind: 'file', data: child.data.toString('utf8'), mode: child.mode });
+        if (child.kind === 'file')
+          out.set(path, { kind: 'file', data: child.data.toString('utf8'), mode: child.mode });
         else if (child.kind === 'symlink') out.set(path, { kind: 'symlink', target: child.target });
         else {
           out.set(path, { kind: 'dir' });

@@ -8,7 +8,13 @@ function toStat(stats: Stats): Stat {
   if (stats.isFile()) kind = 'file';
   else if (stats.isDirectory()) kind = 'dir';
   else if (stats.isSymbolicLink()) kind = 'symlink';
-  return { kind, size: stats.size, mtimeMs: Math.floor(stats.mtimeMs), ino: stats.ino, mode: stats.mode & 0o777 };
+  return {
+    kind,
+    size: stats.size,
+    mtimeMs: Math.floor(stats.mtimeMs),
+    ino: stats.ino,
+    mode: stats.mode & 0o777,
+  };
 }
 
 export class NodeFileSystem implements FileSystem {
@@ -34,14 +40,19 @@ export class NodeFileSystem implements FileSystem {
     // O_NOFOLLOW: never read through a link that replaced the file since it was scanned.
     const handle = await fsp.open(path, constants.O_RDONLY | constants.O_NOFOLLOW);
     return {
-      read: async (buffer, offset, length, position) => (await handle.read(buffer, offset, length, position)).bytesRead,
+      read: async (buffer, offset, length, position) =>
+        (await handle.read(buffer, offset, length, position)).bytesRead,
       stat: async () => toStat(await handle.stat()),
       close: () => handle.close(),
     };
   }
 
   async createWrite(path: string, mode: number): Promise<WriteHandle> {
-    const handle = await fsp.open(path, constants.O_CREAT | constants.O_EXCL | constants.O_WRONLY | constants.O_NOFOLLOW, mode);
+    const handle = await fsp.open(
+      path,
+      constants.O_CREAT | constants.O_EXCL | constants.O_WRONLY | constants.O_NOFOLLOW,
+      mode,
+    );
     return {
       write: async (data) => {
         let written = 0;

@@ -43,7 +43,12 @@ export const ManifestSchema = Type.Object(
   {
     contentId: Sha256,
     size: Type.Integer({ minimum: 0 }),
-    chunks: Type.Array(Type.Object({ id: Sha256, size: Type.Integer({ minimum: 0 }) }, { additionalProperties: false })),
+    chunks: Type.Array(
+      Type.Object(
+        { id: Sha256, size: Type.Integer({ minimum: 0 }) },
+        { additionalProperties: false },
+      ),
+    ),
   },
   { additionalProperties: false },
 );
@@ -53,7 +58,10 @@ export const OpSchema = Type.Union([
     { op: Type.Literal('put'), path: WirePath, base: SeqSchema, entry: EntrySchema },
     { additionalProperties: false },
   ),
-  Type.Object({ op: Type.Literal('delete'), path: WirePath, base: SeqSchema }, { additionalProperties: false }),
+  Type.Object(
+    { op: Type.Literal('delete'), path: WirePath, base: SeqSchema },
+    { additionalProperties: false },
+  ),
   Type.Object(
     { op: Type.Literal('move'), from: WirePath, to: WirePath, base: SeqSchema },
     { additionalProperties: false },
@@ -79,7 +87,10 @@ export const CredentialsSchema = Type.Object(
 
 export const CreateWorkspaceSchema = Type.Object({ name: Name }, { additionalProperties: false });
 export const AddMemberSchema = Type.Object(
-  { user: Type.String({ minLength: 1, maxLength: 64 }), role: Type.Union([Type.Literal('editor'), Type.Literal('viewer'), Type.Literal('owner')]) },
+  {
+    user: Type.String({ minLength: 1, maxLength: 64 }),
+    role: Type.Union([Type.Literal('editor'), Type.Literal('viewer'), Type.Literal('owner')]),
+  },
   { additionalProperties: false },
 );
 export const IdListSchema = Type.Object(
@@ -93,9 +104,17 @@ export const ChangesQuerySchema = Type.Object(
   },
   { additionalProperties: false },
 );
-export const WorkspaceParamsSchema = Type.Object({ id: Type.String({ minLength: 1, maxLength: 64 }) });
-export const ChunkParamsSchema = Type.Object({ id: Type.String({ minLength: 1, maxLength: 64 }), chunkId: Sha256 });
-export const ContentParamsSchema = Type.Object({ id: Type.String({ minLength: 1, maxLength: 64 }), contentId: Sha256 });
+export const WorkspaceParamsSchema = Type.Object({
+  id: Type.String({ minLength: 1, maxLength: 64 }),
+});
+export const ChunkParamsSchema = Type.Object({
+  id: Type.String({ minLength: 1, maxLength: 64 }),
+  chunkId: Sha256,
+});
+export const ContentParamsSchema = Type.Object({
+  id: Type.String({ minLength: 1, maxLength: 64 }),
+  contentId: Sha256,
+});
 
 export type WireOp = Static<typeof OpSchema>;
 export type CommitRequest = Static<typeof CommitRequestSchema>;
@@ -143,7 +162,13 @@ export interface ChangesResponse {
   readonly more: boolean;
 }
 
-export const COMMIT_FAILURES = ['conflict', 'not-empty', 'parent-not-dir', 'missing-content', 'invalid'] as const;
+export const COMMIT_FAILURES = [
+  'conflict',
+  'not-empty',
+  'parent-not-dir',
+  'missing-content',
+  'invalid',
+] as const;
 export type CommitFailure = (typeof COMMIT_FAILURES)[number];
 
 export type OpResult =
@@ -179,7 +204,11 @@ export interface MissingResponse {
 }
 
 export interface ManifestsResponse {
-  readonly manifests: readonly { contentId: ContentId; size: number; chunks: { id: ChunkId; size: number }[] }[];
+  readonly manifests: readonly {
+    contentId: ContentId;
+    size: number;
+    chunks: { id: ChunkId; size: number }[];
+  }[];
 }
 
 /** Helper for route declarations: keeps TypeBox schemas typed where Fastify wants them. */

@@ -6,7 +6,10 @@
 export const ERRORS = {
   BAD_REQUEST: { status: 400, message: 'The request is not valid: %s' },
   INVALID_PATH: { status: 400, message: 'Invalid path %s: %s' },
-  UNAUTHENTICATED: { status: 401, message: 'Not signed in, or the device token was revoked: run `tandem login`' },
+  UNAUTHENTICATED: {
+    status: 401,
+    message: 'Not signed in, or the device token was revoked: run `tandem login`',
+  },
   WRONG_PASSWORD: { status: 401, message: 'Wrong user name or password' },
   FORBIDDEN: { status: 403, message: 'You do not have %s access to this workspace' },
   NOT_FOUND: { status: 404, message: '%s not found' },
@@ -14,13 +17,25 @@ export const ERRORS = {
   CHUNK_NOT_FOUND: { status: 404, message: 'Chunk %s is not stored in this workspace' },
   USER_EXISTS: { status: 409, message: 'User %s already exists: use `tandem login`' },
   WORKSPACE_EXISTS: { status: 409, message: 'You already have a workspace named %s' },
-  MISSING_CHUNKS: { status: 409, message: 'The hub lacks %s chunk(s) of this content: upload them first' },
+  MISSING_CHUNKS: {
+    status: 409,
+    message: 'The hub lacks %s chunk(s) of this content: upload them first',
+  },
   CHUNK_MISMATCH: { status: 422, message: 'Chunk bytes do not match their id %s' },
   PAYLOAD_TOO_LARGE: { status: 413, message: 'The request is larger than the hub accepts (%s)' },
   RATE_LIMITED: { status: 429, message: 'Too many attempts: wait a minute and try again' },
-  CURSOR_AHEAD: { status: 409, message: 'The cursor %s is ahead of the hub (head %s): the hub was restored, resync from zero' },
-  PROTOCOL_MISMATCH: { status: 426, message: 'This hub speaks protocol %s, the client %s: upgrade the older one' },
-  UNREACHABLE: { status: 503, message: 'Cannot reach the hub at %s (%s): is `tandem server` running there?' },
+  CURSOR_AHEAD: {
+    status: 409,
+    message: 'The cursor %s is ahead of the hub (head %s): the hub was restored, resync from zero',
+  },
+  PROTOCOL_MISMATCH: {
+    status: 426,
+    message: 'This hub speaks protocol %s, the client %s: upgrade the older one',
+  },
+  UNREACHABLE: {
+    status: 503,
+    message: 'Cannot reach the hub at %s (%s): is `tandem server` running there?',
+  },
   INTERNAL: { status: 500, message: 'The hub failed: %s' },
 } as const satisfies Record<string, { status: number; message: string }>;
 

@@ -40,7 +40,8 @@ export function parseClientMessage(text: string): ClientMessage | undefined {
 export function parseHubMessage(text: string): HubMessage | undefined {
   try {
     const value = JSON.parse(text) as { type?: unknown };
-    if (value.type === 'welcome' || value.type === 'changed' || value.type === 'error') return value as HubMessage;
+    if (value.type === 'welcome' || value.type === 'changed' || value.type === 'error')
+      return value as HubMessage;
   } catch {
     // fall through
   }

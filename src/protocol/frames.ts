@@ -27,7 +27,8 @@ export class FrameDecoder {
     while (this.bufferedBytes >= 4) {
       const head = this.peek(4);
       const length = head.readUInt32BE(0);
-      if (length > this.maxFrame) throw new RangeError(`frame of ${length} bytes exceeds ${this.maxFrame}`);
+      if (length > this.maxFrame)
+        throw new RangeError(`frame of ${length} bytes exceeds ${this.maxFrame}`);
       if (this.bufferedBytes < 4 + length) break;
       const all = this.take(4 + length);
       frames.push(all.subarray(4));

@@ -55,8 +55,10 @@ export async function buildApp(options: AppOptions): Promise<HubApp> {
   app.decorate('hub', ctx);
 
   // Chunk uploads arrive as a raw stream and are decoded frame by frame.
-  app.addContentTypeParser('application/octet-stream', { bodyLimit: MAX_CHUNK_BATCH_BYTES }, (_req, payload, done) =>
-    done(null, payload),
+  app.addContentTypeParser(
+    'application/octet-stream',
+    { bodyLimit: MAX_CHUNK_BATCH_BYTES },
+    (_req, payload, done) => done(null, payload),
   );
 
   app.setErrorHandler((error, request, reply) => {
@@ -64,26 +66,39 @@ export async function buildApp(options: AppOptions): Promise<HubApp> {
       void reply.status(error.status).send(error.toBody());
       return;
     }
-    const fastifyError = error as { validation?: unknown; statusCode?: number; message: string; code?: string };
+    const fastifyError = error as {
+      validation?: unknown;
+      statusCode?: number;
+      message: string;
+      code?: string;
+    };
     if (fastifyError.validation) {
       const wrapped = TandemError.of('BAD_REQUEST', fastifyError.message);
       void reply.status(400).send(wrapped.toBody());
       return;
     }
     if (fastifyError.statusCode === 413 || fastifyError.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
-      void reply.status(413).send(TandemError.of('PAYLOAD_TOO_LARGE', fastifyError.message).toBody());
+      void reply
+        .status(413)
+        .send(TandemError.of('PAYLOAD_TOO_LARGE', fastifyError.message).toBody());
       return;
     }
     if (fastifyError.statusCode && fastifyError.statusCode < 500) {
-      void reply.status(fastifyError.statusCode).send(TandemError.of('BAD_REQUEST', fastifyError.message).toBody());
+      void reply
+        .status(fastifyError.statusCode)
+        .send(TandemError.of('BAD_REQUEST', fastifyError.message).toBody());
       return;
     }
     request.log.error({ err: error }, 'request failed');
-    void reply.status(500).send(TandemError.of('INTERNAL', 'an unexpected error; see the hub log').toBody());
+    void reply
+      .status(500)
+      .send(TandemError.of('INTERNAL', 'an unexpected error; see the hub log').toBody());
   });
 
   app.setNotFoundHandler((request, reply) => {
-    void reply.status(404).send(TandemError.of('NOT_FOUND', `${request.method} ${request.url}`).toBody());
+    void reply
+      .status(404)
+      .send(TandemError.of('NOT_FOUND', `${request.method} ${request.url}`).toBody());
   });
 
   await app.register(websocket, { options: { maxPayload: 1024 * 1024 } });
@@ -99,7 +114,9 @@ export async function buildApp(options: AppOptions): Promise<HubApp> {
   app.get('/', async (_request, reply) =>
     reply
       .type('text/html; charset=utf-8')
-      .send('<!doctype html><title>Tandem hub</title><h1>Tandem hub</h1><p>The hub is running. Connect a device with <code>tandem sync DIR</code>.</p>'),
+      .send(
+        '<!doctype html><title>Tandem hub</title><h1>Tandem hub</h1><p>The hub is running. Connect a device with <code>tandem sync DIR</code>.</p>',
+      ),
   );
   return app;
 }

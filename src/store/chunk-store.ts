@@ -31,8 +31,11 @@ export class MemoryChunkStore implements ChunkStore {
     return new Set(ids.filter((id) => this.chunks.has(id)));
   }
 
-  async put(chunks: readonly { readonly id: ChunkId; readonly bytes: Uint8Array }[]): Promise<void> {
-    for (const { id, bytes } of chunks) if (!this.chunks.has(id)) this.chunks.set(id, Buffer.from(bytes));
+  async put(
+    chunks: readonly { readonly id: ChunkId; readonly bytes: Uint8Array }[],
+  ): Promise<void> {
+    for (const { id, bytes } of chunks)
+      if (!this.chunks.has(id)) this.chunks.set(id, Buffer.from(bytes));
   }
 
   async get(id: ChunkId): Promise<Buffer | undefined> {

@@ -47,7 +47,9 @@ export class DiskChunkStore implements ChunkStore {
     return present;
   }
 
-  async put(chunks: readonly { readonly id: ChunkId; readonly bytes: Uint8Array }[]): Promise<void> {
+  async put(
+    chunks: readonly { readonly id: ChunkId; readonly bytes: Uint8Array }[],
+  ): Promise<void> {
     const touched = new Set<string>();
     await forEachLimited(chunks, PARALLEL_WRITES, async ({ id, bytes }) => {
       const { dir, file } = this.pathOf(id);
@@ -57,7 +59,11 @@ export class DiskChunkStore implements ChunkStore {
         this.madeDirs.add(dir);
       }
       const temp = join(this.tmp, `${id}.${randomBytes(6).toString('hex')}`);
-      const handle = await open(temp, constants.O_CREAT | constants.O_WRONLY | constants.O_TRUNC, 0o644);
+      const handle = await open(
+        temp,
+        constants.O_CREAT | constants.O_WRONLY | constants.O_TRUNC,
+        0o644,
+      );
       try {
         await handle.write(bytes, 0, bytes.length, 0);
         await handle.sync();

@@ -3,7 +3,12 @@
  * chunks in memory) reached through Fastify's inject, and agents on in-memory filesystems.
  */
 import { SyncEngine } from '../../src/agent/engine.js';
-import { HubClient, type Transport, type TransportRequest, type TransportResponse } from '../../src/agent/hub-client.js';
+import {
+  HubClient,
+  type Transport,
+  type TransportRequest,
+  type TransportResponse,
+} from '../../src/agent/hub-client.js';
 import { StateStore } from '../../src/agent/state-store.js';
 import { MemoryFileSystem } from '../../src/fs/memory-file-system.js';
 import { buildApp, type HubApp } from '../../src/server/app.js';
@@ -25,7 +30,12 @@ export class InjectTransport implements Transport {
       headers['content-type'] = 'application/octet-stream';
       payload = Buffer.from(request.bytes);
     }
-    const response = await this.app.inject({ method: request.method, url: request.path, headers, ...(payload !== undefined ? { payload } : {}) });
+    const response = await this.app.inject({
+      method: request.method,
+      url: request.path,
+      headers,
+      ...(payload !== undefined ? { payload } : {}),
+    });
     const raw = response.rawPayload;
     return {
       status: response.statusCode,
@@ -75,7 +85,13 @@ export async function simAccount(hub: SimHub, user: string, device: string, regi
   return new HubClient(hub.transport, auth.token);
 }
 
-export async function simDevice(hub: SimHub, client: HubClient, workspaceId: string, name: string, now: () => number): Promise<SimDevice> {
+export async function simDevice(
+  hub: SimHub,
+  client: HubClient,
+  workspaceId: string,
+  name: string,
+  now: () => number,
+): Promise<SimDevice> {
   const fs = new MemoryFileSystem(now);
   const root = `/${name}`;
   await fs.mkdir(root);

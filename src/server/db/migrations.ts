@@ -39,7 +39,11 @@ const migrations: Record<string, Migration> = {
         .addColumn('role', 'text', (c) => c.notNull())
         .addPrimaryKeyConstraint('members_pk', ['workspace_id', 'user_id'])
         .execute();
-      const entryColumns = <T extends { addColumn: (name: string, type: 'text' | 'bigint' | 'integer') => T }>(t: T): T =>
+      const entryColumns = <
+        T extends { addColumn: (name: string, type: 'text' | 'bigint' | 'integer') => T },
+      >(
+        t: T,
+      ): T =>
         t
           .addColumn('kind', 'text')
           .addColumn('content_id', 'text')
@@ -63,8 +67,16 @@ const migrations: Record<string, Migration> = {
       )
         .addPrimaryKeyConstraint('journal_pk', ['workspace_id', 'seq'])
         .execute();
-      await db.schema.createIndex('journal_path').on('journal').columns(['workspace_id', 'path', 'seq']).execute();
-      await db.schema.createIndex('journal_content').on('journal').columns(['workspace_id', 'content_id']).execute();
+      await db.schema
+        .createIndex('journal_path')
+        .on('journal')
+        .columns(['workspace_id', 'path', 'seq'])
+        .execute();
+      await db.schema
+        .createIndex('journal_content')
+        .on('journal')
+        .columns(['workspace_id', 'content_id'])
+        .execute();
       await entryColumns(
         db.schema
           .createTable('entries')

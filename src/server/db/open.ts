@@ -33,9 +33,12 @@ export async function openDatabase(config: DatabaseConfig): Promise<OpenedDataba
   const failed = results?.find((r) => r.status === 'Error');
   if (error || failed) {
     await db.destroy();
-    throw new Error(`could not migrate the database ${config.file}: ${failed?.migrationName ?? String(error)}`, {
-      cause: error,
-    });
+    throw new Error(
+      `could not migrate the database ${config.file}: ${failed?.migrationName ?? String(error)}`,
+      {
+        cause: error,
+      },
+    );
   }
   return { db, dialect: 'sqlite' };
 }

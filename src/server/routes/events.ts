@@ -23,7 +23,10 @@ export function registerEventsRoute(app: FastifyInstance, ctx: HubContext): void
     const query = request.query as { protocol?: string };
     const protocol = Number(query.protocol ?? PROTOCOL_VERSION);
     if (protocol !== PROTOCOL_VERSION) {
-      socket.close(CLOSE_PROTOCOL_MISMATCH, formatError('PROTOCOL_MISMATCH', PROTOCOL_VERSION, protocol));
+      socket.close(
+        CLOSE_PROTOCOL_MISMATCH,
+        formatError('PROTOCOL_MISMATCH', PROTOCOL_VERSION, protocol),
+      );
       return;
     }
     const token = bearerToken(request);
@@ -48,7 +51,11 @@ export function registerEventsRoute(app: FastifyInstance, ctx: HubContext): void
           try {
             await requireRole(ctx, caller, workspace, 'viewer');
             subscribed.add(workspace);
-            const ws = await ctx.db.selectFrom('workspaces').select('head').where('id', '=', workspace).executeTakeFirst();
+            const ws = await ctx.db
+              .selectFrom('workspaces')
+              .select('head')
+              .where('id', '=', workspace)
+              .executeTakeFirst();
             if (ws) send({ type: 'changed', workspace, seq: Number(ws.head) });
           } catch (error) {
             send({ type: 'error', code: 'FORBIDDEN', message: (error as Error).message });

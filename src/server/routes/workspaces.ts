@@ -20,7 +20,13 @@ import { TandemError } from '../../protocol/errors.js';
 import { frameHeader } from '../../protocol/frames.js';
 import { requireCaller } from '../app.js';
 import type { HubContext } from '../context.js';
-import { chunkInWorkspace, chunksInWorkspace, manifests, missingChunks, receiveChunks } from '../services/chunks.js';
+import {
+  chunkInWorkspace,
+  chunksInWorkspace,
+  manifests,
+  missingChunks,
+  receiveChunks,
+} from '../services/chunks.js';
 import { changes, commit, history } from '../services/commits.js';
 import { createWorkspace, listWorkspaces, requireRole, setMember } from '../services/workspaces.js';
 
@@ -43,7 +49,9 @@ export function registerWorkspaceRoutes(app: FastifyInstance, ctx: HubContext): 
     { schema: { body: CreateWorkspaceSchema } },
     async (request, reply) => {
       const caller = await requireCaller(ctx, request);
-      return reply.status(201).send(await createWorkspace(ctx, caller, request.body.name.normalize('NFC')));
+      return reply
+        .status(201)
+        .send(await createWorkspace(ctx, caller, request.body.name.normalize('NFC')));
     },
   );
 
@@ -72,8 +80,11 @@ export function registerWorkspaceRoutes(app: FastifyInstance, ctx: HubContext): 
     async (request) => {
       const { id } = await access(request, 'viewer');
       const path = checkPath(request.query.path);
-      if (!path.ok) throw TandemError.of('INVALID_PATH', JSON.stringify(request.query.path ?? ''), path.reason);
-      return { rows: await history(ctx, id, path.path, Math.min(Number(request.query.limit ?? 100), 1000)) };
+      if (!path.ok)
+        throw TandemError.of('INVALID_PATH', JSON.stringify(request.query.path ?? ''), path.reason);
+      return {
+        rows: await history(ctx, id, path.path, Math.min(Number(request.query.limit ?? 100), 1000)),
+      };
     },
   );
 
@@ -94,7 +105,9 @@ export function registerWorkspaceRoutes(app: FastifyInstance, ctx: HubContext): 
       if (request.headers['content-type'] !== 'application/octet-stream') {
         throw TandemError.of('BAD_REQUEST', 'chunk uploads must be application/octet-stream');
       }
-      return { stored: await receiveChunks(ctx, id, request.body as Readable, MAX_CHUNK_BATCH_BYTES) };
+      return {
+        stored: await receiveChunks(ctx, id, request.body as Readable, MAX_CHUNK_BATCH_BYTES),
+      };
     },
   );
 
@@ -104,7 +117,9 @@ export function registerWorkspaceRoutes(app: FastifyInstance, ctx: HubContext): 
     async (request, reply) => {
       const { id } = await access(request, 'viewer');
       const chunkId = request.params.chunkId as ChunkId;
-      const bytes = (await chunkInWorkspace(ctx, id, chunkId)) ? await ctx.chunks.get(chunkId) : undefined;
+      const bytes = (await chunkInWorkspace(ctx, id, chunkId))
+        ? await ctx.chunks.get(chunkId)
+        : undefined;
       if (!bytes) throw TandemError.of('CHUNK_NOT_FOUND', chunkId);
       return reply.type('application/octet-stream').send(bytes);
     },

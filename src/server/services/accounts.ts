@@ -9,18 +9,29 @@ const DEFAULT_DEVICE_NAME = 'device';
 
 /** Creates a user and registers the calling machine as its first device. */
 export async function register(ctx: HubContext, credentials: Credentials): Promise<AuthResponse> {
-  const existing = await ctx.db.selectFrom('users').select('id').where('name', '=', credentials.user).executeTakeFirst();
+  const existing = await ctx.db
+    .selectFrom('users')
+    .select('id')
+    .where('name', '=', credentials.user)
+    .executeTakeFirst();
   if (existing) throw TandemError.of('USER_EXISTS', credentials.user);
   const passwordHash = await hashPassword(credentials.password);
   const userId = randomUUID();
   try {
     await ctx.db
       .insertInto('users')
-      .values({ id: userId, name: credentials.user, password_hash: passwordHash, created_at: ctx.now() })
+      .values({
+        id: userId,
+        name: credentials.user,
+        password_hash: passwordHash,
+        created_at: ctx.now(),
+      })
       .execute();
   } catch (error) {
     // Two registrations raced past the check above: the unique index decides.
-    throw new TandemError('USER_EXISTS', TandemError.of('USER_EXISTS', credentials.user).message, { cause: error });
+    throw new TandemError('USER_EXISTS', TandemError.of('USER_EXISTS', credentials.user).message, {
+      cause: error,
+    });
   }
   return addDevice(ctx, userId, credentials.user, credentials.deviceName ?? DEFAULT_DEVICE_NAME);
 }
@@ -40,7 +51,12 @@ export async function login(ctx: HubContext, credentials: Credentials): Promise<
 
 const DUMMY_HASH = await hashPassword('not a real password');
 
-async function addDevice(ctx: HubContext, userId: string, userName: string, deviceName: string): Promise<AuthResponse> {
+async function addDevice(
+  ctx: HubContext,
+  userId: string,
+  userName: string,
+  deviceName: string,
+): Promise<AuthResponse> {
   const token = newDeviceToken();
   const deviceId = randomUUID();
   await ctx.db
@@ -54,7 +70,11 @@ async function addDevice(ctx: HubContext, userId: string, userName: string, devi
       revoked_at: null,
     })
     .execute();
-  return { user: { id: userId, name: userName }, device: { id: deviceId, name: deviceName }, token };
+  return {
+    user: { id: userId, name: userName },
+    device: { id: deviceId, name: deviceName },
+    token,
+  };
 }
 
 /** Resolves a bearer token to its caller; undefined for unknown or revoked tokens. */
@@ -62,7 +82,12 @@ export async function authenticate(ctx: HubContext, token: string): Promise<Call
   const row = await ctx.db
     .selectFrom('devices')
     .innerJoin('users', 'users.id', 'devices.user_id')
-    .select(['devices.id as deviceId', 'devices.name as deviceName', 'users.id as userId', 'users.name as userName'])
+    .select([
+      'devices.id as deviceId',
+      'devices.name as deviceName',
+      'users.id as userId',
+      'users.name as userName',
+    ])
     .where('devices.token_hash', '=', hashToken(token))
     .where('devices.revoked_at', 'is', null)
     .executeTakeFirst();
@@ -70,7 +95,11 @@ export async function authenticate(ctx: HubContext, token: string): Promise<Call
 }
 
 /** Revokes a device of the caller's user; its token stops working at once. */
-export async function revokeDevice(ctx: HubContext, caller: Caller, deviceId: string): Promise<void> {
+export async function revokeDevice(
+  ctx: HubContext,
+  caller: Caller,
+  deviceId: string,
+): Promise<void> {
   const result = await ctx.db
     .updateTable('devices')
     .set({ revoked_at: ctx.now() })

@@ -25,7 +25,12 @@ export async function missingChunks(ctx: HubContext, ids: readonly ChunkId[]): P
  * links them to the workspace. Returns how many chunks arrived. Stores in batches so a large
  * upload never sits in memory whole.
  */
-export async function receiveChunks(ctx: HubContext, workspaceId: string, body: Readable, maxBytes: number): Promise<number> {
+export async function receiveChunks(
+  ctx: HubContext,
+  workspaceId: string,
+  body: Readable,
+  maxBytes: number,
+): Promise<number> {
   const decoder = new FrameDecoder(MAX_CHUNK_BYTES);
   let pending: { id: ChunkId; bytes: Uint8Array }[] = [];
   let pendingBytes = 0;
@@ -42,10 +47,12 @@ export async function receiveChunks(ctx: HubContext, workspaceId: string, body: 
   try {
     for await (const data of body) {
       total += (data as Buffer).length;
-      if (total > maxBytes) throw TandemError.of('PAYLOAD_TOO_LARGE', `${maxBytes} bytes per request`);
+      if (total > maxBytes)
+        throw TandemError.of('PAYLOAD_TOO_LARGE', `${maxBytes} bytes per request`);
       for (const frame of decoder.push(data as Buffer)) {
         // Each frame is [32-byte id][bytes]; the id is checked against the bytes.
-        if (frame.length < 32) throw TandemError.of('BAD_REQUEST', 'a chunk frame is shorter than its id');
+        if (frame.length < 32)
+          throw TandemError.of('BAD_REQUEST', 'a chunk frame is shorter than its id');
         const id = frame.subarray(0, 32).toString('hex') as ChunkId;
         const bytes = frame.subarray(32);
         if (chunkIdOf(bytes) !== id) throw TandemError.of('CHUNK_MISMATCH', id);
@@ -59,13 +66,18 @@ export async function receiveChunks(ctx: HubContext, workspaceId: string, body: 
     if (error instanceof RangeError) throw TandemError.of('BAD_REQUEST', error.message);
     throw error;
   }
-  if (!decoder.idle) throw TandemError.of('BAD_REQUEST', 'the upload ended in the middle of a chunk');
+  if (!decoder.idle)
+    throw TandemError.of('BAD_REQUEST', 'the upload ended in the middle of a chunk');
   await flush();
   return received;
 }
 
 /** True when the chunk belongs to the workspace (uploaded to or committed in it). */
-export async function chunkInWorkspace(ctx: HubContext, workspaceId: string, id: ChunkId): Promise<boolean> {
+export async function chunkInWorkspace(
+  ctx: HubContext,
+  workspaceId: string,
+  id: ChunkId,
+): Promise<boolean> {
   const row = await ctx.db
     .selectFrom('workspace_chunks')
     .select('chunk_id')
@@ -76,7 +88,11 @@ export async function chunkInWorkspace(ctx: HubContext, workspaceId: string, id:
 }
 
 /** The subset of `ids` that belongs to the workspace. */
-export async function chunksInWorkspace(ctx: HubContext, workspaceId: string, ids: readonly ChunkId[]): Promise<Set<ChunkId>> {
+export async function chunksInWorkspace(
+  ctx: HubContext,
+  workspaceId: string,
+  ids: readonly ChunkId[],
+): Promise<Set<ChunkId>> {
   const found = new Set<ChunkId>();
   const unique = [...new Set(ids)];
   for (let i = 0; i < unique.length; i += 500) {
@@ -92,7 +108,11 @@ export async function chunksInWorkspace(ctx: HubContext, workspaceId: string, id
 }
 
 /** Manifests of contents used in the workspace; unknown ids are left out. */
-export async function manifests(ctx: HubContext, workspaceId: string, ids: readonly ContentId[]): Promise<ManifestsResponse> {
+export async function manifests(
+  ctx: HubContext,
+  workspaceId: string,
+  ids: readonly ContentId[],
+): Promise<ManifestsResponse> {
   const out: ManifestsResponse['manifests'][number][] = [];
   const unique = [...new Set(ids)];
   for (let i = 0; i < unique.length; i += 500) {
@@ -106,9 +126,16 @@ export async function manifests(ctx: HubContext, workspaceId: string, ids: reado
       .execute();
     const usable = used.map((u) => u.content_id!).filter(Boolean);
     if (usable.length === 0) continue;
-    const rows = await ctx.db.selectFrom('contents').selectAll().where('id', 'in', usable).execute();
+    const rows = await ctx.db
+      .selectFrom('contents')
+      .selectAll()
+      .where('id', 'in', usable)
+      .execute();
     for (const row of rows) {
-      const chunks = (JSON.parse(row.chunks) as [string, number][]).map(([id, size]) => ({ id: id as ChunkId, size }));
+      const chunks = (JSON.parse(row.chunks) as [string, number][]).map(([id, size]) => ({
+        id: id as ChunkId,
+        size,
+      }));
       out.push({ contentId: row.id as ContentId, size: Number(row.size), chunks });
     }
   }

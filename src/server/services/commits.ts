@@ -24,13 +24,27 @@ import type { Database, EntryTable } from '../db/schema.js';
 import { entryToColumns, toJournalRow, toRemoteRecord } from './rows.js';
 
 /** Returns the feed after `since`, or the whole current tree when `since` is 0. */
-export async function changes(ctx: HubContext, workspaceId: string, since: number, limit: number): Promise<ChangesResponse> {
+export async function changes(
+  ctx: HubContext,
+  workspaceId: string,
+  since: number,
+  limit: number,
+): Promise<ChangesResponse> {
   return ctx.db.transaction().execute(async (trx) => {
-    const ws = await trx.selectFrom('workspaces').select('head').where('id', '=', workspaceId).executeTakeFirstOrThrow();
+    const ws = await trx
+      .selectFrom('workspaces')
+      .select('head')
+      .where('id', '=', workspaceId)
+      .executeTakeFirstOrThrow();
     const head = Number(ws.head);
     if (since > head) throw TandemError.of('CURSOR_AHEAD', since, head);
     if (since === 0) {
-      const rows = await trx.selectFrom('entries').selectAll().where('workspace_id', '=', workspaceId).orderBy('path').execute();
+      const rows = await trx
+        .selectFrom('entries')
+        .selectAll()
+        .where('workspace_id', '=', workspaceId)
+        .orderBy('path')
+        .execute();
       return { head, snapshot: rows.map(toRemoteRecord), more: false };
     }
     const rows = await trx
@@ -72,11 +86,19 @@ export async function commit(
 ): Promise<CommitResponse> {
   const knownContent = await recordManifests(ctx, workspaceId, request.manifests ?? []);
   const { head, results } = await ctx.db.transaction().execute(async (trx) => {
-    const ws = await trx.selectFrom('workspaces').select('head').where('id', '=', workspaceId).executeTakeFirstOrThrow();
+    const ws = await trx
+      .selectFrom('workspaces')
+      .select('head')
+      .where('id', '=', workspaceId)
+      .executeTakeFirstOrThrow();
     const writer = new JournalWriter(trx, ctx, caller, workspaceId, Number(ws.head));
     const results: OpResult[] = [];
     for (const op of request.ops) results.push(await writer.apply(op, knownContent));
-    await trx.updateTable('workspaces').set({ head: writer.head }).where('id', '=', workspaceId).execute();
+    await trx
+      .updateTable('workspaces')
+      .set({ head: writer.head })
+      .where('id', '=', workspaceId)
+      .execute();
     return { head: writer.head, results };
   });
   if (results.some((r) => r.ok)) ctx.events.publish(workspaceId, head);
@@ -97,7 +119,10 @@ async function recordManifests(
     const chunks = manifest.chunks as { id: ChunkId; size: number }[];
     const size = chunks.reduce((sum, c) => sum + c.size, 0);
     if (contentIdOf(chunks) !== manifest.contentId || size !== manifest.size) {
-      throw TandemError.of('BAD_REQUEST', `manifest ${manifest.contentId} does not match its chunks`);
+      throw TandemError.of(
+        'BAD_REQUEST',
+        `manifest ${manifest.contentId} does not match its chunks`,
+      );
     }
     const present = await ctx.chunks.has(chunks.map((c) => c.id));
     const missing = new Set(chunks.filter((c) => !present.has(c.id)).map((c) => c.id));
@@ -105,7 +130,11 @@ async function recordManifests(
     await ctx.db.transaction().execute(async (trx) => {
       await trx
         .insertInto('contents')
-        .values({ id: manifest.contentId, size, chunks: JSON.stringify(chunks.map((c) => [c.id, c.size])) })
+        .values({
+          id: manifest.contentId,
+          size,
+          chunks: JSON.stringify(chunks.map((c) => [c.id, c.size])),
+        })
         .onConflict((oc) => oc.column('id').doNothing())
         .execute();
       await linkChunks(trx, workspaceId, [...new Set(chunks.map((c) => c.id))]);
@@ -116,9 +145,15 @@ async function recordManifests(
 }
 
 /** Records that chunks belong to a workspace, which is what lets its readers download them. */
-export async function linkChunks(trx: Transaction<Database> | HubContext['db'], workspaceId: string, ids: readonly string[]) {
+export async function linkChunks(
+  trx: Transaction<Database> | HubContext['db'],
+  workspaceId: string,
+  ids: readonly string[],
+) {
   for (let i = 0; i < ids.length; i += 500) {
-    const values = ids.slice(i, i + 500).map((chunk_id) => ({ workspace_id: workspaceId, chunk_id }));
+    const values = ids
+      .slice(i, i + 500)
+      .map((chunk_id) => ({ workspace_id: workspaceId, chunk_id }));
     await trx
       .insertInto('workspace_chunks')
       .values(values)
@@ -153,14 +188,27 @@ class JournalWriter {
     }
   }
 
-  private async put(rawPath: string, base: number, entry: Entry, knownContent: Set<string>): Promise<OpResult> {
+  private async put(
+    rawPath: string,
+    base: number,
+    entry: Entry,
+    knownContent: Set<string>,
+  ): Promise<OpResult> {
     const check = checkPath(rawPath);
-    if (!check.ok) return fail('invalid', `invalid path ${JSON.stringify(rawPath)}: ${check.reason}`);
+    if (!check.ok)
+      return fail('invalid', `invalid path ${JSON.stringify(rawPath)}: ${check.reason}`);
     const path = check.path;
     const current = await this.entry(path);
     if ((current ? Number(current.seq) : 0) !== base) return conflict(path, current);
-    if (entry.kind === 'file' && !knownContent.has(entry.contentId) && !(await this.contentKnown(entry.contentId, entry.size))) {
-      return fail('missing-content', `content ${entry.contentId} is not on the hub: upload its chunks and manifest first`);
+    if (
+      entry.kind === 'file' &&
+      !knownContent.has(entry.contentId) &&
+      !(await this.contentKnown(entry.contentId, entry.size))
+    ) {
+      return fail(
+        'missing-content',
+        `content ${entry.contentId} is not on the hub: upload its chunks and manifest first`,
+      );
     }
     if (current?.kind === 'dir' && entry.kind !== 'dir' && (await this.hasChildren(path))) {
       return fail('not-empty', `${path} is a folder that is not empty`, current);
@@ -173,14 +221,17 @@ class JournalWriter {
     await this.trx
       .insertInto('entries')
       .values({ workspace_id: this.workspaceId, path, seq, node, ...entryToColumns(entry) })
-      .onConflict((oc) => oc.columns(['workspace_id', 'path']).doUpdateSet({ seq, node, ...entryToColumns(entry) }))
+      .onConflict((oc) =>
+        oc.columns(['workspace_id', 'path']).doUpdateSet({ seq, node, ...entryToColumns(entry) }),
+      )
       .execute();
     return { ok: true, seq, node };
   }
 
   private async delete(rawPath: string, base: number): Promise<OpResult> {
     const check = checkPath(rawPath);
-    if (!check.ok) return fail('invalid', `invalid path ${JSON.stringify(rawPath)}: ${check.reason}`);
+    if (!check.ok)
+      return fail('invalid', `invalid path ${JSON.stringify(rawPath)}: ${check.reason}`);
     const path = check.path;
     const current = await this.entry(path);
     if (!current || Number(current.seq) !== base) return conflict(path, current);
@@ -188,8 +239,20 @@ class JournalWriter {
       return fail('not-empty', `${path} is a folder that is not empty on the hub`, current);
     }
     const seq = ++this.head;
-    await this.journal({ seq, op: 'delete', path, from: null, entry: undefined, node: Number(current.node), base });
-    await this.trx.deleteFrom('entries').where('workspace_id', '=', this.workspaceId).where('path', '=', path).execute();
+    await this.journal({
+      seq,
+      op: 'delete',
+      path,
+      from: null,
+      entry: undefined,
+      node: Number(current.node),
+      base,
+    });
+    await this.trx
+      .deleteFrom('entries')
+      .where('workspace_id', '=', this.workspaceId)
+      .where('path', '=', path)
+      .execute();
     return { ok: true, seq, node: Number(current.node) };
   }
 
@@ -198,7 +261,8 @@ class JournalWriter {
     if (!from.ok) return fail('invalid', `invalid path ${JSON.stringify(rawFrom)}: ${from.reason}`);
     const to = checkPath(rawTo);
     if (!to.ok) return fail('invalid', `invalid path ${JSON.stringify(rawTo)}: ${to.reason}`);
-    if (isSameOrInside(to.path, from.path)) return fail('invalid', `cannot move ${from.path} into itself`);
+    if (isSameOrInside(to.path, from.path))
+      return fail('invalid', `cannot move ${from.path} into itself`);
     const current = await this.entry(from.path);
     if (!current || Number(current.seq) !== base) return conflict(from.path, current);
     const occupant = await this.entry(to.path);
@@ -221,14 +285,22 @@ class JournalWriter {
     await this.trx
       .deleteFrom('entries')
       .where('workspace_id', '=', this.workspaceId)
-      .where((eb) => eb.or([eb('path', '=', from.path), eb.and([eb('path', '>', lower), eb('path', '<', upper)])]))
+      .where((eb) =>
+        eb.or([
+          eb('path', '=', from.path),
+          eb.and([eb('path', '>', lower), eb('path', '<', upper)]),
+        ]),
+      )
       .execute();
     const moved: EntryTable[] = [
       { ...current, path: to.path, seq },
       ...children.map((c) => ({ ...c, path: to.path + c.path.slice(from.path.length) })),
     ];
     for (let i = 0; i < moved.length; i += 200) {
-      await this.trx.insertInto('entries').values(moved.slice(i, i + 200)).execute();
+      await this.trx
+        .insertInto('entries')
+        .values(moved.slice(i, i + 200))
+        .execute();
     }
     return { ok: true, seq, node };
   }
@@ -248,7 +320,13 @@ class JournalWriter {
       await this.journal({ seq, op: 'put', path: ancestor, from: null, entry, node: seq, base: 0 });
       await this.trx
         .insertInto('entries')
-        .values({ workspace_id: this.workspaceId, path: ancestor, seq, node: seq, ...entryToColumns(entry) })
+        .values({
+          workspace_id: this.workspaceId,
+          path: ancestor,
+          seq,
+          node: seq,
+          ...entryToColumns(entry),
+        })
         .execute();
     }
     return undefined;
@@ -317,7 +395,9 @@ class JournalWriter {
 }
 
 function fail(reason: CommitFailure, message: string, current?: EntryTable): OpResult {
-  return current ? { ok: false, reason, message, current: toRemoteRecord(current) } : { ok: false, reason, message };
+  return current
+    ? { ok: false, reason, message, current: toRemoteRecord(current) }
+    : { ok: false, reason, message };
 }
 
 function conflict(path: string, current: EntryTable | undefined): OpResult {

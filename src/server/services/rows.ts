@@ -5,7 +5,15 @@ import type { JournalRow, OpKind, RemoteRecord } from '../../protocol/api.js';
 import type { EntryColumns, EntryTable, JournalTable } from '../db/schema.js';
 
 export function entryToColumns(entry: Entry | undefined): EntryColumns {
-  if (!entry) return { kind: null, content_id: null, size: null, executable: null, mtime: null, target: null };
+  if (!entry)
+    return {
+      kind: null,
+      content_id: null,
+      size: null,
+      executable: null,
+      mtime: null,
+      target: null,
+    };
   switch (entry.kind) {
     case 'file':
       return {
@@ -17,9 +25,23 @@ export function entryToColumns(entry: Entry | undefined): EntryColumns {
         target: null,
       };
     case 'dir':
-      return { kind: 'dir', content_id: null, size: null, executable: null, mtime: null, target: null };
+      return {
+        kind: 'dir',
+        content_id: null,
+        size: null,
+        executable: null,
+        mtime: null,
+        target: null,
+      };
     case 'symlink':
-      return { kind: 'symlink', content_id: null, size: null, executable: null, mtime: null, target: entry.target };
+      return {
+        kind: 'symlink',
+        content_id: null,
+        size: null,
+        executable: null,
+        mtime: null,
+        target: entry.target,
+      };
   }
 }
 
@@ -43,7 +65,12 @@ export function columnsToEntry(row: EntryColumns): Entry | undefined {
 }
 
 export function toRemoteRecord(row: EntryTable): RemoteRecord {
-  return { path: row.path, seq: Number(row.seq), node: Number(row.node), entry: columnsToEntry(row)! };
+  return {
+    path: row.path,
+    seq: Number(row.seq),
+    node: Number(row.node),
+    entry: columnsToEntry(row)!,
+  };
 }
 
 export function toJournalRow(row: JournalTable): JournalRow {

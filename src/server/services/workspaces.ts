@@ -11,14 +11,30 @@ export async function listWorkspaces(ctx: HubContext, caller: Caller): Promise<W
     .selectFrom('members')
     .innerJoin('workspaces', 'workspaces.id', 'members.workspace_id')
     .innerJoin('users', 'users.id', 'workspaces.owner_id')
-    .select(['workspaces.id', 'workspaces.name', 'workspaces.head', 'members.role', 'users.name as owner'])
+    .select([
+      'workspaces.id',
+      'workspaces.name',
+      'workspaces.head',
+      'members.role',
+      'users.name as owner',
+    ])
     .where('members.user_id', '=', caller.userId)
     .orderBy('workspaces.name')
     .execute();
-  return rows.map((r) => ({ id: r.id, name: r.name, head: Number(r.head), role: r.role as Role, owner: r.owner }));
+  return rows.map((r) => ({
+    id: r.id,
+    name: r.name,
+    head: Number(r.head),
+    role: r.role as Role,
+    owner: r.owner,
+  }));
 }
 
-export async function createWorkspace(ctx: HubContext, caller: Caller, name: string): Promise<WorkspaceInfo> {
+export async function createWorkspace(
+  ctx: HubContext,
+  caller: Caller,
+  name: string,
+): Promise<WorkspaceInfo> {
   const id = randomUUID();
   try {
     await ctx.db.transaction().execute(async (trx) => {
@@ -26,7 +42,10 @@ export async function createWorkspace(ctx: HubContext, caller: Caller, name: str
         .insertInto('workspaces')
         .values({ id, name, owner_id: caller.userId, head: 0, created_at: ctx.now() })
         .execute();
-      await trx.insertInto('members').values({ workspace_id: id, user_id: caller.userId, role: 'owner' }).execute();
+      await trx
+        .insertInto('members')
+        .values({ workspace_id: id, user_id: caller.userId, role: 'owner' })
+        .execute();
     });
   } catch (error) {
     const duplicate = await ctx.db
@@ -35,7 +54,10 @@ export async function createWorkspace(ctx: HubContext, caller: Caller, name: str
       .where('owner_id', '=', caller.userId)
       .where('name', '=', name)
       .executeTakeFirst();
-    if (duplicate) throw new TandemError('WORKSPACE_EXISTS', TandemError.of('WORKSPACE_EXISTS', name).message, { cause: error });
+    if (duplicate)
+      throw new TandemError('WORKSPACE_EXISTS', TandemError.of('WORKSPACE_EXISTS', name).message, {
+        cause: error,
+      });
     throw error;
   }
   return { id, name, head: 0, role: 'owner', owner: caller.userName };
@@ -45,7 +67,12 @@ export async function createWorkspace(ctx: HubContext, caller: Caller, name: str
  * Throws unless the caller has at least `needed` on the workspace. A workspace the caller
  * cannot see at all is reported as not found, so ids do not leak.
  */
-export async function requireRole(ctx: HubContext, caller: Caller, workspaceId: string, needed: Role): Promise<Role> {
+export async function requireRole(
+  ctx: HubContext,
+  caller: Caller,
+  workspaceId: string,
+  needed: Role,
+): Promise<Role> {
   const row = await ctx.db
     .selectFrom('members')
     .select('role')
@@ -67,7 +94,11 @@ export async function setMember(
   role: Role,
 ): Promise<void> {
   await requireRole(ctx, caller, workspaceId, 'owner');
-  const user = await ctx.db.selectFrom('users').select('id').where('name', '=', userName).executeTakeFirst();
+  const user = await ctx.db
+    .selectFrom('users')
+    .select('id')
+    .where('name', '=', userName)
+    .executeTakeFirst();
   if (!user) throw TandemError.of('NOT_FOUND', `User ${userName}`);
   await ctx.db
     .insertInto('members')

@@ -1,0 +1,76 @@
+/**
+ * The agent's end of the event socket: subscribes to one workspace and calls `onChanged`
+ * when the hub says its head moved. Reconnects with backoff; every (re)connection also
+ * counts as a change, since pokes may have been missed while disconnected.
+ */
+import WebSocket from 'ws';
+import { PROTOCOL_VERSION } from '../protocol/api.js';
+import {
+  CLOSE_PROTOCOL_MISMATCH,
+  CLOSE_UNAUTHENTICATED,
+  EVENTS_PATH,
+  parseHubMessage,
+} from '../protocol/events.js';
+
+export interface EventsClientOptions {
+  readonly hub: string;
+  readonly token: string;
+  readonly workspaceId: string;
+  readonly onChanged: (seq: number) => void;
+  /** A fatal refusal (revoked token, protocol mismatch): reconnecting will not help. */
+  readonly onFatal: (message: string) => void;
+  readonly log: (line: string) => void;
+}
+
+export class EventsClient {
+  private socket: WebSocket | undefined;
+  private closed = false;
+  private retryMs = 500;
+  private timer: NodeJS.Timeout | undefined;
+  private connectedOnce = false;
+
+  constructor(private readonly options: EventsClientOptions) {}
+
+  start(): void {
+    this.connect();
+  }
+
+  private connect(): void {
+    if (this.closed) return;
+    const url = new URL(`${EVENTS_PATH}?protocol=${PROTOCOL_VERSION}`, this.options.hub);
+    url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
+    const socket = new WebSocket(url, {
+      headers: { authorization: `Bearer ${this.options.token}` },
+    });
+    this.socket = socket;
+    socket.on('open', () => {
+      this.retryMs = 500;
+      if (this.connectedOnce) this.options.log('reconnected to the hub');
+      this.connectedOnce = true;
+      socket.send(JSON.stringify({ type: 'subscribe', workspaces: [this.options.workspaceId] }));
+    });
+    socket.on('message', (data) => {
+      const message = parseHubMessage(data.toString());
+      if (message?.type === 'changed' && message.workspace === this.options.workspaceId)
+        this.options.onChanged(message.seq);
+    });
+    socket.on('close', (code, reason) => {
+      if (this.closed) return;
+      if (code === CLOSE_PROTOCOL_MISMATCH || code === CLOSE_UNAUTHENTICATED) {
+        this.options.onFatal(reason.toString() || 'the hub refused the connection');
+        return;
+      }
+      this.timer = setTimeout(() => this.connect(), this.retryMs);
+      this.retryMs = Math.min(this.retryMs * 2, 15_000);
+    });
+    socket.on('error', () => {
+      // 'close' follows and schedules the reconnect.
+    });
+  }
+
+  close(): void {
+    this.closed = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.socket?.terminate();
+  }
+}

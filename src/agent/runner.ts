@@ -1,0 +1,178 @@
+/**
+ * Keeps a folder in sync until stopped: runs engine rounds whenever a hint arrives (watcher
+ * event, hub poke, retry timer, periodic rescan), one round at a time. Stops on request,
+ * after the current round, or with an error when syncing cannot go on safely.
+ */
+import { STATE_DIR } from '../core/ignore.js';
+import { watchTree, type WatchHandle } from '../fs/watcher.js';
+import { TandemError } from '../protocol/errors.js';
+import { SyncHalted, type RoundResult, type SyncEngine } from './engine.js';
+import { EventsClient } from './events-client.js';
+
+export interface RunnerOptions {
+  readonly engine: SyncEngine;
+  readonly root: string;
+  readonly hub: string;
+  readonly token: string;
+  readonly workspaceId: string;
+  readonly log: (line: string) => void;
+  /** Full rescan even without hints, as a safety net (ms). */
+  readonly rescanMs?: number;
+  /** Wait after a watcher event for more events to arrive (ms). */
+  readonly debounceMs?: number;
+}
+
+const FATAL_CODES = new Set([
+  'UNAUTHENTICATED',
+  'WORKSPACE_NOT_FOUND',
+  'FORBIDDEN',
+  'PROTOCOL_MISMATCH',
+]);
+
+export class SyncRunner {
+  private dirty = true;
+  private stopping = false;
+  private wake: (() => void) | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private fatal: Error | undefined;
+  private watch: WatchHandle | undefined;
+  private events: EventsClient | undefined;
+  private failures = 0;
+  private offline = false;
+  private idleReported = false;
+
+  constructor(private readonly options: RunnerOptions) {}
+
+  /** Marks that something may have changed and wakes the loop. */
+  poke = (): void => {
+    this.dirty = true;
+    this.wake?.();
+  };
+
+  stop(): void {
+    this.stopping = true;
+    this.wake?.();
+  }
+
+  /** Runs until `stop()` (resolves) or a fatal condition (rejects with a message for people). */
+  async run(): Promise<void> {
+    const { log } = this.options;
+    await this.startWatcher();
+    this.events = new EventsClient({
+      hub: this.options.hub,
+      token: this.options.token,
+      workspaceId: this.options.workspaceId,
+      onChanged: (seq) => {
+        if (seq > this.options.engine.store.cursor) this.poke();
+      },
+      onFatal: (message) => {
+        this.fatal = new TandemError('UNAUTHENTICATED', message);
+        this.stop();
+      },
+      log,
+    });
+    this.events.start();
+    const rescan = setInterval(this.poke, this.options.rescanMs ?? 60_000);
+    try {
+      while (!this.stopping) {
+        if (!this.dirty) await this.sleepUntilPoked();
+        if (this.stopping) break;
+        if (this.options.debounceMs ?? 15)
+          await new Promise((r) => setTimeout(r, this.options.debounceMs ?? 15));
+        this.dirty = false;
+        await this.oneRound();
+      }
+    } finally {
+      clearInterval(rescan);
+      if (this.timer) clearTimeout(this.timer);
+      this.events.close();
+      await this.watch?.close();
+    }
+    if (this.fatal) throw this.fatal;
+  }
+
+  private async startWatcher(): Promise<void> {
+    try {
+      this.watch = await watchTree(
+        this.options.root,
+        [STATE_DIR],
+        () => this.poke(),
+        (error) => {
+          this.options.log(
+            `file watcher failed (${error.message}); falling back to a scan every 2 s`,
+          );
+          void this.watch?.close();
+          this.watch = undefined;
+          setInterval(this.poke, 2_000).unref();
+        },
+      );
+    } catch (error) {
+      this.options.log(
+        `cannot watch ${this.options.root} (${(error as Error).message}); scanning every 2 s instead`,
+      );
+      setInterval(this.poke, 2_000).unref();
+    }
+  }
+
+  private sleepUntilPoked(): Promise<void> {
+    return new Promise((resolve) => {
+      this.wake = () => {
+        this.wake = undefined;
+        resolve();
+      };
+    });
+  }
+
+  private retryIn(ms: number): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = setTimeout(this.poke, ms);
+  }
+
+  private async oneRound(): Promise<void> {
+    const { engine, log } = this.options;
+    let result: RoundResult;
+    try {
+      result = await engine.round();
+    } catch (error) {
+      if (error instanceof SyncHalted) {
+        this.fatal = error;
+        this.stopping = true;
+        return;
+      }
+      if (error instanceof TandemError && error.code === 'UNREACHABLE') {
+        if (!this.offline) log(`${error.message}; retrying`);
+        this.offline = true;
+        this.retryIn(Math.min(1_000 * 2 ** Math.min(this.failures++, 5), 30_000));
+        return;
+      }
+      if (error instanceof TandemError && FATAL_CODES.has(error.code)) {
+        this.fatal = error;
+        this.stopping = true;
+        return;
+      }
+      // Anything else: report, back off and try again; the three trees are the truth.
+      log(`sync round failed: ${(error as Error).message}; retrying`);
+      this.retryIn(Math.min(1_000 * 2 ** Math.min(this.failures++, 5), 30_000));
+      return;
+    }
+    if (this.offline) log('the hub is reachable again');
+    this.offline = false;
+    for (const problem of [...result.scanProblems, ...result.execution.problems])
+      log(`${problem.path}: ${problem.message}`);
+    if (result.planned > 0) {
+      this.idleReported = false;
+      if (result.execution.applied > 0) {
+        this.failures = 0;
+        this.dirty = true; // keep going until a round plans nothing
+      } else {
+        // Nothing could be applied (files busy, hub refused): back off instead of spinning.
+        this.retryIn(Math.min(250 * 2 ** Math.min(this.failures++, 7), 30_000));
+      }
+    } else if (result.unstable > 0) {
+      this.retryIn(200);
+    } else if (!this.idleReported) {
+      this.idleReported = true;
+      log(`up to date (seq ${engine.store.cursor})`);
+    }
+  }
+}

@@ -1,0 +1,136 @@
+/** `tandem status DIR` and `tandem explain PATH`: what is linked, pending, and why. */
+import type { Command } from 'commander';
+import { relative, resolve } from 'node:path';
+import { findSyncedRoot, isLinked, openFolderState } from '../../agent/folder.js';
+import { FetchTransport, HubClient } from '../../agent/hub-client.js';
+import { readIgnoreFile, scanTree } from '../../agent/scanner.js';
+import { makeIgnoreMatcher } from '../../core/ignore.js';
+import { plan } from '../../core/planner.js';
+import { NodeFileSystem } from '../../fs/node-file-system.js';
+import { TandemError } from '../../protocol/errors.js';
+import { loadConfig } from '../config.js';
+import { CliError, jsonOption, printJson, printLine } from '../output.js';
+
+export function registerStatusCommands(program: Command): void {
+  program
+    .command('status')
+    .description('show the workspace, hub, cursor and pending changes of a synced folder')
+    .argument('<dir>', 'a synced folder')
+    .addOption(jsonOption())
+    .action(async (dir: string, options: { json?: boolean }) => {
+      const root = resolve(dir);
+      if (!(await isLinked(root)))
+        throw new CliError(
+          `${root} is not a synced folder (no .tandem inside): link it with \`tandem sync ${root} --workspace NAME\``,
+        );
+      const store = await openFolderState(root, false);
+      try {
+        const link = store.link;
+        if (!link)
+          throw new CliError(
+            `${root}/.tandem is incomplete: run \`tandem sync ${root} --workspace NAME\` again`,
+          );
+        const config = await loadConfig();
+        let head: number | undefined;
+        let hubError: string | undefined;
+        if (config) {
+          try {
+            const ws = (
+              await new HubClient(new FetchTransport(link.hub), config.token).listWorkspaces()
+            ).find((w) => w.id === link.workspaceId);
+            head = ws?.head;
+          } catch (error) {
+            hubError = error instanceof TandemError ? error.message : String(error);
+          }
+        }
+        // What the next round would do, from a read-only scan.
+        const fs = new NodeFileSystem();
+        const matcher = makeIgnoreMatcher(await readIgnoreFile(fs, root));
+        const scan = await scanTree({
+          fs,
+          root,
+          isIgnored: matcher,
+          hashes: store.hashes,
+          setHash: () => {},
+          now: Date.now,
+        });
+        const pending = plan({
+          base: store.base,
+          local: scan.local,
+          remote: store.remote,
+          skip: scan.skip,
+          isIgnored: (p) => matcher(p),
+        });
+        const counts: Record<string, number> = {};
+        for (const change of pending.changes) counts[change.type] = (counts[change.type] ?? 0) + 1;
+        const report = {
+          folder: root,
+          workspace: { id: link.workspaceId, name: link.workspaceName },
+          hub: link.hub,
+          cursor: store.cursor,
+          head: head ?? null,
+          hubError: hubError ?? null,
+          tracked: store.base.size,
+          pending: {
+            upload:
+              (counts['push-put'] ?? 0) + (counts['push-delete'] ?? 0) + (counts['push-move'] ?? 0),
+            download:
+              (counts['pull-put'] ?? 0) +
+              (counts['pull-delete'] ?? 0) +
+              (counts['pull-move'] ?? 0) +
+              Math.max(0, (head ?? store.cursor) - store.cursor),
+            conflicts: counts.conflict ?? 0,
+            writing: scan.unstable.size,
+          },
+          problems: scan.problems,
+        };
+        if (options.json) {
+          printJson(report);
+          return;
+        }
+        printLine(`folder:    ${root}`);
+        printLine(`workspace: ${link.workspaceName} (${link.workspaceId})`);
+        printLine(`hub:       ${link.hub}${hubError ? ` (unreachable: ${hubError})` : ''}`);
+        printLine(`cursor:    ${store.cursor}${head !== undefined ? ` of ${head}` : ''}`);
+        printLine(`tracked:   ${store.base.size} paths`);
+        const p = report.pending;
+        printLine(
+          p.upload + p.download + p.conflicts + p.writing === 0
+            ? 'pending:   nothing, up to date'
+            : `pending:   ${p.upload} to send, ${p.download} to receive, ${p.conflicts} conflicts, ${p.writing} still being written`,
+        );
+        for (const problem of scan.problems)
+          printLine(`problem:   ${problem.path}: ${problem.message}`);
+      } finally {
+        store.close();
+      }
+    });
+
+  program
+    .command('explain')
+    .description('say why a path was sent, received, renamed or forked')
+    .argument('<path>', 'a path inside a synced folder')
+    .option('--limit <n>', 'how many decisions to show', '20')
+    .addOption(jsonOption())
+    .action(async (path: string, options: { limit: string; json?: boolean }) => {
+      const full = resolve(path);
+      const root = await findSyncedRoot(full);
+      if (!root) throw new CliError(`${full} is not inside a synced folder`);
+      const rel = relative(root, full).split('\\').join('/');
+      const store = await openFolderState(root, false);
+      try {
+        const decisions = store.decisions(rel, Math.max(1, Number(options.limit) || 20));
+        const base = store.base.get(rel);
+        const remote = store.remote.get(rel);
+        if (options.json) {
+          printJson({ path: rel, base: base ?? null, remote: remote ?? null, decisions });
+          return;
+        }
+        if (decisions.length === 0) printLine(`${rel}: no decisions recorded`);
+        for (const d of decisions)
+          printLine(`${new Date(d.time).toISOString()}  ${d.action.padEnd(16)} ${d.detail}`);
+      } finally {
+        store.close();
+      }
+    });
+}

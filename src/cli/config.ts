@@ -1,0 +1,59 @@
+/**
+ * The device's credentials: `$TANDEM_HOME/config.json` (default `~/.config/tandem`), mode
+ * 0600 in a 0700 folder, since it holds the device token.
+ */
+import { chmod, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { CliError } from './output.js';
+
+export interface DeviceConfig {
+  readonly server: string;
+  readonly user: string;
+  readonly userId: string;
+  readonly deviceId: string;
+  readonly deviceName: string;
+  readonly token: string;
+}
+
+export function tandemHome(): string {
+  return process.env.TANDEM_HOME || join(homedir(), '.config', 'tandem');
+}
+
+function configPath(): string {
+  return join(tandemHome(), 'config.json');
+}
+
+export async function loadConfig(): Promise<DeviceConfig | undefined> {
+  try {
+    return JSON.parse(await readFile(configPath(), 'utf8')) as DeviceConfig;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw new CliError(
+      `cannot read ${configPath()}: ${(error as Error).message}; fix or delete it and run \`tandem login\``,
+    );
+  }
+}
+
+/** The stored credentials, or a CliError telling the person to sign in. */
+export async function requireConfig(): Promise<DeviceConfig> {
+  const config = await loadConfig();
+  if (!config) {
+    throw new CliError(
+      `this device is not signed in (no ${configPath()}): run \`tandem register\` or \`tandem login --server URL --user NAME --password-stdin\``,
+    );
+  }
+  return config;
+}
+
+/** Writes atomically with mode 0600. */
+export async function saveConfig(config: DeviceConfig): Promise<string> {
+  const home = tandemHome();
+  await mkdir(home, { recursive: true, mode: 0o700 });
+  const target = configPath();
+  const temp = `${target}.${process.pid}.tmp`;
+  await writeFile(temp, `${JSON.stringify(config, null, 2)}\n`, { mode: 0o600 });
+  await chmod(temp, 0o600);
+  await rename(temp, target);
+  return target;
+}

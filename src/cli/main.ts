@@ -1,0 +1,47 @@
+/**
+ * The `tandem` command. The only place that wires hub, agent, storage and output together.
+ * Conventions (gh, kubectl, rclone): `--help` everywhere, `--json` on everything that lists
+ * or reports, progress on stderr, exit 0 only on success, one line on stderr on failure.
+ */
+import { Command, CommanderError } from 'commander';
+import { registerAccountCommands } from './commands/account.js';
+import { registerServerCommand } from './commands/server.js';
+import { registerStatusCommands } from './commands/status.js';
+import { registerSyncCommand } from './commands/sync.js';
+import { registerWorkspaceCommands } from './commands/workspace.js';
+import { fail } from './output.js';
+
+export const VERSION = '0.1.0';
+
+export function buildProgram(): Command {
+  const program = new Command('tandem')
+    .description(
+      'Self-hosted, real-time folder sync: a hub that keeps every version, agents that keep folders identical.',
+    )
+    .version(VERSION)
+    .showHelpAfterError('(run with --help for usage)')
+    .configureOutput({ writeErr: (text) => process.stderr.write(text) })
+    .exitOverride();
+  registerServerCommand(program);
+  registerAccountCommands(program);
+  registerWorkspaceCommands(program);
+  registerSyncCommand(program);
+  registerStatusCommands(program);
+  return program;
+}
+
+async function main(argv: string[]): Promise<void> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      // Commander already printed its message (or the help/version text).
+      process.exitCode = error.exitCode;
+      return;
+    }
+    fail(error);
+  }
+}
+
+await main(process.argv);

@@ -1,0 +1,71 @@
+/**
+ * How the CLI talks to people: results on stdout (or one JSON document with --json),
+ * progress and errors on stderr, one line per error, never a stack trace.
+ */
+import { Option } from 'commander';
+import { TandemError } from '../protocol/errors.js';
+
+/** An error meant for the person at the terminal; `exitCode` defaults to 1. */
+export class CliError extends Error {
+  constructor(
+    message: string,
+    readonly exitCode = 1,
+  ) {
+    super(message);
+    this.name = 'CliError';
+  }
+}
+
+export function printJson(value: unknown): void {
+  process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+}
+
+export function printLine(line: string): void {
+  process.stdout.write(`${line}\n`);
+}
+
+/** A progress or log line on stderr, prefixed with the local time. */
+export function progress(line: string): void {
+  const time = new Date().toTimeString().slice(0, 8);
+  process.stderr.write(`${time} ${line}\n`);
+}
+
+/** The one line a person sees for an error. */
+export function describeError(error: unknown): string {
+  if (error instanceof CliError || error instanceof TandemError) return error.message;
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  const message = error instanceof Error ? error.message : String(error);
+  switch (code) {
+    case 'EACCES':
+    case 'EPERM':
+      return `permission denied: ${message}`;
+    case 'ENOSPC':
+      return `the disk is full: ${message}`;
+    default:
+      return `unexpected error: ${message} (please report this)`;
+  }
+}
+
+/** Prints the error as one line on stderr and sets the exit code. */
+export function fail(error: unknown): void {
+  process.stderr.write(`tandem: ${describeError(error).replace(/\n/g, ' ')}\n`);
+  if (process.env.TANDEM_DEBUG && error instanceof Error) process.stderr.write(`${error.stack}\n`);
+  process.exitCode = error instanceof CliError ? error.exitCode : 1;
+}
+
+/** A table with aligned columns, for human output. */
+export function table(rows: readonly (readonly string[])[]): string {
+  const widths: number[] = [];
+  for (const row of rows)
+    row.forEach((cell, i) => (widths[i] = Math.max(widths[i] ?? 0, cell.length)));
+  return rows
+    .map((row) =>
+      row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i]!))).join('  '),
+    )
+    .join('\n');
+}
+
+/** `--json` for commands that list or report. */
+export function jsonOption(): Option {
+  return new Option('--json', 'print one JSON document on stdout');
+}

@@ -597,7 +597,10 @@ export class Executor {
     );
   }
 
-  /** Removes what the guard just confirmed is there, so a different kind can take its place. */
+  /**
+   * Removes what the guard just confirmed is there, so a different kind can take its place.
+   * (A file replaced by a file needs no removal: the rename replaces it atomically.)
+   */
   private async removeExpected(path: string, local: LocalNode | undefined): Promise<void> {
     if (!local) return;
     if (local.entry.kind === 'dir') {
@@ -608,10 +611,9 @@ export class Executor {
           throw new PathProblem(`${path} is a folder with local files in it; not replaced`);
         throw error;
       }
-    } else if (local.entry.kind === 'symlink') {
+    } else {
       await this.options.fs.unlink(this.abs(path));
     }
-    // A file is replaced atomically by the rename itself.
   }
 
   private async pullFile(

@@ -1,0 +1,88 @@
+import { randomBytes } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { ChunkSplitter, DEFAULT_CHUNK_PARAMS, splitBuffer } from '../../src/core/chunking.js';
+import { chunkIdOf, contentIdOf, EMPTY_CONTENT_ID, manifestOf } from '../../src/core/hashing.js';
+
+/** Deterministic pseudo-random bytes (xorshift), so failures reproduce. */
+function bytes(length: number, seed = 1): Uint8Array {
+  const out = new Uint8Array(length);
+  let x = seed >>> 0 || 1;
+  for (let i = 0; i < length; i++) {
+    x ^= x << 13;
+    x >>>= 0;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    x >>>= 0;
+    out[i] = x & 0xff;
+  }
+  return out;
+}
+
+const ids = (data: Uint8Array) => splitBuffer(data).map((c) => chunkIdOf(c));
+
+describe('FastCDC chunking', () => {
+  const { minSize, maxSize, avgSize } = DEFAULT_CHUNK_PARAMS;
+  const data = bytes(16 * 1024 * 1024, 7);
+
+  it('covers the input exactly, within the size bounds', () => {
+    const chunks = splitBuffer(data);
+    expect(chunks.reduce((s, c) => s + c.length, 0)).toBe(data.length);
+    chunks.slice(0, -1).forEach((c) => {
+      expect(c.length).toBeGreaterThanOrEqual(minSize);
+      expect(c.length).toBeLessThanOrEqual(maxSize);
+    });
+    const mean = data.length / chunks.length;
+    expect(mean).toBeGreaterThan(avgSize / 2);
+    expect(mean).toBeLessThan(avgSize * 2);
+  });
+
+  it('cuts a small file as one chunk', () => {
+    expect(splitBuffer(bytes(1000))).toHaveLength(1);
+    expect(splitBuffer(new Uint8Array(0))).toHaveLength(0);
+  });
+
+  it('changes at most a few chunks when bytes are inserted in the middle', () => {
+    const middle = data.length / 2;
+    const inserted = new Uint8Array(data.length + 100);
+    inserted.set(data.subarray(0, middle), 0);
+    inserted.set(randomBytes(100), middle);
+    inserted.set(data.subarray(middle), middle + 100);
+    const before = new Set(ids(data));
+    const after = ids(inserted);
+    const fresh = after.filter((id) => !before.has(id));
+    expect(fresh.length).toBeLessThanOrEqual(3);
+  });
+
+  it('changes at most a few chunks when a region is overwritten in place', () => {
+    const changed = Uint8Array.from(data);
+    changed.set(randomBytes(64 * 1024), 5 * 1024 * 1024);
+    const before = new Set(ids(data));
+    expect(ids(changed).filter((id) => !before.has(id)).length).toBeLessThanOrEqual(3);
+  });
+
+  it('streams to the same boundaries as one buffer, whatever the read sizes', () => {
+    const whole = ids(data.subarray(0, 5 * 1024 * 1024));
+    for (const step of [1000, 65_536, 4 * 1024 * 1024 + 7]) {
+      const splitter = new ChunkSplitter();
+      const got: string[] = [];
+      const part = data.subarray(0, 5 * 1024 * 1024);
+      for (let i = 0; i < part.length; i += step) got.push(...splitter.push(part.subarray(i, i + step)).map((c) => chunkIdOf(c)));
+      got.push(...splitter.finish().map((c) => chunkIdOf(c)));
+      expect(got).toEqual(whole);
+    }
+  });
+});
+
+describe('content ids', () => {
+  it('gives the empty file the id of the empty chunk list', () => {
+    expect(EMPTY_CONTENT_ID).toBe('e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855');
+    expect(manifestOf([]).contentId).toBe(EMPTY_CONTENT_ID);
+  });
+
+  it('hashes the binary chunk ids in order', () => {
+    const a = { id: chunkIdOf(Buffer.from('a')), size: 1 };
+    const b = { id: chunkIdOf(Buffer.from('b')), size: 1 };
+    expect(contentIdOf([a, b])).not.toBe(contentIdOf([b, a]));
+    expect(manifestOf([a, b]).size).toBe(2);
+  });
+});

@@ -11,7 +11,7 @@ function toStat(stats: Stats): Stat {
   return {
     kind,
     size: stats.size,
-    mtimeMs: Math.floor(stats.mtimeMs),
+    mtimeMs: Math.round(stats.mtimeMs),
     ino: stats.ino,
     mode: stats.mode & 0o777,
   };

@@ -27,5 +27,14 @@ export async function watchTree(
     },
     { ignore: [...ignoreDirs] },
   );
-  return { close: () => subscription.unsubscribe() };
+  return {
+    close: async () => {
+      try {
+        await subscription.unsubscribe();
+      } catch {
+        // inotify refuses to remove watches of folders that were deleted meanwhile
+        // ("Unable to remove watcher: Invalid argument"); the watch is gone either way.
+      }
+    },
+  };
 }

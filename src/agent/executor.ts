@@ -92,7 +92,7 @@ export class Executor {
     const pulls: PullPut[] = [...byType('pull-put')];
     for (const change of byType('conflict')) {
       await this.guarded(change.path, result, async () => {
-        await this.forkConflict(change);
+        await this.forkConflict(change.path, change.local, change.remote);
         // The path is free now: the hub's version goes there.
         pulls.push({
           type: 'pull-put',
@@ -263,8 +263,13 @@ export class Executor {
   // Conflicts.
 
   /** Moves the local version aside to a conflicted copy; it is uploaded from there next round. */
-  private async forkConflict(change: Conflict): Promise<void> {
+  private async forkConflict(
+    path: string,
+    local: LocalNode,
+    remote: RemoteNode | undefined,
+  ): Promise<void> {
     const { store, fs } = this.options;
+    const change = { path, local, remote };
     await this.expect(change.path, change.local);
     const taken = (candidate: string) => store.remote.has(candidate) || store.base.has(candidate);
     let copy = conflictedCopyPath(change.path, {
@@ -350,12 +355,15 @@ export class Executor {
     if (ops.length === 0) return;
     const outcomes = await this.commit(ops, [...manifests.values()]);
     const all = [...deletes, ...sendable];
+    const forks: PushPut[] = [];
     store.batch(() => {
       all.forEach((change, i) => {
         const outcome = outcomes[i]!;
         if (!outcome.ok) {
           result.problems.push({ path: change.path, message: outcome.message });
           this.decide(change.path, 'push rejected', `${outcome.reason}: ${outcome.message}`);
+          // A folder on the hub still has content this device never saw: keep ours aside.
+          if (outcome.reason === 'not-empty' && change.type === 'push-put') forks.push(change);
           return;
         }
         result.applied++;

@@ -11,7 +11,7 @@
 import type { BaseNode, Entry, LocalNode, RemoteNode, Tree } from './entry.js';
 import { sameBytes, sameEntry } from './entry.js';
 import type { Seq } from './ids.js';
-import { comparePaths, depthOf, isSameOrInside, rebase } from './paths.js';
+import { ancestorsOf, comparePaths, depthOf, isSameOrInside, rebase } from './paths.js';
 
 /** Send a local creation or modification to the hub. */
 export interface PushPut {
@@ -102,6 +102,8 @@ export interface PlanInput {
   readonly skip?: ReadonlySet<string>;
   /** Paths Tandem never syncs (editor temp files, `.tandemignore`). */
   readonly isIgnored?: (path: string) => boolean;
+  /** Look for renames (default). Off, renames are planned as delete + create. */
+  readonly detectMoves?: boolean;
 }
 
 export interface Plan {
@@ -120,7 +122,7 @@ export interface Plan {
  * never a silent overwrite; identical content on both sides is never a conflict.
  */
 export function plan(input: PlanInput): Plan {
-  const moves = planMoves(input);
+  const moves = input.detectMoves === false ? [] : planMoves(input);
   if (moves.length > 0) return { changes: moves, movesOnly: true };
   const changes: Change[] = [];
   for (const path of unionOfPaths(input)) {
@@ -256,8 +258,9 @@ function planMoves(input: PlanInput): Change[] {
       l.entry.kind === b.entry.kind &&
       r.entry.kind === b.entry.kind &&
       !excluded(move.to) &&
-      !hasAnyAt(local, move.to) &&
-      !hasAnyAt(base, move.to);
+      !local.has(move.to) &&
+      !base.has(move.to) &&
+      foldersOrNothing(local, move.to);
     if (!clean || overlaps(move)) continue;
     taken.push(move);
     changes.push({ type: 'pull-move', from: move.from, to: move.to, remote: r, local: l });
@@ -276,9 +279,10 @@ function planMoves(input: PlanInput): Change[] {
       l.entry.kind === b.entry.kind &&
       (b.entry.kind !== 'file' || sameEntry(b.entry, l.entry)) &&
       !excluded(move.to) &&
-      !hasAnyAt(remote, move.to) &&
-      !hasAnyAt(base, move.to) &&
-      !local.has(move.from);
+      !remote.has(move.to) &&
+      !base.has(move.to) &&
+      !local.has(move.from) &&
+      foldersOrNothing(remote, move.to);
     if (!clean || overlaps(move)) continue;
     taken.push(move);
     changes.push({ type: 'push-move', from: move.from, to: move.to, base: b.seq, local: l });
@@ -286,8 +290,12 @@ function planMoves(input: PlanInput): Change[] {
   return changes;
 }
 
-function hasAnyAt(tree: Tree<unknown>, path: string): boolean {
-  return tree.has(path);
+/** True when every ancestor of `path` in `tree` is a folder or absent (a move can land there). */
+function foldersOrNothing(tree: Tree<{ readonly entry: Entry }>, path: string): boolean {
+  return ancestorsOf(path).every((ancestor) => {
+    const node = tree.get(ancestor);
+    return node === undefined || node.entry.kind === 'dir';
+  });
 }
 
 /** Drops moves implied by a move of an ancestor (a folder rename moves its contents). */

@@ -27,7 +27,10 @@ export interface CliResult {
 }
 
 /** Runs `tandem ARGS` to completion. */
-export function tandem(args: readonly string[], options: { home?: string; input?: string; timeoutMs?: number; cwd?: string } = {}): Promise<CliResult> {
+export function tandem(
+  args: readonly string[],
+  options: { home?: string; input?: string; timeoutMs?: number; cwd?: string } = {},
+): Promise<CliResult> {
   return new Promise((resolvePromise, reject) => {
     const child = spawn(process.execPath, [TANDEM, ...args], {
       env: { ...process.env, ...(options.home ? { TANDEM_HOME: options.home } : {}) },
@@ -116,18 +119,31 @@ export interface Hub extends Background {
 export async function startHub(options: { dataDir?: string; port?: number } = {}): Promise<Hub> {
   const dataDir = options.dataDir ?? join(await tempDir('tandem-hub-'), 'data');
   const proc = background(['server', '--data', dataDir, '--port', String(options.port ?? 0)]);
-  const url = await waitFor(
-    () => /listening on (http:\/\/\S+)/.exec(proc.output())?.[1],
-    { timeoutMs: 20_000, what: () => `the hub to listen (output: ${proc.output()})` },
-  );
+  const url = await waitFor(() => /listening on (http:\/\/\S+)/.exec(proc.output())?.[1], {
+    timeoutMs: 20_000,
+    what: () => `the hub to listen (output: ${proc.output()})`,
+  });
   return { ...proc, url, dataDir };
 }
 
 /** Registers (or logs in) in a fresh TANDEM_HOME; returns that home. */
-export async function account(hub: string, user: string, options: { register: boolean; device: string; password?: string }): Promise<string> {
+export async function account(
+  hub: string,
+  user: string,
+  options: { register: boolean; device: string; password?: string },
+): Promise<string> {
   const home = await tempDir('tandem-home-');
   const result = await tandem(
-    [options.register ? 'register' : 'login', '--server', hub, '--user', user, '--password-stdin', '--device-name', options.device],
+    [
+      options.register ? 'register' : 'login',
+      '--server',
+      hub,
+      '--user',
+      user,
+      '--password-stdin',
+      '--device-name',
+      options.device,
+    ],
     { home, input: `${options.password ?? 'hunter2 but longer'}\n` },
   );
   if (result.code !== 0) throw new Error(`account setup failed: ${result.stderr}`);
@@ -148,20 +164,25 @@ export async function waitFor<T>(
       value = undefined;
     }
     if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${options.what?.() ?? 'a condition'}`);
+    if (Date.now() > deadline)
+      throw new Error(`timed out waiting for ${options.what?.() ?? 'a condition'}`);
     await new Promise((r) => setTimeout(r, options.intervalMs ?? 20));
   }
 }
 
 export async function sha256File(path: string): Promise<string> {
-  return createHash('sha256').update(await readFile(path)).digest('hex');
+  return createHash('sha256')
+    .update(await readFile(path))
+    .digest('hex');
 }
 
 /** Kills every process still running and removes temporary folders. */
 export async function stopAll(): Promise<void> {
   for (const child of running) if (child.exitCode === null) child.kill('SIGKILL');
   running.clear();
-  await Promise.all(temps.splice(0).map((dir) => rm(dir, { recursive: true, force: true }).catch(() => undefined)));
+  await Promise.all(
+    temps.splice(0).map((dir) => rm(dir, { recursive: true, force: true }).catch(() => undefined)),
+  );
 }
 
 export interface TreeItem {
@@ -186,7 +207,13 @@ export async function treeOf(root: string): Promise<Map<string, TreeItem>> {
       else if (stat.isDirectory()) {
         out.set(rel, { kind: 'dir' });
         await walk(full, rel);
-      } else out.set(rel, { kind: 'file', sha: await sha256File(full), executable: (stat.mode & 0o111) !== 0, mtimeMs: Math.round(stat.mtimeMs) });
+      } else
+        out.set(rel, {
+          kind: 'file',
+          sha: await sha256File(full),
+          executable: (stat.mode & 0o111) !== 0,
+          mtimeMs: Math.round(stat.mtimeMs),
+        });
     }
   };
   await walk(root, '');
@@ -194,7 +221,11 @@ export async function treeOf(root: string): Promise<Map<string, TreeItem>> {
 }
 
 /** Waits until two folders hold the same tree (same paths, kinds, bytes, modes, mtimes, links). */
-export async function waitForSameTree(a: string, b: string, timeoutMs = 20_000): Promise<Map<string, TreeItem>> {
+export async function waitForSameTree(
+  a: string,
+  b: string,
+  timeoutMs = 20_000,
+): Promise<Map<string, TreeItem>> {
   let last = '';
   return waitFor(
     async () => {

@@ -97,8 +97,19 @@ export async function simDevice(
   await fs.mkdir(root);
   await fs.mkdir(`${root}/.tandem`);
   const store = new StateStore(':memory:');
-  const log = process.env.TANDEM_SIM_LOG ? (line: string) => console.log(`[${name}] ${line}`) : undefined;
-  const engine = new SyncEngine({ fs, root, store, client, workspaceId, deviceName: name, now, ...(log ? { log } : {}) });
+  const log = process.env.TANDEM_SIM_LOG
+    ? (line: string) => console.log(`[${name}] ${line}`)
+    : undefined;
+  const engine = new SyncEngine({
+    fs,
+    root,
+    store,
+    client,
+    workspaceId,
+    deviceName: name,
+    now,
+    ...(log ? { log } : {}),
+  });
   await engine.prepare();
   return { name, fs, root, engine, store };
 }

@@ -3,10 +3,33 @@
  * change propagates both ways, new devices get the whole tree, offline edits reconcile, and
  * simultaneous edits keep both versions.
  */
-import { chmod, lstat, mkdir, readFile, readdir, rename, rm, symlink, utimes, writeFile } from 'node:fs/promises';
+import {
+  chmod,
+  lstat,
+  mkdir,
+  readFile,
+  readdir,
+  rename,
+  rm,
+  symlink,
+  utimes,
+  writeFile,
+} from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { account, background, startHub, stopAll, tandem, tempDir, treeOf, waitFor, waitForSameTree, type Background, type Hub } from '../helpers/processes.js';
+import {
+  account,
+  background,
+  startHub,
+  stopAll,
+  tandem,
+  tempDir,
+  treeOf,
+  waitFor,
+  waitForSameTree,
+  type Background,
+  type Hub,
+} from '../helpers/processes.js';
 
 describe('two devices stay identical', () => {
   let hub: Hub;
@@ -27,7 +50,10 @@ describe('two devices stay identical', () => {
     dirB = join(root, 'B');
     agentA = background(['sync', dirA, '--workspace', 'team'], { home: homeA });
     agentB = background(['sync', dirB, '--workspace', 'team'], { home: homeB });
-    await waitFor(() => agentA.output().includes('up to date') && agentB.output().includes('up to date'), { what: () => 'both agents to start' });
+    await waitFor(
+      () => agentA.output().includes('up to date') && agentB.output().includes('up to date'),
+      { what: () => 'both agents to start' },
+    );
   });
 
   afterAll(async () => {
@@ -41,7 +67,11 @@ describe('two devices stay identical', () => {
     await writeFile(join(dirA, 'hello.txt'), 'hello from A\n');
     await writeFile(join(dirA, 'run.sh'), '#!/bin/sh\necho hi\n');
     await chmod(join(dirA, 'run.sh'), 0o755);
-    await utimes(join(dirA, 'hello.txt'), new Date('2020-01-02T03:04:05Z'), new Date('2020-01-02T03:04:05Z'));
+    await utimes(
+      join(dirA, 'hello.txt'),
+      new Date('2020-01-02T03:04:05Z'),
+      new Date('2020-01-02T03:04:05Z'),
+    );
     const tree = await waitForSameTree(dirA, dirB);
     expect(tree.get('run.sh')?.executable).toBe(true);
     expect(tree.get('hello.txt')?.mtimeMs).toBe(Date.parse('2020-01-02T03:04:05Z'));
@@ -57,9 +87,13 @@ describe('two devices stay identical', () => {
 
   it('propagates modifications both ways', async () => {
     await writeFile(join(dirA, 'hello.txt'), 'hello again from A\n');
-    await waitFor(async () => (await readFile(join(dirB, 'hello.txt'), 'utf8')) === 'hello again from A\n');
+    await waitFor(
+      async () => (await readFile(join(dirB, 'hello.txt'), 'utf8')) === 'hello again from A\n',
+    );
     await writeFile(join(dirB, 'projects/alpha/src/main.c'), 'int main(void) { return 1; }\n');
-    await waitFor(async () => (await readFile(join(dirA, 'projects/alpha/src/main.c'), 'utf8')).includes('return 1'));
+    await waitFor(async () =>
+      (await readFile(join(dirA, 'projects/alpha/src/main.c'), 'utf8')).includes('return 1'),
+    );
     await waitForSameTree(dirA, dirB);
   });
 
@@ -71,14 +105,22 @@ describe('two devices stay identical', () => {
 
   it('renames a file and moves a whole folder as one move, both ways', async () => {
     await rename(join(dirA, 'hello.txt'), join(dirA, 'greeting.txt'));
-    await waitFor(async () => (await readdir(dirB)).includes('greeting.txt') && !(await readdir(dirB)).includes('hello.txt'));
+    await waitFor(
+      async () =>
+        (await readdir(dirB)).includes('greeting.txt') &&
+        !(await readdir(dirB)).includes('hello.txt'),
+    );
     await mkdir(join(dirB, 'archive'));
     await rename(join(dirB, 'projects'), join(dirB, 'archive/projects-2026'));
     await waitForSameTree(dirA, dirB);
     expect((await treeOf(dirA)).get('archive/projects-2026/alpha/src/main.c')?.kind).toBe('file');
     // The folder move is one journal row on the hub: check the history of its new path.
-    const explain = await tandem(['explain', join(dirB, 'archive/projects-2026'), '--json'], { home: homeB });
-    expect(JSON.parse(explain.stdout).decisions.map((d: { action: string }) => d.action)).toContain('sent rename');
+    const explain = await tandem(['explain', join(dirB, 'archive/projects-2026'), '--json'], {
+      home: homeB,
+    });
+    expect(JSON.parse(explain.stdout).decisions.map((d: { action: string }) => d.action)).toContain(
+      'sent rename',
+    );
   });
 
   it('propagates deletions of files and whole folders both ways', async () => {

@@ -66,7 +66,8 @@ describe('FastCDC chunking', () => {
       const splitter = new ChunkSplitter();
       const got: string[] = [];
       const part = data.subarray(0, 5 * 1024 * 1024);
-      for (let i = 0; i < part.length; i += step) got.push(...splitter.push(part.subarray(i, i + step)).map((c) => chunkIdOf(c)));
+      for (let i = 0; i < part.length; i += step)
+        got.push(...splitter.push(part.subarray(i, i + step)).map((c) => chunkIdOf(c)));
       got.push(...splitter.finish().map((c) => chunkIdOf(c)));
       expect(got).toEqual(whole);
     }
@@ -75,7 +76,9 @@ describe('FastCDC chunking', () => {
 
 describe('content ids', () => {
   it('gives the empty file the id of the empty chunk list', () => {
-    expect(EMPTY_CONTENT_ID).toBe('e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855');
+    expect(EMPTY_CONTENT_ID).toBe(
+      'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855',
+    );
     expect(manifestOf([]).contentId).toBe(EMPTY_CONTENT_ID);
   });
 

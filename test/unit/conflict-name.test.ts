@@ -27,7 +27,9 @@ describe('conflicted copy names (golden)', () => {
 
   it('counts up when the name is taken', () => {
     const first = name('a.txt');
-    expect(name('a.txt', { taken: (p) => p === first })).toBe('a (conflicted copy 2026-11-21 090507 from laptop 2).txt');
+    expect(name('a.txt', { taken: (p) => p === first })).toBe(
+      'a (conflicted copy 2026-11-21 090507 from laptop 2).txt',
+    );
   });
 
   it('stays within 255 bytes by shortening the stem', () => {

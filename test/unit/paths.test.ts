@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { ancestorsOf, checkPath, comparePaths, isInside, isSameOrInside, rebase } from '../../src/core/paths.js';
+import {
+  ancestorsOf,
+  checkPath,
+  comparePaths,
+  isInside,
+  isSameOrInside,
+  rebase,
+} from '../../src/core/paths.js';
 
 describe('checkPath', () => {
   const rejected: [string, unknown, RegExp][] = [
@@ -38,7 +45,8 @@ describe('checkPath', () => {
   });
 
   it('keeps names with spaces, dots and unicode', () => {
-    for (const ok of ['a b/c.d.e', '.hidden', '...', 'notes/日本語.md', 'x/y/z']) expect(checkPath(ok)).toEqual({ ok: true, path: ok });
+    for (const ok of ['a b/c.d.e', '.hidden', '...', 'notes/日本語.md', 'x/y/z'])
+      expect(checkPath(ok)).toEqual({ ok: true, path: ok });
   });
 });
 

@@ -8,7 +8,13 @@ import type { ContentId } from '../../src/core/ids.js';
 import { plan, type Change } from '../../src/core/planner.js';
 
 const content = (name: string) => name.padEnd(64, '0').replace(/[^0-9a-f]/g, 'a') as ContentId;
-const file = (name: string, executable = false): Entry => ({ kind: 'file', contentId: content(name), size: name.length, executable, mtime: 1000 });
+const file = (name: string, executable = false): Entry => ({
+  kind: 'file',
+  contentId: content(name),
+  size: name.length,
+  executable,
+  mtime: 1000,
+});
 const dir: Entry = { kind: 'dir' };
 const link = (target: string): Entry => ({ kind: 'symlink', target });
 
@@ -17,11 +23,20 @@ const v1 = file('1');
 const v2 = file('2');
 const v3 = file('3');
 
-const base = (entry: Entry, seq = 10, ino = 100, node = seq): BaseNode => ({ entry, seq, node, ino });
+const base = (entry: Entry, seq = 10, ino = 100, node = seq): BaseNode => ({
+  entry,
+  seq,
+  node,
+  ino,
+});
 const local = (entry: Entry, ino = 100): LocalNode => ({ entry, ino });
 const remote = (entry: Entry, seq = 10, node = seq): RemoteNode => ({ entry, seq, node });
 
-type Trees = { base?: [string, BaseNode][]; local?: [string, LocalNode][]; remote?: [string, RemoteNode][] };
+type Trees = {
+  base?: [string, BaseNode][];
+  local?: [string, LocalNode][];
+  remote?: [string, RemoteNode][];
+};
 
 function run(trees: Trees, options: { skip?: string[]; ignored?: string[] } = {}): Change[] {
   return [
@@ -70,12 +85,20 @@ const table: Row[] = [
   },
   {
     description: 'executable bit flipped here: upload',
-    trees: { base: [['a', base(v1)]], local: [['a', local(file('1', true))]], remote: [['a', remote(v1)]] },
+    trees: {
+      base: [['a', base(v1)]],
+      local: [['a', local(file('1', true))]],
+      remote: [['a', remote(v1)]],
+    },
     expected: [{ type: 'push-put', path: 'a' }],
   },
   {
     description: 'same here / modified there: download, expecting the local file',
-    trees: { base: [['a', base(v1)]], local: [['a', local(v1)]], remote: [['a', remote(v2, 11, 10)]] },
+    trees: {
+      base: [['a', base(v1)]],
+      local: [['a', local(v1)]],
+      remote: [['a', remote(v2, 11, 10)]],
+    },
     expected: [{ type: 'pull-put', path: 'a', local: local(v1) }],
   },
   {
@@ -95,7 +118,11 @@ const table: Row[] = [
   },
   {
     description: 'both changed to the same bytes: record the new base, transfer nothing',
-    trees: { base: [['a', base(v1)]], local: [['a', local(v2, 101)]], remote: [['a', remote(v2, 12, 10)]] },
+    trees: {
+      base: [['a', base(v1)]],
+      local: [['a', local(v2, 101)]],
+      remote: [['a', remote(v2, 12, 10)]],
+    },
     expected: [{ type: 'record', path: 'a', base: { entry: v2, seq: 12, node: 10, ino: 101 } }],
   },
   {
@@ -115,7 +142,11 @@ const table: Row[] = [
   },
   {
     description: 'modified here / modified there: conflict (the hub keeps the path)',
-    trees: { base: [['a', base(v1)]], local: [['a', local(v2)]], remote: [['a', remote(v3, 11, 10)]] },
+    trees: {
+      base: [['a', base(v1)]],
+      local: [['a', local(v2)]],
+      remote: [['a', remote(v3, 11, 10)]],
+    },
     expected: [{ type: 'conflict', path: 'a' }],
   },
   {
@@ -130,7 +161,11 @@ const table: Row[] = [
   },
   {
     description: 'same bytes, different executable bit on both sides: the hub wins, no copy',
-    trees: { base: [['a', base(v1)]], local: [['a', local(file('2', true))]], remote: [['a', remote(v2, 11, 10)]] },
+    trees: {
+      base: [['a', base(v1)]],
+      local: [['a', local(file('2', true))]],
+      remote: [['a', remote(v2, 11, 10)]],
+    },
     expected: [{ type: 'pull-put', path: 'a' }],
   },
   {
@@ -145,12 +180,20 @@ const table: Row[] = [
   },
   {
     description: 'symlink target changed there: replace the link',
-    trees: { base: [['l', base(link('x'))]], local: [['l', local(link('x'))]], remote: [['l', remote(link('y'), 11, 10)]] },
+    trees: {
+      base: [['l', base(link('x'))]],
+      local: [['l', local(link('x'))]],
+      remote: [['l', remote(link('y'), 11, 10)]],
+    },
     expected: [{ type: 'pull-put', path: 'l' }],
   },
   {
     description: 'renamed here (same inode, same bytes): one move',
-    trees: { base: [['a', base(v1, 10, 100)]], local: [['b', local(v1, 100)]], remote: [['a', remote(v1)]] },
+    trees: {
+      base: [['a', base(v1, 10, 100)]],
+      local: [['b', local(v1, 100)]],
+      remote: [['a', remote(v1)]],
+    },
     expected: [{ type: 'push-move', from: 'a', to: 'b', base: 10 }],
   },
   {
@@ -193,8 +236,13 @@ const table: Row[] = [
     expected: [{ type: 'pull-move', from: 'd', to: 'e' }],
   },
   {
-    description: 'renamed here but modified there: no move; delete (refused by the hub) + create, nothing lost',
-    trees: { base: [['a', base(v1, 10, 100)]], local: [['b', local(v1, 100)]], remote: [['a', remote(v2, 11, 10)]] },
+    description:
+      'renamed here but modified there: no move; delete (refused by the hub) + create, nothing lost',
+    trees: {
+      base: [['a', base(v1, 10, 100)]],
+      local: [['b', local(v1, 100)]],
+      remote: [['a', remote(v2, 11, 10)]],
+    },
     expected: [
       { type: 'pull-put', path: 'a', local: undefined },
       { type: 'push-put', path: 'b', base: 0 },
@@ -202,7 +250,11 @@ const table: Row[] = [
   },
   {
     description: 'renamed here with new bytes: delete + create',
-    trees: { base: [['a', base(v1, 10, 100)]], local: [['b', local(v2, 100)]], remote: [['a', remote(v1)]] },
+    trees: {
+      base: [['a', base(v1, 10, 100)]],
+      local: [['b', local(v2, 100)]],
+      remote: [['a', remote(v1)]],
+    },
     expected: [
       { type: 'push-delete', path: 'a' },
       { type: 'push-put', path: 'b' },

@@ -25,7 +25,6 @@ import { ancestorsOf, comparePaths, depthOf, parentOf } from '../core/paths.js';
 import {
   describeEntry,
   type Change,
-  type Conflict,
   type PullDelete,
   type PullMove,
   type PullPut,

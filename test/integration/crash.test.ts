@@ -28,7 +28,7 @@ async function writeRandomFile(path: string, bytes: number): Promise<void> {
   const out = createWriteStream(path);
   for (let written = 0; written < bytes; written += 4 * 1024 * 1024) {
     const block = randomBytes(Math.min(4 * 1024 * 1024, bytes - written));
-    if (!out.write(block)) await new Promise((r) => out.once('drain', r));
+    if (!out.write(block)) await new Promise<void>((r) => out.once('drain', () => r()));
   }
   await new Promise<void>((r, reject) =>
     out.end((error?: Error | null) => (error ? reject(error) : r())),

@@ -145,7 +145,7 @@ export class SyncEngine {
    * Runs rounds until one plans nothing and no file is still being written, or until
    * `maxRounds`. Returns the last round.
    */
-  async syncUntilIdle(maxRounds = 50, waitUnstableMs = 100): Promise<RoundResult> {
+  async syncUntilIdle(maxRounds = 50, waitUnstableMs = 30): Promise<RoundResult> {
     let last: RoundResult | undefined;
     for (let i = 0; i < maxRounds; i++) {
       last = await this.round();

@@ -169,7 +169,7 @@ export class SyncRunner {
         this.retryIn(Math.min(250 * 2 ** Math.min(this.failures++, 7), 30_000));
       }
     } else if (result.unstable > 0) {
-      this.retryIn(200);
+      this.retryIn(30);
     } else if (!this.idleReported) {
       this.idleReported = true;
       log(`up to date (seq ${engine.store.cursor})`);

@@ -39,6 +39,11 @@ export interface ScanOptions {
 
 /** A hash is trusted only if the file's mtime is older than this when it was hashed. */
 const RACY_WINDOW_MS = 5;
+/**
+ * A file modified less than this long ago is taken as still being written: it is neither
+ * hashed nor uploaded this round, and the round is retried shortly.
+ */
+export const QUIET_MS = 25;
 const PARALLEL_HASHES = 4;
 
 export function absolute(root: string, path: string): string {
@@ -150,6 +155,13 @@ async function hashInto(
   result: ScanResult,
 ): Promise<void> {
   const full = absolute(options.root, path);
+  const age = options.now() - before.mtimeMs;
+  if (age >= 0 && age < QUIET_MS) {
+    // (A future mtime says nothing about writing: clocks differ, or the file was touched.)
+    result.skip.add(path);
+    result.unstable.add(path);
+    return;
+  }
   try {
     const hashedAt = options.now();
     const manifest = await hashFile(options.fs, full);

@@ -392,6 +392,11 @@ export class Executor {
         }
       });
     });
+    for (const change of forks) {
+      await this.guarded(change.path, result, () =>
+        this.forkConflict(change.path, change.local, this.options.store.remote.get(change.path)),
+      );
+    }
   }
 
   private async commit(

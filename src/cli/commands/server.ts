@@ -1,7 +1,6 @@
 /** `tandem server`: the hub on its embedded defaults (SQLite + chunk folder under --data). */
 import type { Command } from 'commander';
 import { resolve } from 'node:path';
-import { openHub } from '../../server/hub.js';
 import { CliError, printLine } from '../output.js';
 
 export function registerServerCommand(program: Command): void {
@@ -17,6 +16,7 @@ export function registerServerCommand(program: Command): void {
       if (!Number.isInteger(port) || port < 0 || port > 65535)
         throw new CliError(`--port must be a number from 0 to 65535, not ${options.port}`);
       const dataDir = resolve(options.data);
+      const { openHub } = await import('../../server/hub.js');
       let app;
       try {
         app = await openHub({ dataDir, logger: options.verbose ?? false });

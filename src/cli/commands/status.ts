@@ -1,12 +1,6 @@
 /** `tandem status DIR` and `tandem explain PATH`: what is linked, pending, and why. */
 import type { Command } from 'commander';
 import { relative, resolve } from 'node:path';
-import { findSyncedRoot, isLinked, openFolderState } from '../../agent/folder.js';
-import { FetchTransport, HubClient } from '../../agent/hub-client.js';
-import { readIgnoreFile, scanTree } from '../../agent/scanner.js';
-import { makeIgnoreMatcher } from '../../core/ignore.js';
-import { plan } from '../../core/planner.js';
-import { NodeFileSystem } from '../../fs/node-file-system.js';
 import { TandemError } from '../../protocol/errors.js';
 import { loadConfig } from '../config.js';
 import { CliError, jsonOption, printJson, printLine } from '../output.js';
@@ -18,6 +12,12 @@ export function registerStatusCommands(program: Command): void {
     .argument('<dir>', 'a synced folder')
     .addOption(jsonOption())
     .action(async (dir: string, options: { json?: boolean }) => {
+      const { isLinked, openFolderState } = await import('../../agent/folder.js');
+      const { FetchTransport, HubClient } = await import('../../agent/hub-client.js');
+      const { readIgnoreFile, scanTree } = await import('../../agent/scanner.js');
+      const { makeIgnoreMatcher } = await import('../../core/ignore.js');
+      const { plan } = await import('../../core/planner.js');
+      const { NodeFileSystem } = await import('../../fs/node-file-system.js');
       const root = resolve(dir);
       if (!(await isLinked(root)))
         throw new CliError(
@@ -113,6 +113,7 @@ export function registerStatusCommands(program: Command): void {
     .option('--limit <n>', 'how many decisions to show', '20')
     .addOption(jsonOption())
     .action(async (path: string, options: { limit: string; json?: boolean }) => {
+      const { findSyncedRoot, openFolderState } = await import('../../agent/folder.js');
       const full = resolve(path);
       const root = await findSyncedRoot(full);
       if (!root) throw new CliError(`${full} is not inside a synced folder`);

@@ -1,6 +1,7 @@
 /** Registration, login and device management. */
 import type { FastifyInstance } from 'fastify';
-import { CredentialsSchema, type Credentials } from '../../protocol/api.js';
+import type { Credentials } from '../../protocol/api.js';
+import { CredentialsSchema } from '../../protocol/schemas.js';
 import { TandemError } from '../../protocol/errors.js';
 import { requireCaller } from '../app.js';
 import type { HubContext } from '../context.js';

@@ -4,18 +4,20 @@ import { Readable } from 'node:stream';
 import type { ChunkId, ContentId } from '../../core/ids.js';
 import { checkPath } from '../../core/paths.js';
 import {
+  MAX_CHUNK_BATCH_BYTES,
+  type CommitRequest,
+  type IdList,
+  type Role,
+} from '../../protocol/api.js';
+import {
   AddMemberSchema,
   ChangesQuerySchema,
   ChunkParamsSchema,
   CommitRequestSchema,
   CreateWorkspaceSchema,
   IdListSchema,
-  MAX_CHUNK_BATCH_BYTES,
   WorkspaceParamsSchema,
-  type CommitRequest,
-  type IdList,
-  type Role,
-} from '../../protocol/api.js';
+} from '../../protocol/schemas.js';
 import { TandemError } from '../../protocol/errors.js';
 import { frameHeader } from '../../protocol/frames.js';
 import { requireCaller } from '../app.js';

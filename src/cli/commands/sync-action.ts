@@ -1,0 +1,185 @@
+/**
+ * What `tandem sync DIR` does (loaded only when it runs): link DIR on first use, then sync
+ * until Ctrl-C, or with --once until DIR and the hub agree.
+ */
+import { mkdir, stat } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { SyncEngine, SyncHalted } from '../../agent/engine.js';
+import { isLinked, lockFolder, openFolderState } from '../../agent/folder.js';
+import { HubClient, FetchTransport } from '../../agent/hub-client.js';
+import { SyncRunner } from '../../agent/runner.js';
+import type { StateStore } from '../../agent/state-store.js';
+import { NodeFileSystem } from '../../fs/node-file-system.js';
+import { TandemError } from '../../protocol/errors.js';
+import { requireConfig, type DeviceConfig } from '../config.js';
+import { CliError, printJson, progress } from '../output.js';
+import { resolveWorkspace } from './workspace.js';
+
+export interface SyncOptions {
+  workspace?: string;
+  once?: boolean;
+  json?: boolean;
+  quiet?: boolean;
+}
+
+export async function runSync(dir: string, options: SyncOptions): Promise<void> {
+  const root = resolve(dir);
+  const config = await requireConfig();
+  const store = await linkFolder(root, config, options.workspace);
+  const lock = await lockFolder(root);
+  if ('heldBy' in lock) {
+    store.close();
+    throw new CliError(`another tandem sync (pid ${lock.heldBy}) is already syncing ${root}`);
+  }
+  const log = options.quiet ? () => {} : progress;
+  const link = store.link!;
+  const engine = new SyncEngine({
+    fs: new NodeFileSystem(),
+    root,
+    store,
+    client: new HubClient(new FetchTransport(link.hub), config.token),
+    workspaceId: link.workspaceId,
+    deviceName: config.deviceName,
+    log,
+  });
+  try {
+    await engine.prepare();
+    if (options.once) await syncOnce(engine, root, link.workspaceName, options.json ?? false);
+    else await syncForever(engine, root, config, link.workspaceId, link.workspaceName, log);
+  } finally {
+    store.close();
+    await lock.release();
+  }
+}
+
+/** Opens DIR's state, linking it to the workspace when it is not linked yet. */
+async function linkFolder(
+  root: string,
+  config: DeviceConfig,
+  workspaceName: string | undefined,
+): Promise<StateStore> {
+  try {
+    const info = await stat(root);
+    if (!info.isDirectory()) throw new CliError(`${root} is not a folder`);
+  } catch (error) {
+    if (error instanceof CliError) throw error;
+    await mkdir(root, { recursive: true });
+  }
+  if (await isLinked(root)) {
+    const store = await openFolderState(root, false);
+    const link = store.link;
+    if (!link) {
+      store.close();
+      throw new CliError(
+        `${root}/.tandem is incomplete (an interrupted first sync?): remove ${root}/.tandem and run \`tandem sync ${root} --workspace NAME\` again`,
+      );
+    }
+    if (
+      workspaceName !== undefined &&
+      workspaceName !== link.workspaceName &&
+      workspaceName !== link.workspaceId
+    ) {
+      store.close();
+      throw new CliError(
+        `${root} is linked to workspace "${link.workspaceName}", not "${workspaceName}": sync another folder, or drop --workspace`,
+      );
+    }
+    if (link.hub !== config.server) {
+      store.close();
+      throw new CliError(
+        `${root} is linked to the hub ${link.hub}, but this device is signed in to ${config.server}: run \`tandem login --server ${link.hub} ...\``,
+      );
+    }
+    return store;
+  }
+  if (workspaceName === undefined) {
+    throw new CliError(
+      `${root} is not linked to a workspace yet: run \`tandem sync ${root} --workspace NAME\` (see \`tandem workspace list\`)`,
+    );
+  }
+  const client = new HubClient(new FetchTransport(config.server), config.token);
+  const workspace = await resolveWorkspace(client, workspaceName);
+  const store = await openFolderState(root, true);
+  store.setLink({
+    hub: config.server,
+    workspaceId: workspace.id,
+    workspaceName: workspace.name,
+    deviceId: config.deviceId,
+  });
+  process.stderr.write(`linked ${root} to workspace "${workspace.name}" on ${config.server}\n`);
+  return store;
+}
+
+async function syncOnce(
+  engine: SyncEngine,
+  root: string,
+  workspaceName: string,
+  json: boolean,
+): Promise<void> {
+  let result;
+  try {
+    result = await engine.syncUntilIdle(100);
+  } catch (error) {
+    if (error instanceof SyncHalted) throw new CliError(error.message, 2);
+    throw error;
+  }
+  const problems = [...result.scanProblems, ...result.execution.problems];
+  const settled = result.planned === 0 && result.unstable === 0;
+  if (json)
+    printJson({
+      folder: root,
+      workspace: workspaceName,
+      seq: engine.store.cursor,
+      settled,
+      problems,
+    });
+  if (!settled) {
+    const detail = problems
+      .slice(0, 3)
+      .map((p) => `${p.path}: ${p.message}`)
+      .join('; ');
+    throw new CliError(
+      `${root} did not settle with the hub${detail ? `: ${detail}` : ' (files still being written?)'}; run again, or see \`tandem status ${root}\``,
+    );
+  }
+  if (!json)
+    process.stderr.write(
+      `${root} is in sync with "${workspaceName}" (seq ${engine.store.cursor})\n`,
+    );
+}
+
+async function syncForever(
+  engine: SyncEngine,
+  root: string,
+  config: DeviceConfig,
+  workspaceId: string,
+  workspaceName: string,
+  log: (line: string) => void,
+): Promise<void> {
+  const runner = new SyncRunner({
+    engine,
+    root,
+    hub: config.server,
+    token: config.token,
+    workspaceId,
+    log,
+  });
+  const stop = () => {
+    process.stderr.write('stopping after the current step...\n');
+    runner.stop();
+  };
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+  process.stderr.write(`syncing ${root} with "${workspaceName}"; stop with Ctrl-C\n`);
+  try {
+    await runner.run();
+  } catch (error) {
+    if (error instanceof SyncHalted) throw new CliError(error.message, 2);
+    if (error instanceof TandemError) throw new CliError(error.message);
+    throw error;
+  } finally {
+    process.off('SIGINT', stop);
+    process.off('SIGTERM', stop);
+  }
+  process.stderr.write('stopped\n');
+}

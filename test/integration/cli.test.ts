@@ -5,9 +5,20 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { account, freePort, startHub, stopAll, tandem, tempDir, type Hub } from '../helpers/processes.js';
+import {
+  account,
+  freePort,
+  startHub,
+  stopAll,
+  tandem,
+  tempDir,
+  type Hub,
+} from '../helpers/processes.js';
 
-function expectOneLineError(result: { code: number | null; stderr: string; stdout: string }, pattern: RegExp) {
+function expectOneLineError(
+  result: { code: number | null; stderr: string; stdout: string },
+  pattern: RegExp,
+) {
   expect(result.code).not.toBe(0);
   expect(result.code).not.toBeNull();
   const lines = result.stderr.trim().split('\n');
@@ -29,7 +40,19 @@ describe('tandem CLI', () => {
   });
   afterAll(stopAll);
 
-  const commands = [[], ['server'], ['register'], ['login'], ['workspace'], ['workspace', 'create'], ['workspace', 'list'], ['workspace', 'share'], ['sync'], ['status'], ['explain']];
+  const commands = [
+    [],
+    ['server'],
+    ['register'],
+    ['login'],
+    ['workspace'],
+    ['workspace', 'create'],
+    ['workspace', 'list'],
+    ['workspace', 'share'],
+    ['sync'],
+    ['status'],
+    ['explain'],
+  ];
   for (const command of commands) {
     it(`tandem ${command.join(' ')} --help explains itself`, async () => {
       const result = await tandem([...command, '--help']);
@@ -44,27 +67,42 @@ describe('tandem CLI', () => {
     expect(table.stdout).toMatch(/NAME\s+ROLE/);
     expect(table.stdout).toMatch(/alpha\s+owner\s+gina/);
     const json = await tandem(['workspace', 'list', '--json'], { home });
-    expect(JSON.parse(json.stdout).workspaces.map((w: { name: string }) => w.name)).toEqual(['alpha', 'beta']);
+    expect(JSON.parse(json.stdout).workspaces.map((w: { name: string }) => w.name)).toEqual([
+      'alpha',
+      'beta',
+    ]);
   });
 
   it('refuses a wrong password', async () => {
-    const result = await tandem(['login', '--server', hub.url, '--user', 'gina', '--password-stdin'], { home: await tempDir(), input: 'wrong\n' });
+    const result = await tandem(
+      ['login', '--server', hub.url, '--user', 'gina', '--password-stdin'],
+      { home: await tempDir(), input: 'wrong\n' },
+    );
     expectOneLineError(result, /wrong user name or password/i);
   });
 
   it('refuses to register a taken name', async () => {
-    const result = await tandem(['register', '--server', hub.url, '--user', 'gina', '--password-stdin'], { home: await tempDir(), input: 'whatever\n' });
+    const result = await tandem(
+      ['register', '--server', hub.url, '--user', 'gina', '--password-stdin'],
+      { home: await tempDir(), input: 'whatever\n' },
+    );
     expectOneLineError(result, /already exists.*tandem login/);
   });
 
   it('says when the hub is unreachable', async () => {
     const port = await freePort();
-    const result = await tandem(['login', '--server', `http://127.0.0.1:${port}`, '--user', 'gina', '--password-stdin'], { home: await tempDir(), input: 'x\n' });
+    const result = await tandem(
+      ['login', '--server', `http://127.0.0.1:${port}`, '--user', 'gina', '--password-stdin'],
+      { home: await tempDir(), input: 'x\n' },
+    );
     expectOneLineError(result, /cannot reach the hub.*ECONNREFUSED/i);
   });
 
   it('says when --server is not a URL', async () => {
-    const result = await tandem(['login', '--server', 'not a url', '--user', 'gina', '--password-stdin'], { home: await tempDir(), input: 'x\n' });
+    const result = await tandem(
+      ['login', '--server', 'not a url', '--user', 'gina', '--password-stdin'],
+      { home: await tempDir(), input: 'x\n' },
+    );
     expectOneLineError(result, /must be a URL/);
   });
 
@@ -74,7 +112,10 @@ describe('tandem CLI', () => {
   });
 
   it('says when a workspace does not exist', async () => {
-    const result = await tandem(['sync', join(await tempDir(), 'x'), '--workspace', 'nope', '--once'], { home });
+    const result = await tandem(
+      ['sync', join(await tempDir(), 'x'), '--workspace', 'nope', '--once'],
+      { home },
+    );
     expectOneLineError(result, /no workspace named "nope".*alpha, beta/);
   });
 
@@ -96,7 +137,9 @@ describe('tandem CLI', () => {
   it('says when the path to sync is a file', async () => {
     const dir = await tempDir();
     await (await import('node:fs/promises')).writeFile(join(dir, 'file'), 'x');
-    const result = await tandem(['sync', join(dir, 'file'), '--workspace', 'alpha', '--once'], { home });
+    const result = await tandem(['sync', join(dir, 'file'), '--workspace', 'alpha', '--once'], {
+      home,
+    });
     expectOneLineError(result, /is not a folder/);
   });
 
@@ -115,7 +158,13 @@ describe('tandem CLI', () => {
 
   it('says when the port is taken', async () => {
     const port = Number(new URL(hub.url).port);
-    const result = await tandem(['server', '--data', join(await tempDir(), 'd'), '--port', String(port)]);
+    const result = await tandem([
+      'server',
+      '--data',
+      join(await tempDir(), 'd'),
+      '--port',
+      String(port),
+    ]);
     expectOneLineError(result, /already in use/);
   });
 

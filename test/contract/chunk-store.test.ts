@@ -1,0 +1,77 @@
+/** One contract, every ChunkStore: memory and disk pass the same tests. */
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { chunkIdOf } from '../../src/core/hashing.js';
+import { MemoryChunkStore, type ChunkStore } from '../../src/store/chunk-store.js';
+import { DiskChunkStore } from '../../src/store/disk-chunk-store.js';
+
+const chunk = (bytes: Uint8Array) => ({ id: chunkIdOf(bytes), bytes });
+
+function chunkStoreContract(
+  name: string,
+  open: () => Promise<{
+    store: ChunkStore;
+    reopen?: () => Promise<ChunkStore>;
+    cleanup: () => Promise<void>;
+  }>,
+) {
+  describe(`ChunkStore contract: ${name}`, () => {
+    let cleanup: (() => Promise<void>) | undefined;
+    afterEach(async () => cleanup?.());
+
+    it('stores and returns bytes by id', async () => {
+      const opened = await open();
+      cleanup = opened.cleanup;
+      const a = chunk(randomBytes(1000));
+      const empty = chunk(new Uint8Array(0));
+      await opened.store.put([a, empty]);
+      expect((await opened.store.get(a.id))?.equals(Buffer.from(a.bytes))).toBe(true);
+      expect((await opened.store.get(empty.id))?.length).toBe(0);
+    });
+
+    it('answers which ids it has', async () => {
+      const opened = await open();
+      cleanup = opened.cleanup;
+      const a = chunk(randomBytes(10));
+      const b = chunk(randomBytes(10));
+      await opened.store.put([a]);
+      expect(await opened.store.has([a.id, b.id])).toEqual(new Set([a.id]));
+      expect(await opened.store.get(b.id)).toBeUndefined();
+    });
+
+    it('is idempotent, including concurrent puts of one chunk', async () => {
+      const opened = await open();
+      cleanup = opened.cleanup;
+      const a = chunk(randomBytes(100_000));
+      await Promise.all([opened.store.put([a]), opened.store.put([a]), opened.store.put([a, a])]);
+      expect((await opened.store.get(a.id))?.equals(Buffer.from(a.bytes))).toBe(true);
+    });
+
+    it('keeps chunks across a reopen (when it is durable)', async () => {
+      const opened = await open();
+      cleanup = opened.cleanup;
+      if (!opened.reopen) return expect(opened.reopen).toBeUndefined(); // memory: nothing to reopen
+      const a = chunk(randomBytes(5000));
+      await opened.store.put([a]);
+      await opened.store.close();
+      const again = await opened.reopen();
+      expect((await again.get(a.id))?.equals(Buffer.from(a.bytes))).toBe(true);
+    });
+  });
+}
+
+chunkStoreContract('memory', async () => ({
+  store: new MemoryChunkStore(),
+  cleanup: async () => {},
+}));
+chunkStoreContract('disk', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'tandem-chunks-'));
+  return {
+    store: await DiskChunkStore.open(dir),
+    reopen: () => DiskChunkStore.open(dir),
+    cleanup: () => rm(dir, { recursive: true, force: true }),
+  };
+});

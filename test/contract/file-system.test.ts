@@ -1,0 +1,123 @@
+/** One contract, every FileSystem: the real one and the in-memory one behave alike. */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { errorCode, readWholeFile, type FileSystem } from '../../src/fs/file-system.js';
+import { MemoryFileSystem } from '../../src/fs/memory-file-system.js';
+import { NodeFileSystem } from '../../src/fs/node-file-system.js';
+
+async function write(fs: FileSystem, path: string, text: string, mode = 0o644) {
+  const handle = await fs.createWrite(path, mode);
+  await handle.write(Buffer.from(text));
+  await handle.sync();
+  await handle.close();
+}
+
+async function failsWith(promise: Promise<unknown>): Promise<string | undefined> {
+  try {
+    await promise;
+    return undefined;
+  } catch (error) {
+    return errorCode(error);
+  }
+}
+
+function fileSystemContract(
+  name: string,
+  open: () => Promise<{ fs: FileSystem; root: string; cleanup: () => Promise<void> }>,
+) {
+  describe(`FileSystem contract: ${name}`, () => {
+    let fs: FileSystem;
+    let root: string;
+    let cleanup: () => Promise<void>;
+    afterEach(async () => cleanup());
+    const setup = async () => ({ fs, root, cleanup } = await open());
+
+    it('creates, reads and stats files; lstat of nothing is undefined', async () => {
+      await setup();
+      await write(fs, `${root}/a.txt`, 'hello', 0o755);
+      const stat = await fs.lstat(`${root}/a.txt`);
+      expect(stat).toMatchObject({ kind: 'file', size: 5 });
+      expect(stat!.mode & 0o111).not.toBe(0);
+      expect((await readWholeFile(fs, `${root}/a.txt`)).toString()).toBe('hello');
+      expect(await fs.lstat(`${root}/missing`)).toBeUndefined();
+      expect(await fs.lstat(`${root}/a.txt/below-a-file`)).toBeUndefined();
+    });
+
+    it('refuses to create over an existing file', async () => {
+      await setup();
+      await write(fs, `${root}/a`, '1');
+      expect(await failsWith(fs.createWrite(`${root}/a`, 0o644))).toBe('EEXIST');
+    });
+
+    it('renames atomically over a file, keeping the inode of the source', async () => {
+      await setup();
+      await write(fs, `${root}/new`, 'new');
+      await write(fs, `${root}/old`, 'old');
+      const ino = (await fs.lstat(`${root}/new`))!.ino;
+      await fs.rename(`${root}/new`, `${root}/old`);
+      expect((await readWholeFile(fs, `${root}/old`)).toString()).toBe('new');
+      expect((await fs.lstat(`${root}/old`))!.ino).toBe(ino);
+      expect(await fs.lstat(`${root}/new`)).toBeUndefined();
+    });
+
+    it('renames folders with their contents', async () => {
+      await setup();
+      await fs.mkdir(`${root}/d`);
+      await write(fs, `${root}/d/x`, 'x');
+      await fs.rename(`${root}/d`, `${root}/e`);
+      expect((await readWholeFile(fs, `${root}/e/x`)).toString()).toBe('x');
+      expect(await fs.readdir(`${root}/e`)).toEqual(['x']);
+    });
+
+    it('refuses to remove a folder that is not empty', async () => {
+      await setup();
+      await fs.mkdir(`${root}/d`);
+      await write(fs, `${root}/d/x`, 'x');
+      expect(await failsWith(fs.rmdir(`${root}/d`))).toBe('ENOTEMPTY');
+      await fs.unlink(`${root}/d/x`);
+      await fs.rmdir(`${root}/d`);
+      expect(await fs.lstat(`${root}/d`)).toBeUndefined();
+    });
+
+    it('keeps links as links: lstat does not follow, reading through a final link fails', async () => {
+      await setup();
+      await write(fs, `${root}/target`, 'secret');
+      await fs.symlink('target', `${root}/link`);
+      expect((await fs.lstat(`${root}/link`))!.kind).toBe('symlink');
+      expect(await fs.readlink(`${root}/link`)).toBe('target');
+      expect(await failsWith(fs.openRead(`${root}/link`))).toBe('ELOOP');
+      await fs.unlink(`${root}/link`);
+      expect((await fs.lstat(`${root}/target`))!.kind).toBe('file');
+    });
+
+    it('sets modification times to the millisecond', async () => {
+      await setup();
+      await write(fs, `${root}/a`, 'a');
+      await fs.setMtime(`${root}/a`, 1_600_000_000_123);
+      expect((await fs.lstat(`${root}/a`))!.mtimeMs).toBe(1_600_000_000_123);
+    });
+
+    it('changes permissions', async () => {
+      await setup();
+      await write(fs, `${root}/a`, 'a');
+      await fs.chmod(`${root}/a`, 0o755);
+      expect((await fs.lstat(`${root}/a`))!.mode & 0o777).toBe(0o755);
+    });
+  });
+}
+
+fileSystemContract('memory', async () => {
+  const fs = new MemoryFileSystem();
+  await fs.mkdir('/root');
+  return { fs, root: '/root', cleanup: async () => {} };
+});
+fileSystemContract('node', async () => {
+  const root = await mkdtemp(join(tmpdir(), 'tandem-fs-'));
+  return {
+    fs: new NodeFileSystem(),
+    root,
+    cleanup: () => rm(root, { recursive: true, force: true }),
+  };
+});

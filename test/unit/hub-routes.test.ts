@@ -1,0 +1,172 @@
+/**
+ * The hub's routes through `app.inject()`: compare-and-swap commits, folder rules, moves,
+ * chunk verification and access control.
+ */
+import { randomBytes } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { HubClient } from '../../src/agent/hub-client.js';
+import { chunkIdOf, manifestOf } from '../../src/core/hashing.js';
+import type { Entry } from '../../src/core/entry.js';
+import { simAccount, startSimHub, type SimHub } from '../helpers/sim.js';
+
+describe('hub routes', () => {
+  let hub: SimHub;
+  let owner: HubClient;
+  let other: HubClient;
+  let ws: string;
+
+  beforeAll(async () => {
+    hub = await startSimHub();
+    owner = await simAccount(hub, 'owner', 'o', true);
+    other = await simAccount(hub, 'other', 'x', true);
+    ws = (await owner.createWorkspace('routes')).id;
+  });
+  afterAll(async () => hub.close());
+
+  const dir: Entry = { kind: 'dir' };
+  const put = (path: string, base: number, entry: Entry = dir) => ({
+    op: 'put' as const,
+    path,
+    base,
+    entry,
+  });
+
+  it('creates missing parents and applies compare-and-swap per operation', async () => {
+    const first = await owner.commit(ws, { ops: [put('a/b/c', 0)] });
+    expect(first.results[0]).toMatchObject({ ok: true });
+    const tree = await owner.changes(ws, 0);
+    expect(tree.snapshot!.map((r) => r.path)).toEqual(['a', 'a/b', 'a/b/c']);
+    const seq = tree.snapshot!.find((r) => r.path === 'a/b/c')!.seq;
+    // A stale base is a conflict that carries the current entry; the rest of the batch commits.
+    const second = await owner.commit(ws, { ops: [put('a/b/c', seq - 1), put('z', 0)] });
+    expect(second.results[0]).toMatchObject({
+      ok: false,
+      reason: 'conflict',
+      current: { path: 'a/b/c', seq },
+    });
+    expect(second.results[1]).toMatchObject({ ok: true });
+  });
+
+  it('refuses to delete or replace a folder that is not empty', async () => {
+    const tree = await owner.changes(ws, 0);
+    const a = tree.snapshot!.find((r) => r.path === 'a')!;
+    const result = await owner.commit(ws, {
+      ops: [
+        { op: 'delete', path: 'a', base: a.seq },
+        put('a', a.seq, { kind: 'symlink', target: 'x' }),
+      ],
+    });
+    expect(result.results.map((r) => !r.ok && r.reason)).toEqual(['not-empty', 'not-empty']);
+  });
+
+  it('refuses a child under a file or link', async () => {
+    await owner.commit(ws, { ops: [put('link', 0, { kind: 'symlink', target: '/etc' })] });
+    const result = await owner.commit(ws, { ops: [put('link/passwd', 0)] });
+    expect(result.results[0]).toMatchObject({ ok: false, reason: 'parent-not-dir' });
+  });
+
+  it('moves a folder as one journal row, keeping its children', async () => {
+    const tree = await owner.changes(ws, 0);
+    const a = tree.snapshot!.find((r) => r.path === 'a')!;
+    const before = tree.head;
+    const result = await owner.commit(ws, {
+      ops: [{ op: 'move', from: 'a', to: 'moved', base: a.seq }],
+    });
+    expect(result.results[0]).toMatchObject({ ok: true, node: a.node });
+    const feed = await owner.changes(ws, before);
+    expect(feed.rows).toHaveLength(1);
+    expect(feed.rows![0]).toMatchObject({ op: 'move', from: 'a', path: 'moved' });
+    const after = await owner.changes(ws, 0);
+    expect(after.snapshot!.map((r) => r.path).filter((p) => p.startsWith('moved'))).toEqual([
+      'moved',
+      'moved/b',
+      'moved/b/c',
+    ]);
+    const into = await owner.commit(ws, {
+      ops: [
+        {
+          op: 'move',
+          from: 'moved',
+          to: 'moved/inside',
+          base: result.results[0]!.ok ? result.results[0].seq : 0,
+        },
+      ],
+    });
+    expect(into.results[0]).toMatchObject({ ok: false, reason: 'invalid' });
+  });
+
+  it('verifies uploaded chunks against their ids and requires them before a commit', async () => {
+    const bytes = randomBytes(1000);
+    const id = chunkIdOf(bytes);
+    const manifest = manifestOf([{ id, size: bytes.length }]);
+    const file: Entry = {
+      kind: 'file',
+      contentId: manifest.contentId,
+      size: manifest.size,
+      executable: false,
+      mtime: 1,
+    };
+    const early = await owner.commit(ws, {
+      ops: [put('f', 0, file)],
+      manifests: [{ ...manifest, chunks: [...manifest.chunks] }],
+    });
+    expect(early.results[0]).toMatchObject({ ok: false, reason: 'missing-content' });
+    await expect(owner.uploadChunks(ws, [{ id, bytes: randomBytes(1000) }])).rejects.toMatchObject({
+      code: 'CHUNK_MISMATCH',
+      status: 422,
+    });
+    expect(await owner.missing(ws, [id])).toEqual(new Set([id]));
+    await owner.uploadChunks(ws, [{ id, bytes }]);
+    expect(await owner.missing(ws, [id])).toEqual(new Set());
+    const done = await owner.commit(ws, {
+      ops: [put('f', 0, file)],
+      manifests: [{ ...manifest, chunks: [...manifest.chunks] }],
+    });
+    expect(done.results[0]).toMatchObject({ ok: true });
+    const got = [];
+    for await (const c of owner.fetchChunks(ws, [id])) got.push(c);
+    expect(got[0]!.bytes.equals(bytes)).toBe(true);
+  });
+
+  it('hides workspaces from non-members and limits viewers to reading', async () => {
+    await expect(other.changes(ws, 0)).rejects.toMatchObject({
+      status: 404,
+      code: 'WORKSPACE_NOT_FOUND',
+    });
+    await owner.setMember(ws, 'other', 'viewer');
+    expect((await other.changes(ws, 0)).head).toBeGreaterThan(0);
+    await expect(other.commit(ws, { ops: [put('v', 0)] })).rejects.toMatchObject({
+      status: 403,
+      code: 'FORBIDDEN',
+    });
+    await expect(other.missing(ws, [chunkIdOf(Buffer.from('x'))])).rejects.toMatchObject({
+      status: 403,
+    });
+  });
+
+  it('does not serve a chunk through a workspace it does not belong to', async () => {
+    const bytes = randomBytes(100);
+    const id = chunkIdOf(bytes);
+    const otherWs = (await other.createWorkspace('mine')).id;
+    await other.uploadChunks(otherWs, [{ id, bytes }]);
+    const fetchThrough = async () => {
+      for await (const c of owner.fetchChunks(ws, [id])) void c;
+    };
+    await expect(fetchThrough()).rejects.toMatchObject({ status: 404, code: 'CHUNK_NOT_FOUND' });
+  });
+
+  it('answers with clear JSON errors for bad input and missing auth', async () => {
+    const noAuth = await hub.app.inject({ method: 'GET', url: '/api/v1/workspaces' });
+    expect(noAuth.statusCode).toBe(401);
+    expect(noAuth.json()).toMatchObject({ error: { code: 'UNAUTHENTICATED' } });
+    const bad = await hub.app.inject({
+      method: 'POST',
+      url: '/api/v1/auth/register',
+      payload: { user: 'has space', password: 'x' },
+    });
+    expect(bad.statusCode).toBe(400);
+    expect(bad.json().error.code).toBe('BAD_REQUEST');
+    const unknown = await hub.app.inject({ method: 'GET', url: '/api/v1/nope' });
+    expect(unknown.statusCode).toBe(404);
+  });
+});

@@ -73,6 +73,8 @@ describe('hub routes', () => {
       ops: [{ op: 'move', from: 'a', to: 'moved', base: a.seq }],
     });
     expect(result.results[0]).toMatchObject({ ok: true, node: a.node });
+    const moved = result.results[0]!;
+    const moveSeq = moved.ok ? moved.seq : 0;
     const feed = await owner.changes(ws, before);
     expect(feed.rows).toHaveLength(1);
     expect(feed.rows![0]).toMatchObject({ op: 'move', from: 'a', path: 'moved' });
@@ -88,7 +90,7 @@ describe('hub routes', () => {
           op: 'move',
           from: 'moved',
           to: 'moved/inside',
-          base: result.results[0]!.ok ? result.results[0].seq : 0,
+          base: moveSeq,
         },
       ],
     });

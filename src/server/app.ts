@@ -8,7 +8,7 @@ import type { Kysely } from 'kysely';
 import { MAX_CHUNK_BATCH_BYTES, MAX_JSON_BYTES } from '../protocol/api.js';
 import { TandemError } from '../protocol/errors.js';
 import type { ChunkStore } from '../store/chunk-store.js';
-import type { Caller, HubContext } from './context.js';
+import { newStats, type Caller, type HubContext } from './context.js';
 import type { Database } from './db/schema.js';
 import { LocalEventBus, type EventBus } from './event-bus.js';
 import { RateLimiter } from './rate-limit.js';
@@ -46,6 +46,7 @@ export async function buildApp(options: AppOptions): Promise<HubApp> {
     chunks: options.chunks,
     events: options.events ?? new LocalEventBus(),
     now: options.now ?? Date.now,
+    stats: newStats(),
   };
   const app = Fastify({
     logger: options.logger ?? false,
@@ -111,6 +112,10 @@ export async function buildApp(options: AppOptions): Promise<HubApp> {
   registerWorkspaceRoutes(app, ctx);
   registerEventsRoute(app, ctx);
   app.get('/api/v1/health', async () => ({ ok: true }));
+  app.get('/api/v1/stats', async (request) => {
+    await requireCaller(ctx, request);
+    return { ...ctx.stats, rss: process.memoryUsage().rss };
+  });
   app.get('/', async (_request, reply) =>
     reply
       .type('text/html; charset=utf-8')

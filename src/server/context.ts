@@ -9,6 +9,21 @@ export interface HubContext {
   readonly chunks: ChunkStore;
   readonly events: EventBus;
   readonly now: () => number;
+  /** Counters since this process started, for `GET /api/v1/stats` and the benchmark. */
+  readonly stats: HubStats;
+}
+
+export interface HubStats {
+  chunksIn: number;
+  chunkBytesIn: number;
+  chunksOut: number;
+  chunkBytesOut: number;
+  commits: number;
+  ops: number;
+}
+
+export function newStats(): HubStats {
+  return { chunksIn: 0, chunkBytesIn: 0, chunksOut: 0, chunkBytesOut: 0, commits: 0, ops: 0 };
 }
 
 /** Who is calling: resolved from the device token on every request. */

@@ -123,6 +123,8 @@ export function registerWorkspaceRoutes(app: FastifyInstance, ctx: HubContext): 
         ? await ctx.chunks.get(chunkId)
         : undefined;
       if (!bytes) throw TandemError.of('CHUNK_NOT_FOUND', chunkId);
+      ctx.stats.chunksOut++;
+      ctx.stats.chunkBytesOut += bytes.length;
       return reply.type('application/octet-stream').send(bytes);
     },
   );
@@ -141,6 +143,8 @@ export function registerWorkspaceRoutes(app: FastifyInstance, ctx: HubContext): 
         for (const chunkId of ids) {
           const bytes = await ctx.chunks.get(chunkId);
           if (!bytes) throw TandemError.of('CHUNK_NOT_FOUND', chunkId);
+          ctx.stats.chunksOut++;
+          ctx.stats.chunkBytesOut += bytes.length;
           yield frameHeader(32 + bytes.length);
           yield Buffer.from(chunkId, 'hex');
           yield bytes;

@@ -59,6 +59,8 @@ export async function receiveChunks(
         pending.push({ id, bytes });
         pendingBytes += bytes.length;
         received++;
+        ctx.stats.chunksIn++;
+        ctx.stats.chunkBytesIn += bytes.length;
         if (pendingBytes >= 16 * 1024 * 1024) await flush();
       }
     }

@@ -101,6 +101,8 @@ export async function commit(
       .execute();
     return { head: writer.head, results };
   });
+  ctx.stats.commits++;
+  ctx.stats.ops += request.ops.length;
   if (results.some((r) => r.ok)) ctx.events.publish(workspaceId, head);
   return { head, results };
 }

@@ -31,7 +31,13 @@ const option = (name) => {
   return i >= 0 ? argv[i + 1] : undefined;
 };
 if (flag('--help')) {
-  process.stdout.write(readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n').slice(1, 11).map((l) => l.replace(/^\/\/ ?/, '')).join('\n') + '\n');
+  process.stdout.write(
+    readFileSync(fileURLToPath(import.meta.url), 'utf8')
+      .split('\n')
+      .slice(1, 11)
+      .map((l) => l.replace(/^\/\/ ?/, ''))
+      .join('\n') + '\n',
+  );
   process.exit(0);
 }
 const QUICK = flag('--quick');
@@ -40,8 +46,30 @@ const SMOKE = flag('--smoke'); // from npm test: quick, and fail if a workload d
 const ONLY = option('--only')?.toUpperCase();
 const RUNS = Number(option('--runs') ?? (QUICK ? 1 : 3));
 const sizes = QUICK
-  ? { w1: 5, w2Files: 300, w2Dirs: 10, w3: 48 * MiB, w4Insert: 24 * MiB, w5Files: 100, scaleFiles: 2_000, idleSeconds: 3, sha: 256 * MiB, tcp: 256 * MiB }
-  : { w1: 20, w2Files: 10_000, w2Dirs: 100, w3: 1024 * MiB, w4Insert: 500 * MiB, w5Files: 1_000, scaleFiles: 100_000, idleSeconds: 60, sha: 1024 * MiB, tcp: 1024 * MiB };
+  ? {
+      w1: 5,
+      w2Files: 300,
+      w2Dirs: 10,
+      w3: 48 * MiB,
+      w4Insert: 24 * MiB,
+      w5Files: 100,
+      scaleFiles: 2_000,
+      idleSeconds: 3,
+      sha: 256 * MiB,
+      tcp: 256 * MiB,
+    }
+  : {
+      w1: 20,
+      w2Files: 10_000,
+      w2Dirs: 100,
+      w3: 1024 * MiB,
+      w4Insert: 500 * MiB,
+      w5Files: 1_000,
+      scaleFiles: 100_000,
+      idleSeconds: 60,
+      sha: 1024 * MiB,
+      tcp: 1024 * MiB,
+    };
 const wanted = (name) => !ONLY || ONLY === name.toUpperCase();
 
 const log = (line) => process.stderr.write(`bench: ${line}\n`);
@@ -118,7 +146,8 @@ function procStats(pid) {
 async function withPeakRss(pids, work) {
   const peaks = Object.fromEntries(Object.keys(pids).map((k) => [k, 0]));
   const timer = setInterval(() => {
-    for (const [name, pid] of Object.entries(pids)) peaks[name] = Math.max(peaks[name], procStats(pid).rss);
+    for (const [name, pid] of Object.entries(pids))
+      peaks[name] = Math.max(peaks[name], procStats(pid).rss);
   }, 20);
   try {
     const value = await work();
@@ -133,21 +162,44 @@ async function withPeakRss(pids, work) {
 async function setup(root) {
   const data = join(root, 'hub');
   const hub = start(['server', '--data', data, '--port', '0']);
-  const url = await waitFor(() => /listening on (\S+)/.exec(hub.output())?.[1], { what: 'the hub' });
+  const url = await waitFor(() => /listening on (\S+)/.exec(hub.output())?.[1], {
+    what: 'the hub',
+  });
   const homeA = join(root, 'homeA');
   const homeB = join(root, 'homeB');
-  run(['register', '--server', url, '--user', 'bench', '--password-stdin', '--device-name', 'A'], { home: homeA, input: 'benchmark password\n' });
-  run(['login', '--server', url, '--user', 'bench', '--password-stdin', '--device-name', 'B'], { home: homeB, input: 'benchmark password\n' });
+  run(['register', '--server', url, '--user', 'bench', '--password-stdin', '--device-name', 'A'], {
+    home: homeA,
+    input: 'benchmark password\n',
+  });
+  run(['login', '--server', url, '--user', 'bench', '--password-stdin', '--device-name', 'B'], {
+    home: homeB,
+    input: 'benchmark password\n',
+  });
   run(['workspace', 'create', 'bench'], { home: homeA });
   const token = JSON.parse(readFileSync(join(homeA, 'config.json'), 'utf8')).token;
   const dirA = join(root, 'A');
   const dirB = join(root, 'B');
   const agentA = start(['sync', dirA, '--workspace', 'bench', '--quiet'], { home: homeA });
   const agentB = start(['sync', dirB, '--workspace', 'bench', '--quiet'], { home: homeB });
-  await waitFor(() => agentA.output().includes('syncing') && agentB.output().includes('syncing'), { what: 'the agents' });
+  await waitFor(() => agentA.output().includes('syncing') && agentB.output().includes('syncing'), {
+    what: 'the agents',
+  });
   await sleep(500);
-  const stats = async () => (await fetch(`${url}/api/v1/stats`, { headers: { authorization: `Bearer ${token}` } })).json();
-  return { root, url, hub, agentA, agentB, dirA, dirB, homeA, homeB, stats, staging: join(root, 'staging') };
+  const stats = async () =>
+    (await fetch(`${url}/api/v1/stats`, { headers: { authorization: `Bearer ${token}` } })).json();
+  return {
+    root,
+    url,
+    hub,
+    agentA,
+    agentB,
+    dirA,
+    dirB,
+    homeA,
+    homeB,
+    stats,
+    staging: join(root, 'staging'),
+  };
 }
 
 async function sha256(path) {
@@ -169,7 +221,8 @@ const percentile = (values, p) => {
 async function writeRandom(path, bytes) {
   const out = createWriteStream(path);
   for (let written = 0; written < bytes; written += 4 * MiB) {
-    if (!out.write(randomBytes(Math.min(4 * MiB, bytes - written)))) await new Promise((r) => out.once('drain', r));
+    if (!out.write(randomBytes(Math.min(4 * MiB, bytes - written))))
+      await new Promise((r) => out.once('drain', r));
   }
   await new Promise((r, j) => out.end((e) => (e ? j(e) : r())));
 }
@@ -184,7 +237,9 @@ async function w1(world) {
     const name = `w1-${i}.txt`;
     const t0 = performance.now();
     await writeFile(join(world.dirA, name), bytes);
-    await waitFor(async () => (await readFile(join(world.dirB, name))).equals(bytes), { what: 'W1 create' });
+    await waitFor(async () => (await readFile(join(world.dirB, name))).equals(bytes), {
+      what: 'W1 create',
+    });
     create.push(performance.now() - t0);
     await sleep(50);
   }
@@ -192,7 +247,9 @@ async function w1(world) {
     const bytes = randomBytes(1024);
     const t0 = performance.now();
     await writeFile(join(world.dirA, 'w1-0.txt'), bytes);
-    await waitFor(async () => (await readFile(join(world.dirB, 'w1-0.txt'))).equals(bytes), { what: 'W1 modify' });
+    await waitFor(async () => (await readFile(join(world.dirB, 'w1-0.txt'))).equals(bytes), {
+      what: 'W1 modify',
+    });
     modify.push(performance.now() - t0);
     await sleep(50);
   }
@@ -234,7 +291,9 @@ async function countFiles(dir) {
 
 async function verifyTree(dir, expected) {
   for (const { rel, sha } of expected) {
-    const got = createHash('sha256').update(await readFile(join(dir, rel))).digest('hex');
+    const got = createHash('sha256')
+      .update(await readFile(join(dir, rel)))
+      .digest('hex');
     if (got !== sha) throw new Error(`W2: ${rel} differs on B`);
   }
 }
@@ -244,16 +303,28 @@ async function w2(world, runIndex) {
   const stage = join(world.staging, name);
   const tree = await makeSmallTree(stage, sizes.w2Files, sizes.w2Dirs);
   const pids = { hub: world.hub.pid, agentA: world.agentA.pid, agentB: world.agentB.pid };
-  const cpuBefore = Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, procStats(pid).cpu]));
+  const cpuBefore = Object.fromEntries(
+    Object.entries(pids).map(([k, pid]) => [k, procStats(pid).cpu]),
+  );
   const { value: seconds, peaks } = await withPeakRss(pids, async () => {
     const t0 = performance.now();
     await rename(stage, join(world.dirA, name)); // the whole tree appears in A at once
-    await waitFor(async () => (await countFiles(join(world.dirB, name))) === sizes.w2Files, { intervalMs: 20, what: 'W2 on B' });
+    await waitFor(async () => (await countFiles(join(world.dirB, name))) === sizes.w2Files, {
+      intervalMs: 20,
+      what: 'W2 on B',
+    });
     return (performance.now() - t0) / 1000;
   });
   await verifyTree(join(world.dirB, name), tree.expected);
-  const cpu = Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, procStats(pid).cpu - cpuBefore[k]]));
-  return { seconds, megabytes: tree.bytes / 1e6, cpuSeconds: cpu, peakRssMB: mapValues(peaks, (v) => v / 1e6) };
+  const cpu = Object.fromEntries(
+    Object.entries(pids).map(([k, pid]) => [k, procStats(pid).cpu - cpuBefore[k]]),
+  );
+  return {
+    seconds,
+    megabytes: tree.bytes / 1e6,
+    cpuSeconds: cpu,
+    peakRssMB: mapValues(peaks, (v) => v / 1e6),
+  };
 }
 
 async function w3(world, runIndex) {
@@ -266,19 +337,33 @@ async function w3(world, runIndex) {
   const { value: seconds, peaks } = await withPeakRss(pids, async () => {
     const t0 = performance.now();
     await rename(staged, join(world.dirA, name));
-    await waitFor(async () => (await stat(join(world.dirB, name))).size === sizes.w3, { intervalMs: 5, what: 'W3 on B' });
+    await waitFor(async () => (await stat(join(world.dirB, name))).size === sizes.w3, {
+      intervalMs: 5,
+      what: 'W3 on B',
+    });
     return (performance.now() - t0) / 1000;
   });
-  if ((await sha256(join(world.dirB, name))) !== expected) throw new Error('W3: the file differs on B');
-  return { seconds, mbPerSecond: sizes.w3 / 1e6 / seconds, peakRssMB: mapValues(peaks, (v) => v / 1e6), name };
+  if ((await sha256(join(world.dirB, name))) !== expected)
+    throw new Error('W3: the file differs on B');
+  return {
+    seconds,
+    mbPerSecond: sizes.w3 / 1e6 / seconds,
+    peakRssMB: mapValues(peaks, (v) => v / 1e6),
+    name,
+  };
 }
 
 async function waitSame(world, name) {
   const expected = await sha256(join(world.dirA, name));
-  await waitFor(async () => (await stat(join(world.dirB, name))).size === (await stat(join(world.dirA, name))).size && (await sha256(join(world.dirB, name))) === expected, {
-    intervalMs: 20,
-    what: `${name} on B`,
-  });
+  await waitFor(
+    async () =>
+      (await stat(join(world.dirB, name))).size === (await stat(join(world.dirA, name))).size &&
+      (await sha256(join(world.dirB, name))) === expected,
+    {
+      intervalMs: 20,
+      what: `${name} on B`,
+    },
+  );
 }
 
 async function w4(world, name) {
@@ -290,7 +375,10 @@ async function w4(world, name) {
   await handle.write(randomBytes(MiB), 0, MiB, Math.floor(sizes.w3 / 2));
   await handle.close();
   await waitSame(world, name);
-  const a = { seconds: (performance.now() - t0) / 1000, sentMiB: ((await world.stats()).chunkBytesIn - before.chunkBytesIn) / MiB };
+  const a = {
+    seconds: (performance.now() - t0) / 1000,
+    sentMiB: ((await world.stats()).chunkBytesIn - before.chunkBytesIn) / MiB,
+  };
   // (b) insert 100 bytes, shifting the rest: the new version is written aside and renamed in
   const staged = join(world.staging, `${name}.inserted`);
   await new Promise((r, j) => {
@@ -310,7 +398,10 @@ async function w4(world, name) {
   const t1 = performance.now();
   await rename(staged, target);
   await waitSame(world, name);
-  const b = { seconds: (performance.now() - t1) / 1000, sentMiB: ((await world.stats()).chunkBytesIn - before2.chunkBytesIn) / MiB };
+  const b = {
+    seconds: (performance.now() - t1) / 1000,
+    sentMiB: ((await world.stats()).chunkBytesIn - before2.chunkBytesIn) / MiB,
+  };
   return { a, b };
 }
 
@@ -319,16 +410,30 @@ async function w5(world, runIndex) {
   const stage = join(world.staging, name);
   await makeSmallTree(stage, sizes.w5Files, 1);
   await rename(stage, join(world.dirA, name));
-  await waitFor(async () => (await countFiles(join(world.dirB, name))) === sizes.w5Files, { intervalMs: 20, what: 'W5 setup on B' });
+  await waitFor(async () => (await countFiles(join(world.dirB, name))) === sizes.w5Files, {
+    intervalMs: 20,
+    what: 'W5 setup on B',
+  });
   await sleep(300);
   const before = await world.stats();
   const t0 = performance.now();
   await rename(join(world.dirA, name), join(world.dirA, `${name}-renamed`));
-  await waitFor(async () => existsSync(join(world.dirB, `${name}-renamed`)) && !existsSync(join(world.dirB, name)), { intervalMs: 2, what: 'W5 on B' });
+  await waitFor(
+    async () =>
+      existsSync(join(world.dirB, `${name}-renamed`)) && !existsSync(join(world.dirB, name)),
+    { intervalMs: 2, what: 'W5 on B' },
+  );
   const seconds = (performance.now() - t0) / 1000;
-  await waitFor(async () => (await countFiles(join(world.dirB, `${name}-renamed`))) === sizes.w5Files, { what: 'W5 files on B' });
+  await waitFor(
+    async () => (await countFiles(join(world.dirB, `${name}-renamed`))) === sizes.w5Files,
+    { what: 'W5 files on B' },
+  );
   const after = await world.stats();
-  return { seconds, contentBytes: after.chunkBytesIn - before.chunkBytesIn + (after.chunkBytesOut - before.chunkBytesOut) };
+  return {
+    seconds,
+    contentBytes:
+      after.chunkBytesIn - before.chunkBytesIn + (after.chunkBytesOut - before.chunkBytesOut),
+  };
 }
 
 async function scale(world) {
@@ -342,19 +447,32 @@ async function scale(world) {
   }
   const t0 = performance.now();
   await rename(stage, join(world.dirA, name));
-  await waitFor(async () => (await countFiles(join(world.dirB, name))) === sizes.scaleFiles, { intervalMs: 200, what: 'scale tree on B' });
+  await waitFor(async () => (await countFiles(join(world.dirB, name))) === sizes.scaleFiles, {
+    intervalMs: 200,
+    what: 'scale tree on B',
+  });
   const initialSync = (performance.now() - t0) / 1000;
   await stop(world.agentB);
   const restarted = start(['sync', world.dirB], { home: world.homeB });
   const t1 = performance.now();
-  await waitFor(() => restarted.output().includes('up to date'), { intervalMs: 5, what: 'the restarted agent' });
+  await waitFor(() => restarted.output().includes('up to date'), {
+    intervalMs: 5,
+    what: 'the restarted agent',
+  });
   const startupScan = (performance.now() - t1) / 1000;
   await sleep(1000);
   const cpu0 = procStats(restarted.pid).cpu;
   await sleep(sizes.idleSeconds * 1000);
   const idle = procStats(restarted.pid);
   world.agentB = restarted;
-  return { files: sizes.scaleFiles, initialSyncSeconds: initialSync, startupScanSeconds: startupScan, restRssMB: idle.rss / 1e6, idleCpuSeconds: idle.cpu - cpu0, idleSeconds: sizes.idleSeconds };
+  return {
+    files: sizes.scaleFiles,
+    initialSyncSeconds: initialSync,
+    startupScanSeconds: startupScan,
+    restRssMB: idle.rss / 1e6,
+    idleCpuSeconds: idle.cpu - cpu0,
+    idleSeconds: sizes.idleSeconds,
+  };
 }
 
 // ---------------------------------------------------------------- baselines
@@ -370,8 +488,14 @@ async function baselines(root) {
     if (r.status !== 0) throw new Error(`${cmd} failed`);
     return (performance.now() - t0) / 1000;
   };
-  out.cpW2Sync = timed('sh', ['-c', `cp -r '${join(src, 'w2')}' '${join(root, 'baseline-cp-w2')}' && sync`]);
-  out.cpW3Sync = timed('sh', ['-c', `cp '${join(src, 'w3.bin')}' '${join(root, 'baseline-cp-w3.bin')}' && sync`]);
+  out.cpW2Sync = timed('sh', [
+    '-c',
+    `cp -r '${join(src, 'w2')}' '${join(root, 'baseline-cp-w2')}' && sync`,
+  ]);
+  out.cpW3Sync = timed('sh', [
+    '-c',
+    `cp '${join(src, 'w3.bin')}' '${join(root, 'baseline-cp-w3.bin')}' && sync`,
+  ]);
   const t0 = performance.now();
   await sha256(join(src, 'w3.bin'));
   out.sha256MBps = sizes.w3 / 1e6 / ((performance.now() - t0) / 1000);
@@ -380,7 +504,9 @@ async function baselines(root) {
     const rsyncStats = (args) => {
       const t = performance.now();
       const r = spawnSync('rsync', ['-a', '--stats', ...args], { encoding: 'utf8' });
-      const literal = Number(/Literal data: ([\d,]+)/.exec(r.stdout)?.[1]?.replace(/,/g, '') ?? NaN);
+      const literal = Number(
+        /Literal data: ([\d,]+)/.exec(r.stdout)?.[1]?.replace(/,/g, '') ?? NaN,
+      );
       return { seconds: (performance.now() - t) / 1000, literalMiB: literal / MiB };
     };
     out.rsyncW2 = rsyncStats([join(src, 'w2') + '/', join(root, 'rsync-w2') + '/']);
@@ -428,7 +554,13 @@ function medianOf(runs, pick) {
 async function main() {
   const root = await mkdtemp(join(process.env.TANDEM_BENCH_DIR ?? tmpdir(), 'tandem-bench-'));
   log(`working in ${root}${QUICK ? ' (quick)' : ''}`);
-  const results = { when: new Date().toISOString(), quick: QUICK, runs: RUNS, sizes, workloads: {} };
+  const results = {
+    when: new Date().toISOString(),
+    quick: QUICK,
+    runs: RUNS,
+    sizes,
+    workloads: {},
+  };
   const world = await setup(root);
   try {
     if (wanted('W1')) {
@@ -444,8 +576,16 @@ async function main() {
       results.workloads.W2 = {
         seconds: medianOf(runs, (r) => r.seconds),
         megabytes: runs[0].megabytes,
-        cpuSeconds: { hub: medianOf(runs, (r) => r.cpuSeconds.hub), agentA: medianOf(runs, (r) => r.cpuSeconds.agentA), agentB: medianOf(runs, (r) => r.cpuSeconds.agentB) },
-        peakRssMB: { hub: Math.max(...runs.map((r) => r.peakRssMB.hub)), agentA: Math.max(...runs.map((r) => r.peakRssMB.agentA)), agentB: Math.max(...runs.map((r) => r.peakRssMB.agentB)) },
+        cpuSeconds: {
+          hub: medianOf(runs, (r) => r.cpuSeconds.hub),
+          agentA: medianOf(runs, (r) => r.cpuSeconds.agentA),
+          agentB: medianOf(runs, (r) => r.cpuSeconds.agentB),
+        },
+        peakRssMB: {
+          hub: Math.max(...runs.map((r) => r.peakRssMB.hub)),
+          agentA: Math.max(...runs.map((r) => r.peakRssMB.agentA)),
+          agentB: Math.max(...runs.map((r) => r.peakRssMB.agentB)),
+        },
         samples: runs.map((r) => r.seconds),
       };
     }
@@ -460,7 +600,11 @@ async function main() {
       results.workloads.W3 = {
         seconds: medianOf(runs, (r) => r.seconds),
         mbPerSecond: medianOf(runs, (r) => r.mbPerSecond),
-        peakRssMB: { hub: Math.max(...runs.map((r) => r.peakRssMB.hub)), agentA: Math.max(...runs.map((r) => r.peakRssMB.agentA)), agentB: Math.max(...runs.map((r) => r.peakRssMB.agentB)) },
+        peakRssMB: {
+          hub: Math.max(...runs.map((r) => r.peakRssMB.hub)),
+          agentA: Math.max(...runs.map((r) => r.peakRssMB.agentA)),
+          agentB: Math.max(...runs.map((r) => r.peakRssMB.agentB)),
+        },
         samples: runs.map((r) => r.seconds),
       };
     }
@@ -471,8 +615,14 @@ async function main() {
         runs.push(await w4(world, lastW3));
       }
       results.workloads.W4 = {
-        a: { seconds: medianOf(runs, (r) => r.a.seconds), sentMiB: medianOf(runs, (r) => r.a.sentMiB) },
-        b: { seconds: medianOf(runs, (r) => r.b.seconds), sentMiB: medianOf(runs, (r) => r.b.sentMiB) },
+        a: {
+          seconds: medianOf(runs, (r) => r.a.seconds),
+          sentMiB: medianOf(runs, (r) => r.a.sentMiB),
+        },
+        b: {
+          seconds: medianOf(runs, (r) => r.b.seconds),
+          sentMiB: medianOf(runs, (r) => r.b.sentMiB),
+        },
       };
     }
     if (wanted('W5')) {
@@ -481,7 +631,10 @@ async function main() {
         log(`W5 folder rename, run ${i + 1}/${RUNS}`);
         runs.push(await w5(world, i));
       }
-      results.workloads.W5 = { seconds: medianOf(runs, (r) => r.seconds), contentBytes: Math.max(...runs.map((r) => r.contentBytes)) };
+      results.workloads.W5 = {
+        seconds: medianOf(runs, (r) => r.seconds),
+        contentBytes: Math.max(...runs.map((r) => r.contentBytes)),
+      };
     }
     if (wanted('SCALE')) {
       log(`scale: ${sizes.scaleFiles} files`);
@@ -497,7 +650,11 @@ async function main() {
   }
   results.root = root;
   await mkdir(join(HERE, 'results'), { recursive: true });
-  const file = join(HERE, 'results', `${results.when.replace(/[:.]/g, '-')}${QUICK ? '-quick' : ''}.json`);
+  const file = join(
+    HERE,
+    'results',
+    `${results.when.replace(/[:.]/g, '-')}${QUICK ? '-quick' : ''}.json`,
+  );
   await writeFile(file, JSON.stringify(results, null, 2));
   if (JSON_OUT) process.stdout.write(JSON.stringify(results, null, 2) + '\n');
   else process.stdout.write(table(results) + `\n(figures kept in ${file})\n`);
@@ -510,26 +667,75 @@ function table(r) {
   const f = (n, d = 2) => (n === undefined || Number.isNaN(n) ? '-' : Number(n).toFixed(d));
   const rows = [['workload', 'figure', 'target']];
   if (w.W1) {
-    rows.push(['W1 create 1 KiB', `p50 ${f(w.W1.createP50Ms, 0)} ms, p95 ${f(w.W1.createP95Ms, 0)} ms`, 'p50 <= 100, p95 <= 250']);
-    rows.push(['W1 modify 1 KiB', `p50 ${f(w.W1.modifyP50Ms, 0)} ms, p95 ${f(w.W1.modifyP95Ms, 0)} ms`, 'p50 <= 100, p95 <= 250']);
+    rows.push([
+      'W1 create 1 KiB',
+      `p50 ${f(w.W1.createP50Ms, 0)} ms, p95 ${f(w.W1.createP95Ms, 0)} ms`,
+      'p50 <= 100, p95 <= 250',
+    ]);
+    rows.push([
+      'W1 modify 1 KiB',
+      `p50 ${f(w.W1.modifyP50Ms, 0)} ms, p95 ${f(w.W1.modifyP95Ms, 0)} ms`,
+      'p50 <= 100, p95 <= 250',
+    ]);
   }
   if (w.W2) {
-    rows.push([`W2 ${r.sizes.w2Files} small files (${f(w.W2.megabytes, 1)} MB)`, `${f(w.W2.seconds)} s`, '<= 3 s']);
-    rows.push(['W2 CPU seconds', `hub ${f(w.W2.cpuSeconds.hub)}, A ${f(w.W2.cpuSeconds.agentA)}, B ${f(w.W2.cpuSeconds.agentB)}`, '']);
-    rows.push(['W2 peak RSS', `hub ${f(w.W2.peakRssMB.hub, 0)} MB, A ${f(w.W2.peakRssMB.agentA, 0)} MB, B ${f(w.W2.peakRssMB.agentB, 0)} MB`, '']);
+    rows.push([
+      `W2 ${r.sizes.w2Files} small files (${f(w.W2.megabytes, 1)} MB)`,
+      `${f(w.W2.seconds)} s`,
+      '<= 3 s',
+    ]);
+    rows.push([
+      'W2 CPU seconds',
+      `hub ${f(w.W2.cpuSeconds.hub)}, A ${f(w.W2.cpuSeconds.agentA)}, B ${f(w.W2.cpuSeconds.agentB)}`,
+      '',
+    ]);
+    rows.push([
+      'W2 peak RSS',
+      `hub ${f(w.W2.peakRssMB.hub, 0)} MB, A ${f(w.W2.peakRssMB.agentA, 0)} MB, B ${f(w.W2.peakRssMB.agentB, 0)} MB`,
+      '',
+    ]);
   }
   if (w.W3) {
-    rows.push([`W3 one ${f(r.sizes.w3 / MiB, 0)} MiB file`, `${f(w.W3.seconds)} s, ${f(w.W3.mbPerSecond, 0)} MB/s`, '<= 6 s, >= 170 MB/s']);
-    rows.push(['W3 peak RSS', `hub ${f(w.W3.peakRssMB.hub, 0)} MB, A ${f(w.W3.peakRssMB.agentA, 0)} MB, B ${f(w.W3.peakRssMB.agentB, 0)} MB`, 'agent <= 150, hub <= 200']);
+    rows.push([
+      `W3 one ${f(r.sizes.w3 / MiB, 0)} MiB file`,
+      `${f(w.W3.seconds)} s, ${f(w.W3.mbPerSecond, 0)} MB/s`,
+      '<= 6 s, >= 170 MB/s',
+    ]);
+    rows.push([
+      'W3 peak RSS',
+      `hub ${f(w.W3.peakRssMB.hub, 0)} MB, A ${f(w.W3.peakRssMB.agentA, 0)} MB, B ${f(w.W3.peakRssMB.agentB, 0)} MB`,
+      'agent <= 150, hub <= 200',
+    ]);
   }
   if (w.W4) {
-    rows.push(['W4a overwrite 1 MiB', `${f(w.W4.a.seconds)} s, ${f(w.W4.a.sentMiB)} MiB sent`, '<= 4 s, <= 1.5 MiB']);
-    rows.push(['W4b insert 100 B', `${f(w.W4.b.seconds)} s, ${f(w.W4.b.sentMiB)} MiB sent`, '<= 4 s, <= 0.75 MiB']);
+    rows.push([
+      'W4a overwrite 1 MiB',
+      `${f(w.W4.a.seconds)} s, ${f(w.W4.a.sentMiB)} MiB sent`,
+      '<= 4 s, <= 1.5 MiB',
+    ]);
+    rows.push([
+      'W4b insert 100 B',
+      `${f(w.W4.b.seconds)} s, ${f(w.W4.b.sentMiB)} MiB sent`,
+      '<= 4 s, <= 0.75 MiB',
+    ]);
   }
-  if (w.W5) rows.push([`W5 rename folder of ${r.sizes.w5Files}`, `${f(w.W5.seconds * 1000, 0)} ms, ${w.W5.contentBytes} content bytes`, '<= 300 ms, 0 bytes']);
+  if (w.W5)
+    rows.push([
+      `W5 rename folder of ${r.sizes.w5Files}`,
+      `${f(w.W5.seconds * 1000, 0)} ms, ${w.W5.contentBytes} content bytes`,
+      '<= 300 ms, 0 bytes',
+    ]);
   if (w.scale) {
-    rows.push([`scale ${w.scale.files} files: start-up scan`, `${f(w.scale.startupScanSeconds)} s (initial sync ${f(w.scale.initialSyncSeconds, 1)} s)`, '<= 5 s']);
-    rows.push(['scale: at rest', `RSS ${f(w.scale.restRssMB, 0)} MB, CPU ${f(w.scale.idleCpuSeconds)} s in ${w.scale.idleSeconds} s idle`, '<= 250 MB, ~0']);
+    rows.push([
+      `scale ${w.scale.files} files: start-up scan`,
+      `${f(w.scale.startupScanSeconds)} s (initial sync ${f(w.scale.initialSyncSeconds, 1)} s)`,
+      '<= 5 s',
+    ]);
+    rows.push([
+      'scale: at rest',
+      `RSS ${f(w.scale.restRssMB, 0)} MB, CPU ${f(w.scale.idleCpuSeconds)} s in ${w.scale.idleSeconds} s idle`,
+      '<= 250 MB, ~0',
+    ]);
   }
   if (r.baselines) {
     rows.push(['baseline cp -r W2 + sync', `${f(b.cpW2Sync)} s`, '']);
@@ -539,11 +745,22 @@ function table(r) {
     if (b.rsyncW2) {
       rows.push(['baseline rsync W2', `${f(b.rsyncW2.seconds)} s`, '']);
       rows.push(['baseline rsync W3', `${f(b.rsyncW3.seconds)} s`, '']);
-      rows.push(['baseline rsync W4a', `${f(b.rsyncW4a.seconds)} s, ${f(b.rsyncW4a.literalMiB)} MiB literal`, '']);
+      rows.push([
+        'baseline rsync W4a',
+        `${f(b.rsyncW4a.seconds)} s, ${f(b.rsyncW4a.literalMiB)} MiB literal`,
+        '',
+      ]);
     } else rows.push(['baseline rsync', 'not installed', '']);
   }
   const widths = rows[0].map((_, i) => Math.max(...rows.map((row) => row[i].length)));
-  return rows.map((row) => row.map((cell, i) => cell.padEnd(widths[i])).join('  ').trimEnd()).join('\n');
+  return rows
+    .map((row) =>
+      row
+        .map((cell, i) => cell.padEnd(widths[i]))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n');
 }
 
 main().catch((error) => {

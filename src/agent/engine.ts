@@ -24,6 +24,8 @@ export interface EngineOptions {
   readonly deviceName: string;
   readonly now?: () => number;
   readonly log?: (line: string) => void;
+  /** Log how long each phase of a round took. */
+  readonly trace?: boolean;
 }
 
 export interface RoundResult {
@@ -110,8 +112,10 @@ export class SyncEngine {
   /** One round. Throws SyncHalted, or what the hub client throws when the hub is unreachable. */
   async round(): Promise<RoundResult> {
     const { fs, root, store } = this.options;
+    const t0 = performance.now();
     await this.checkFolder();
     await this.pull();
+    const tPulled = performance.now();
     const matcher = makeIgnoreMatcher(await readIgnoreFile(fs, root));
     const scan = await scanTree({
       fs,
@@ -123,16 +127,34 @@ export class SyncEngine {
     });
     // A deleted `.tandem` between the scan and the plan must not look like a mass deletion.
     await this.checkFolder();
+    const tScanned = performance.now();
     const isIgnored = (path: string) =>
       matcher(path, kindAt(path, store.base, scan.local, store.remote) === 'dir');
-    const { changes } = plan({
+    const trees = {
       base: store.base,
       local: scan.local,
       remote: store.remote,
       skip: scan.skip,
       isIgnored,
-    });
-    const execution = changes.length > 0 ? await this.executor.execute(changes) : emptyExecution();
+    };
+    const first = plan(trees);
+    let changes = first.changes;
+    let execution = changes.length > 0 ? await this.executor.execute(changes) : emptyExecution();
+    if (first.movesOnly && execution.applied === 0) {
+      // No rename could be applied (the disk or the hub moved on since the scan): plan them
+      // as delete + create instead, which always makes progress and loses nothing.
+      changes = plan({ ...trees, detectMoves: false }).changes;
+      const fallback = await this.executor.execute(changes);
+      execution = { ...fallback, problems: [...execution.problems, ...fallback.problems] };
+    }
+    if (this.options.trace && changes.length > 0) {
+      const ms = (from: number, to: number) => `${Math.round(to - from)} ms`;
+      this.log(
+        `round: pull ${ms(t0, tPulled)}, scan ${ms(tPulled, tScanned)} (${scan.local.size} paths), ` +
+          `execute ${ms(tScanned, performance.now())} (${changes.length} changes, ` +
+          `${execution.uploaded} B up, ${execution.downloaded} B down)`,
+      );
+    }
     return {
       planned: changes.length,
       execution,

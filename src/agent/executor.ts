@@ -32,7 +32,8 @@ import {
   type PushMove,
   type PushPut,
 } from '../core/planner.js';
-import { errorCode, type FileSystem, type ReadHandle } from '../fs/file-system.js';
+import { errorCode, type FileSystem, type ReadHandle, type Stat } from '../fs/file-system.js';
+import { TandemError } from '../protocol/errors.js';
 import { MAX_OPS_PER_COMMIT, type OpResult, type WireOp } from '../protocol/api.js';
 import type { HubClient } from './hub-client.js';
 import { absolute, type Problem } from './scanner.js';
@@ -65,6 +66,22 @@ class PathProblem extends Error {}
 const UPLOAD_BATCH_BYTES = 8 * 1024 * 1024;
 const DOWNLOAD_RUN_BYTES = 16 * 1024 * 1024;
 const PARALLEL_DOWNLOADS = 8;
+/** Files up to this size are downloaded in batches (many per request). */
+const SMALL_FILE_BYTES = 1024 * 1024;
+const SMALL_BATCH_FILES = 2000;
+
+/** Where each chunk can be read locally: a file whose hash is cached, at an offset. */
+type LocalChunks = ReadonlyMap<
+  ChunkId,
+  { path: string; offset: number; size: number; ino: number; mtimeMs: number }
+>;
+
+/** A downloaded file renamed into place, waiting for its folder's fsync and its record. */
+interface WrittenFile {
+  readonly change: PullPut;
+  readonly stat: Stat;
+  readonly manifest: Manifest;
+}
 
 export class Executor {
   private readonly tmpDir: string;
@@ -519,11 +536,106 @@ export class Executor {
       files.map((f) => (f.remote.entry as Extract<Entry, { kind: 'file' }>).contentId),
     );
     const localChunks = this.localChunkIndex();
-    await forEachLimited(files, PARALLEL_DOWNLOADS, async (change) => {
-      await this.guarded(change.path, result, () =>
-        this.pullFile(change, manifests, localChunks, result),
-      );
+    // Small files travel in batches: one request for all their chunks, one fsync per folder.
+    // Large files stream on their own, so memory stays bounded whatever their size.
+    const sizeOf = (c: PullPut) => (c.remote.entry as Extract<Entry, { kind: 'file' }>).size;
+    const small = files.filter((c) => sizeOf(c) <= SMALL_FILE_BYTES);
+    const large = files.filter((c) => sizeOf(c) > SMALL_FILE_BYTES);
+    for (let i = 0; i < small.length;) {
+      const batch: PullPut[] = [];
+      let bytes = 0;
+      while (i < small.length && batch.length < SMALL_BATCH_FILES && bytes < DOWNLOAD_RUN_BYTES) {
+        batch.push(small[i]!);
+        bytes += sizeOf(small[i]!);
+        i++;
+      }
+      await this.pullBatch(batch, manifests, localChunks, result);
+    }
+    for (const change of large) await this.pullBatch([change], manifests, localChunks, result);
+  }
+
+  /** Downloads a batch of files, then makes their folders durable, then records them. */
+  private async pullBatch(
+    batch: readonly PullPut[],
+    manifests: ReadonlyMap<ContentId, Manifest>,
+    localChunks: LocalChunks,
+    result: ExecutionResult,
+  ): Promise<void> {
+    const prefetched = new Map<ChunkId, Uint8Array>();
+    if (batch.length > 1) {
+      const wanted = new Set<ChunkId>();
+      for (const change of batch) {
+        const manifest = manifests.get(
+          (change.remote.entry as Extract<Entry, { kind: 'file' }>).contentId,
+        );
+        for (const chunk of manifest?.chunks ?? [])
+          if (!localChunks.has(chunk.id)) wanted.add(chunk.id);
+      }
+      if (wanted.size > 0) await this.fetchInto([...wanted], prefetched, result);
+    }
+    const written: WrittenFile[] = [];
+    await forEachLimited(batch, PARALLEL_DOWNLOADS, async (change) => {
+      await this.guarded(change.path, result, async () => {
+        written.push(await this.pullFile(change, manifests, localChunks, prefetched, result));
+      });
     });
+    if (written.length === 0) return;
+    // A rename is durable once its folder is: only then is the new base recorded, so a crash
+    // can never leave a base that claims a file the disk lost.
+    const dirs = new Set(written.map((w) => parentOf(w.change.path)));
+    await forEachLimited([...dirs], PARALLEL_DOWNLOADS, (dir) =>
+      this.options.fs.syncDir(this.abs(dir)),
+    );
+    const { store } = this.options;
+    store.batch(() => {
+      for (const { change, stat, manifest } of written) {
+        const entry = change.remote.entry as Extract<Entry, { kind: 'file' }>;
+        store.setHash(change.path, {
+          ino: stat.ino,
+          size: stat.size,
+          mtimeMs: stat.mtimeMs,
+          contentId: entry.contentId,
+          chunks: manifest.chunks,
+          hashedAt: Math.max(this.options.now(), stat.mtimeMs + 1000),
+        });
+        store.setBase(change.path, {
+          entry,
+          seq: change.remote.seq,
+          node: change.remote.node,
+          ino: stat.ino,
+        });
+        this.decide(
+          change.path,
+          'received',
+          `changed on the hub; ${this.explain(change, change.path)}`,
+        );
+        this.options.log(`received ${change.path}`);
+      }
+    });
+  }
+
+  /** Fetches chunks from the hub into `into`, verifying each against its id. */
+  private async fetchInto(
+    ids: readonly ChunkId[],
+    into: Map<ChunkId, Uint8Array>,
+    result: ExecutionResult,
+  ): Promise<void> {
+    let k = 0;
+    for await (const { id, bytes } of this.options.client.fetchChunks(
+      this.options.workspaceId,
+      ids,
+    )) {
+      if (id !== ids[k] || chunkIdOf(bytes) !== id)
+        throw new TandemError(
+          'CHUNK_MISMATCH',
+          `chunk ${id.slice(0, 12)} arrived corrupted; will retry`,
+        );
+      into.set(id, bytes);
+      result.downloaded += bytes.length;
+      k++;
+    }
+    if (k !== ids.length)
+      throw new TandemError('INTERNAL', 'the hub sent fewer chunks than asked; will retry');
   }
 
   private async fetchManifests(ids: readonly ContentId[]): Promise<Map<ContentId, Manifest>> {
@@ -628,16 +740,15 @@ export class Executor {
     }
   }
 
+  /** Writes one file into place (guarded, atomic); its folder sync and record are the caller's. */
   private async pullFile(
     change: PullPut,
     manifests: ReadonlyMap<ContentId, Manifest>,
-    localChunks: ReadonlyMap<
-      ChunkId,
-      { path: string; offset: number; size: number; ino: number; mtimeMs: number }
-    >,
+    localChunks: LocalChunks,
+    prefetched: ReadonlyMap<ChunkId, Uint8Array>,
     result: ExecutionResult,
-  ): Promise<void> {
-    const { fs, store } = this.options;
+  ): Promise<WrittenFile> {
+    const { fs } = this.options;
     const entry = change.remote.entry as Extract<Entry, { kind: 'file' }>;
     const manifest = manifests.get(entry.contentId);
     if (!manifest) throw new PathProblem(`the hub has no manifest for ${change.path}; will retry`);
@@ -646,7 +757,7 @@ export class Executor {
     const handle = await fs.createWrite(temp, mode);
     let written = false;
     try {
-      await this.writeContent(handle, manifest, localChunks, result);
+      await this.writeContent(handle, manifest, localChunks, prefetched, result);
       await handle.sync();
       written = true;
     } finally {
@@ -666,47 +777,24 @@ export class Executor {
       await fs.unlink(temp).catch(() => undefined);
       throw error;
     }
-    await fs.syncDir(this.abs(parentOf(change.path)));
     const stat = await fs.lstat(this.abs(change.path));
     if (!stat) throw new PathProblem(`${change.path} vanished right after it was written`);
-    store.batch(() => {
-      store.setHash(change.path, {
-        ino: stat.ino,
-        size: stat.size,
-        mtimeMs: stat.mtimeMs,
-        contentId: entry.contentId,
-        chunks: manifest.chunks,
-        hashedAt: Math.max(this.options.now(), stat.mtimeMs + 1000),
-      });
-      store.setBase(change.path, {
-        entry,
-        seq: change.remote.seq,
-        node: change.remote.node,
-        ino: stat.ino,
-      });
-    });
-    this.decide(
-      change.path,
-      'received',
-      `changed on the hub; ${this.explain(change, change.path)}`,
-    );
-    this.options.log(`received ${change.path}`);
+    return { change, stat, manifest };
   }
 
   /** Writes a manifest's bytes in order, from local files where possible, else from the hub. */
   private async writeContent(
     out: { write(data: Uint8Array): Promise<void> },
     manifest: Manifest,
-    localChunks: ReadonlyMap<
-      ChunkId,
-      { path: string; offset: number; size: number; ino: number; mtimeMs: number }
-    >,
+    localChunks: LocalChunks,
+    prefetched: ReadonlyMap<ChunkId, Uint8Array>,
     result: ExecutionResult,
   ): Promise<void> {
     const chunks = manifest.chunks;
     let i = 0;
     while (i < chunks.length) {
-      const local = await this.readLocalChunk(chunks[i]!, localChunks);
+      const local =
+        prefetched.get(chunks[i]!.id) ?? (await this.readLocalChunk(chunks[i]!, localChunks));
       if (local) {
         await out.write(local);
         i++;

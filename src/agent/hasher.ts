@@ -13,6 +13,7 @@ export async function hashFile(
   fs: FileSystem,
   path: string,
   params: ChunkParams = DEFAULT_CHUNK_PARAMS,
+  sizeHint = READ_SIZE,
 ): Promise<Manifest> {
   const handle = await fs.openRead(path);
   const splitter = new ChunkSplitter(params);
@@ -23,8 +24,11 @@ export async function hashFile(
   try {
     let position = 0;
     for (;;) {
-      const buffer = new Uint8Array(READ_SIZE);
-      const n = await handle.read(buffer, 0, READ_SIZE, position);
+      // Small files get a small buffer: allocating (and zeroing) 4 MiB per file dominated
+      // the hashing of many small files. One spare byte lets the read see the end.
+      const length = Math.min(READ_SIZE, Math.max(64 * 1024, sizeHint - position + 1));
+      const buffer = Buffer.allocUnsafe(length);
+      const n = await handle.read(buffer, 0, length, position);
       if (n === 0) break;
       position += n;
       take(splitter.push(buffer.subarray(0, n)));

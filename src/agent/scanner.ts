@@ -164,7 +164,7 @@ async function hashInto(
   }
   try {
     const hashedAt = options.now();
-    const manifest = await hashFile(options.fs, full);
+    const manifest = await hashFile(options.fs, full, undefined, before.size);
     const after = await options.fs.lstat(full);
     if (!after || !sameFileStat(before, after)) {
       // Written to while we read it: not stable, so not uploaded this round.

@@ -41,6 +41,7 @@ export async function runSync(dir: string, options: SyncOptions): Promise<void> 
     workspaceId: link.workspaceId,
     deviceName: config.deviceName,
     log,
+    trace: process.env.TANDEM_TRACE === '1',
   });
   try {
     await engine.prepare();

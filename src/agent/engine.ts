@@ -34,10 +34,15 @@ export interface RoundResult {
   readonly execution: ExecutionResult;
   /** Files still being written: the round is not final until they settle. */
   readonly unstable: number;
+  /** When to look again for the files still being written (ms). */
+  readonly retryInMs: number;
   readonly scanProblems: readonly Problem[];
 }
 
 /** Raised when syncing must stop for the person to look (e.g. `.tandem` vanished). */
+/** How soon to look again at a file that changed while it was being read. */
+export const UNSTABLE_RETRY_MS = 30;
+
 export class SyncHalted extends Error {
   override readonly name = 'SyncHalted';
 }
@@ -159,6 +164,7 @@ export class SyncEngine {
       planned: changes.length,
       execution,
       unstable: scan.unstable.size,
+      retryInMs: scan.settlesInMs ?? UNSTABLE_RETRY_MS,
       scanProblems: scan.problems,
     };
   }
@@ -167,12 +173,13 @@ export class SyncEngine {
    * Runs rounds until one plans nothing and no file is still being written, or until
    * `maxRounds`. Returns the last round.
    */
-  async syncUntilIdle(maxRounds = 50, waitUnstableMs = 30): Promise<RoundResult> {
+  async syncUntilIdle(maxRounds = 50, waitUnstableMs = UNSTABLE_RETRY_MS): Promise<RoundResult> {
     let last: RoundResult | undefined;
     for (let i = 0; i < maxRounds; i++) {
       last = await this.round();
       if (last.planned === 0 && last.unstable === 0) return last;
-      if (last.planned === 0 && last.unstable > 0) await sleep(waitUnstableMs);
+      if (last.planned === 0 && last.unstable > 0)
+        await sleep(Math.min(waitUnstableMs, last.retryInMs));
     }
     return last!;
   }

@@ -40,6 +40,8 @@ export class SyncRunner {
   private failures = 0;
   private offline = false;
   private idleReported = false;
+  /** The next round follows a filesystem event (debounced); hub pokes and timers are not. */
+  private settle = false;
 
   constructor(private readonly options: RunnerOptions) {}
 
@@ -77,8 +79,11 @@ export class SyncRunner {
       while (!this.stopping) {
         if (!this.dirty) await this.sleepUntilPoked();
         if (this.stopping) break;
-        if (this.options.debounceMs ?? 15)
-          await new Promise((r) => setTimeout(r, this.options.debounceMs ?? 15));
+        if (this.settle) {
+          // A filesystem event: more usually follow at once, so wait a moment for them.
+          this.settle = false;
+          await new Promise((r) => setTimeout(r, this.options.debounceMs ?? 5));
+        }
         this.dirty = false;
         await this.oneRound();
       }
@@ -96,7 +101,10 @@ export class SyncRunner {
       this.watch = await watchTree(
         this.options.root,
         [STATE_DIR],
-        () => this.poke(),
+        () => {
+          this.settle = true;
+          this.poke();
+        },
         (error) => {
           this.options.log(
             `file watcher failed (${error.message}); falling back to a scan every 2 s`,
@@ -169,7 +177,7 @@ export class SyncRunner {
         this.retryIn(Math.min(250 * 2 ** Math.min(this.failures++, 7), 30_000));
       }
     } else if (result.unstable > 0) {
-      this.retryIn(30);
+      this.retryIn(result.retryInMs);
     } else if (!this.idleReported) {
       this.idleReported = true;
       log(`up to date (seq ${engine.store.cursor})`);

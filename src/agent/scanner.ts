@@ -21,8 +21,10 @@ export interface ScanResult {
   readonly local: Map<string, LocalNode>;
   /** Paths whose state is unknown this round: still being written, unreadable, special files. */
   readonly skip: Set<string>;
-  /** Files that changed while being read; worth scanning again shortly. */
+  /** Files that changed while being read, or too recently; worth scanning again shortly. */
   readonly unstable: Set<string>;
+  /** When the soonest unstable file will have been quiet long enough (ms from now). */
+  settlesInMs: number | undefined;
   readonly problems: Problem[];
 }
 
@@ -57,6 +59,7 @@ export async function scanTree(options: ScanOptions): Promise<ScanResult> {
     skip: new Set(),
     unstable: new Set(),
     problems: [],
+    settlesInMs: undefined,
   };
   const toHash: { path: string; stat: Stat }[] = [];
   await walk(options, '', result, toHash);
@@ -160,6 +163,7 @@ async function hashInto(
     // (A future mtime says nothing about writing: clocks differ, or the file was touched.)
     result.skip.add(path);
     result.unstable.add(path);
+    result.settlesInMs = Math.min(result.settlesInMs ?? QUIET_MS, QUIET_MS - age + 1);
     return;
   }
   try {

@@ -20,7 +20,7 @@ import type {
 } from '../../protocol/api.js';
 import { TandemError } from '../../protocol/errors.js';
 import type { Caller, HubContext } from '../context.js';
-import type { Database, EntryTable } from '../db/schema.js';
+import type { Database, EntryTable, JournalTable } from '../db/schema.js';
 import { entryToColumns, toJournalRow, toRemoteRecord } from './rows.js';
 
 /** Returns the feed after `since`, or the whole current tree when `since` is 0. */
@@ -92,8 +92,12 @@ export async function commit(
       .where('id', '=', workspaceId)
       .executeTakeFirstOrThrow();
     const writer = new JournalWriter(trx, ctx, caller, workspaceId, Number(ws.head));
+    await writer.preload(
+      request.ops.flatMap((op) => (op.op === 'move' ? [op.from, op.to] : [op.path])),
+    );
     const results: OpResult[] = [];
     for (const op of request.ops) results.push(await writer.apply(op, knownContent));
+    await writer.flush();
     await trx
       .updateTable('workspaces')
       .set({ head: writer.head })
@@ -179,6 +183,73 @@ class JournalWriter {
     public head: number,
   ) {}
 
+  /** Entries as this transaction sees them: read once, then kept here (null: absent). */
+  private readonly cache = new Map<string, EntryTable | null>();
+  /** Entry writes not yet sent to the database (null: delete). */
+  private readonly dirty = new Map<string, EntryTable | null>();
+  private journalRows: JournalTable[] = [];
+  private readonly contentSizes = new Map<string, number | null>();
+
+  /** Reads the current entries of `paths` and their ancestors in a few queries. */
+  async preload(rawPaths: readonly string[]): Promise<void> {
+    const wanted = new Set<string>();
+    for (const raw of rawPaths) {
+      const check = checkPath(raw);
+      if (!check.ok) continue;
+      wanted.add(check.path);
+      for (const ancestor of ancestorsOf(check.path)) wanted.add(ancestor);
+    }
+    const paths = [...wanted].filter((p) => !this.cache.has(p));
+    for (let i = 0; i < paths.length; i += 500) {
+      const slice = paths.slice(i, i + 500);
+      const rows = await this.trx
+        .selectFrom('entries')
+        .selectAll()
+        .where('workspace_id', '=', this.workspaceId)
+        .where('path', 'in', slice)
+        .execute();
+      for (const path of slice) this.cache.set(path, null);
+      for (const row of rows) this.cache.set(row.path, row);
+    }
+  }
+
+  /** Sends the pending journal rows and entry writes, in bulk. */
+  async flush(): Promise<void> {
+    for (let i = 0; i < this.journalRows.length; i += 200) {
+      await this.trx
+        .insertInto('journal')
+        .values(this.journalRows.slice(i, i + 200))
+        .execute();
+    }
+    this.journalRows = [];
+    const writes = [...this.dirty];
+    this.dirty.clear();
+    for (let i = 0; i < writes.length; i += 500) {
+      const slice = writes.slice(i, i + 500);
+      await this.trx
+        .deleteFrom('entries')
+        .where('workspace_id', '=', this.workspaceId)
+        .where(
+          'path',
+          'in',
+          slice.map(([path]) => path),
+        )
+        .execute();
+      const rows = slice.flatMap(([, row]) => (row ? [row] : []));
+      for (let j = 0; j < rows.length; j += 200) {
+        await this.trx
+          .insertInto('entries')
+          .values(rows.slice(j, j + 200))
+          .execute();
+      }
+    }
+  }
+
+  private setEntry(path: string, row: EntryTable | null): void {
+    this.cache.set(path, row);
+    this.dirty.set(path, row);
+  }
+
   async apply(op: WireOp, knownContent: Set<string>): Promise<OpResult> {
     switch (op.op) {
       case 'put':
@@ -219,14 +290,14 @@ class JournalWriter {
     if (parents) return parents;
     const seq = ++this.head;
     const node = current ? Number(current.node) : seq;
-    await this.journal({ seq, op: 'put', path, from: null, entry, node, base });
-    await this.trx
-      .insertInto('entries')
-      .values({ workspace_id: this.workspaceId, path, seq, node, ...entryToColumns(entry) })
-      .onConflict((oc) =>
-        oc.columns(['workspace_id', 'path']).doUpdateSet({ seq, node, ...entryToColumns(entry) }),
-      )
-      .execute();
+    this.journal({ seq, op: 'put', path, from: null, entry, node, base });
+    this.setEntry(path, {
+      workspace_id: this.workspaceId,
+      path,
+      seq,
+      node,
+      ...entryToColumns(entry),
+    });
     return { ok: true, seq, node };
   }
 
@@ -241,21 +312,10 @@ class JournalWriter {
       return fail('not-empty', `${path} is a folder that is not empty on the hub`, current);
     }
     const seq = ++this.head;
-    await this.journal({
-      seq,
-      op: 'delete',
-      path,
-      from: null,
-      entry: undefined,
-      node: Number(current.node),
-      base,
-    });
-    await this.trx
-      .deleteFrom('entries')
-      .where('workspace_id', '=', this.workspaceId)
-      .where('path', '=', path)
-      .execute();
-    return { ok: true, seq, node: Number(current.node) };
+    const node = Number(current.node);
+    this.journal({ seq, op: 'delete', path, from: null, entry: undefined, node, base });
+    this.setEntry(path, null);
+    return { ok: true, seq, node };
   }
 
   private async move(rawFrom: string, rawTo: string, base: number): Promise<OpResult> {
@@ -274,8 +334,10 @@ class JournalWriter {
     const seq = ++this.head;
     const node = Number(current.node);
     const entry = toRemoteRecord(current).entry;
-    await this.journal({ seq, op: 'move', path: to.path, from: from.path, entry, node, base });
-    // Re-key the subtree: children keep their seq and node, the moved root gets the new seq.
+    this.journal({ seq, op: 'move', path: to.path, from: from.path, entry, node, base });
+    // Re-key the subtree in the database: children keep their seq and node, the moved root
+    // gets the new seq. Pending writes go first, and the cache forgets both subtrees.
+    await this.flush();
     const { lower, upper } = insideRange(from.path);
     const children = await this.trx
       .selectFrom('entries')
@@ -304,6 +366,9 @@ class JournalWriter {
         .values(moved.slice(i, i + 200))
         .execute();
     }
+    for (const path of [...this.cache.keys()]) {
+      if (isSameOrInside(path, from.path) || isSameOrInside(path, to.path)) this.cache.delete(path);
+    }
     return { ok: true, seq, node };
   }
 
@@ -319,31 +384,33 @@ class JournalWriter {
       if (current) return fail('parent-not-dir', `${ancestor} is not a folder on the hub`, current);
       const seq = ++this.head;
       const entry: Entry = { kind: 'dir' };
-      await this.journal({ seq, op: 'put', path: ancestor, from: null, entry, node: seq, base: 0 });
-      await this.trx
-        .insertInto('entries')
-        .values({
-          workspace_id: this.workspaceId,
-          path: ancestor,
-          seq,
-          node: seq,
-          ...entryToColumns(entry),
-        })
-        .execute();
+      this.journal({ seq, op: 'put', path: ancestor, from: null, entry, node: seq, base: 0 });
+      this.setEntry(ancestor, {
+        workspace_id: this.workspaceId,
+        path: ancestor,
+        seq,
+        node: seq,
+        ...entryToColumns(entry),
+      });
     }
     return undefined;
   }
 
   private async entry(path: string): Promise<EntryTable | undefined> {
-    return this.trx
+    const cached = this.cache.get(path);
+    if (cached !== undefined) return cached ?? undefined;
+    const row = await this.trx
       .selectFrom('entries')
       .selectAll()
       .where('workspace_id', '=', this.workspaceId)
       .where('path', '=', path)
       .executeTakeFirst();
+    this.cache.set(path, row ?? null);
+    return row;
   }
 
   private async hasChildren(path: string): Promise<boolean> {
+    await this.flush();
     const { lower, upper } = insideRange(path);
     const child = await this.trx
       .selectFrom('entries')
@@ -358,17 +425,23 @@ class JournalWriter {
 
   /** A content already used in this workspace may be referenced again without a manifest. */
   private async contentKnown(contentId: ContentId, size: number): Promise<boolean> {
-    const used = await this.trx
-      .selectFrom('journal')
-      .select('size')
-      .where('workspace_id', '=', this.workspaceId)
-      .where('content_id', '=', contentId)
-      .limit(1)
-      .executeTakeFirst();
-    return used !== undefined && Number(used.size) === size;
+    let known = this.contentSizes.get(contentId);
+    if (known === undefined) {
+      await this.flush();
+      const used = await this.trx
+        .selectFrom('journal')
+        .select('size')
+        .where('workspace_id', '=', this.workspaceId)
+        .where('content_id', '=', contentId)
+        .limit(1)
+        .executeTakeFirst();
+      known = used ? Number(used.size) : null;
+      this.contentSizes.set(contentId, known);
+    }
+    return known === size;
   }
 
-  private async journal(row: {
+  private journal(row: {
     seq: number;
     op: 'put' | 'delete' | 'move';
     path: string;
@@ -376,23 +449,21 @@ class JournalWriter {
     entry: Entry | undefined;
     node: number;
     base: number;
-  }): Promise<void> {
-    await this.trx
-      .insertInto('journal')
-      .values({
-        workspace_id: this.workspaceId,
-        seq: row.seq,
-        op: row.op,
-        path: row.path,
-        from_path: row.from,
-        node: row.node,
-        base: row.base,
-        device_id: this.caller.deviceId,
-        user_id: this.caller.userId,
-        time: this.ctx.now(),
-        ...entryToColumns(row.entry),
-      })
-      .execute();
+  }): void {
+    this.journalRows.push({
+      workspace_id: this.workspaceId,
+      seq: row.seq,
+      op: row.op,
+      path: row.path,
+      from_path: row.from,
+      node: row.node,
+      base: row.base,
+      device_id: this.caller.deviceId,
+      user_id: this.caller.userId,
+      time: this.ctx.now(),
+      ...entryToColumns(row.entry),
+    });
+    if (row.entry?.kind === 'file') this.contentSizes.set(row.entry.contentId, row.entry.size);
   }
 }
 

@@ -65,7 +65,7 @@ class PathProblem extends Error {}
 
 const UPLOAD_BATCH_BYTES = 8 * 1024 * 1024;
 const DOWNLOAD_RUN_BYTES = 16 * 1024 * 1024;
-const PARALLEL_DOWNLOADS = 8;
+const PARALLEL_DOWNLOADS = 16;
 /** Files up to this size are downloaded in batches (many per request). */
 const SMALL_FILE_BYTES = 1024 * 1024;
 const SMALL_BATCH_FILES = 2000;

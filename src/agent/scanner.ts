@@ -47,6 +47,38 @@ const RACY_WINDOW_MS = 5;
  */
 export const QUIET_MS = 25;
 const PARALLEL_HASHES = 4;
+const PARALLEL_STATS = 64;
+
+/**
+ * The cached hash of a file, if its inode, size and mtime still match: by path, or else by
+ * inode (the file was renamed or moved, which must not cost a re-hash).
+ */
+function cachedHash(
+  options: ScanOptions,
+  walkState: WalkState,
+  path: string,
+  stat: Stat,
+): HashRecord | undefined {
+  const matches = (record: HashRecord | undefined): record is HashRecord =>
+    record !== undefined &&
+    record.ino === stat.ino &&
+    record.size === stat.size &&
+    record.mtimeMs === stat.mtimeMs &&
+    record.hashedAt - record.mtimeMs > RACY_WINDOW_MS;
+  const byPath = options.hashes.get(path);
+  if (matches(byPath)) return byPath;
+  // Built on the first miss of a scan (the cache does not change while a scan walks).
+  if (!walkState.byIno) {
+    walkState.byIno = new Map();
+    for (const record of options.hashes.values()) walkState.byIno.set(record.ino, record);
+  }
+  const moved = walkState.byIno.get(stat.ino);
+  return matches(moved) ? moved : undefined;
+}
+
+interface WalkState {
+  byIno: Map<number, HashRecord> | undefined;
+}
 
 export function absolute(root: string, path: string): string {
   return path === '' ? root : `${root}/${path}`;
@@ -62,7 +94,7 @@ export async function scanTree(options: ScanOptions): Promise<ScanResult> {
     settlesInMs: undefined,
   };
   const toHash: { path: string; stat: Stat }[] = [];
-  await walk(options, '', result, toHash);
+  await walk(options, '', result, toHash, { byIno: undefined });
   await forEachLimited(toHash, PARALLEL_HASHES, async ({ path, stat }) => {
     await hashInto(options, path, stat, result);
   });
@@ -78,6 +110,7 @@ async function walk(
   dir: string,
   result: ScanResult,
   toHash: { path: string; stat: Stat }[],
+  state: WalkState,
 ) {
   let names: string[];
   try {
@@ -93,6 +126,7 @@ async function walk(
     }
     throw error;
   }
+  const paths: string[] = [];
   for (const name of names) {
     if (dir === '' && name === STATE_DIR) continue;
     const path = joinPath(dir, name);
@@ -105,12 +139,27 @@ async function walk(
       });
       continue;
     }
-    let stat: Stat | undefined;
-    try {
-      stat = await options.fs.lstat(absolute(options.root, path));
-    } catch (error) {
+    paths.push(path);
+  }
+  // Stat a folder's entries in parallel: one at a time, a large tree scans many times slower.
+  const stats: (Stat | undefined | Error)[] = [];
+  for (let i = 0; i < paths.length; i += PARALLEL_STATS) {
+    const slice = paths.slice(i, i + PARALLEL_STATS);
+    stats.push(
+      ...(await Promise.all(
+        slice.map((path) =>
+          options.fs.lstat(absolute(options.root, path)).catch((error: Error) => error),
+        ),
+      )),
+    );
+  }
+  const subdirs: string[] = [];
+  for (let i = 0; i < paths.length; i++) {
+    const path = paths[i]!;
+    const stat = stats[i];
+    if (stat instanceof Error) {
       result.skip.add(path);
-      result.problems.push({ path, message: `cannot read: ${errorCode(error) ?? String(error)}` });
+      result.problems.push({ path, message: `cannot read: ${errorCode(stat) ?? stat.message}` });
       continue;
     }
     if (!stat) continue; // vanished since readdir
@@ -118,7 +167,7 @@ async function walk(
     switch (stat.kind) {
       case 'dir':
         result.local.set(path, { entry: { kind: 'dir' }, ino: stat.ino });
-        await walk(options, path, result, toHash);
+        subdirs.push(path);
         break;
       case 'symlink':
         try {
@@ -131,14 +180,9 @@ async function walk(
         }
         break;
       case 'file': {
-        const cached = options.hashes.get(path);
-        if (
-          cached &&
-          cached.ino === stat.ino &&
-          cached.size === stat.size &&
-          cached.mtimeMs === stat.mtimeMs &&
-          cached.hashedAt - cached.mtimeMs > RACY_WINDOW_MS
-        ) {
+        const cached = cachedHash(options, state, path, stat);
+        if (cached) {
+          if (options.hashes.get(path) !== cached) options.setHash(path, cached); // renamed here
           result.local.set(path, fileNode(stat, cached));
         } else {
           toHash.push({ path, stat });
@@ -149,6 +193,7 @@ async function walk(
         result.skip.add(path); // sockets, pipes, devices: never synced
     }
   }
+  for (const subdir of subdirs) await walk(options, subdir, result, toHash, state);
 }
 
 async function hashInto(

@@ -5,14 +5,21 @@
  * and the planner are the truth, so a lost hint costs latency, never correctness.
  */
 import type { BaseNode, LocalNode, RemoteNode, Tree } from '../core/entry.js';
-import { makeIgnoreMatcher, STATE_DIR } from '../core/ignore.js';
+import { IGNORE_FILE, makeIgnoreMatcher, STATE_DIR, type IgnoreMatcher } from '../core/ignore.js';
 import { plan, type Change } from '../core/planner.js';
 import type { FileSystem } from '../fs/file-system.js';
 import { TandemError } from '../protocol/errors.js';
 import { Executor, type ExecutionResult } from './executor.js';
 import type { HubClient } from './hub-client.js';
-import { absolute, readIgnoreFile, scanTree, type Problem } from './scanner.js';
-import type { StateStore } from './state-store.js';
+import {
+  absolute,
+  readIgnoreFile,
+  rescanPaths,
+  scanTree,
+  type Problem,
+  type ScanResult,
+} from './scanner.js';
+import type { HashRecord, StateStore } from './state-store.js';
 
 export interface EngineOptions {
   readonly fs: FileSystem;
@@ -71,6 +78,26 @@ export class SyncEngine {
     return this.options.store;
   }
 
+  /** The last scan, which a round with hints starts from. */
+  private lastScan: ScanResult | undefined;
+  /** Paths to scan again next round ('all': everything). */
+  private pendingHints: Set<string> | 'all' = 'all';
+  private matcher: IgnoreMatcher | undefined;
+
+  /** The executor changed these paths on disk: the next round must look at them again. */
+  private hintChanged(changes: readonly Change[], execution: ExecutionResult): void {
+    if (this.pendingHints === 'all') return;
+    for (const change of changes) {
+      if ('from' in change) {
+        this.pendingHints.add(change.from);
+        this.pendingHints.add(change.to);
+      } else {
+        this.pendingHints.add(change.path);
+      }
+    }
+    for (const path of execution.touched) this.pendingHints.add(path);
+  }
+
   /** Clears leftovers of a crash in `.tandem/tmp` (never the user's files). */
   async prepare(): Promise<void> {
     const tmp = absolute(this.options.root, `${STATE_DIR}/tmp`);
@@ -114,22 +141,36 @@ export class SyncEngine {
     }
   }
 
-  /** One round. Throws SyncHalted, or what the hub client throws when the hub is unreachable. */
-  async round(): Promise<RoundResult> {
+  /**
+   * One round. Without `hints` the whole folder is scanned; with them (paths that may have
+   * changed locally, from the watcher) only those are, and the rest comes from the last
+   * scan. Throws SyncHalted, or what the hub client throws when the hub is unreachable.
+   */
+  async round(hints?: Iterable<string>): Promise<RoundResult> {
     const { fs, root, store } = this.options;
     const t0 = performance.now();
     await this.checkFolder();
     await this.pull();
     const tPulled = performance.now();
-    const matcher = makeIgnoreMatcher(await readIgnoreFile(fs, root));
-    const scan = await scanTree({
+    if (hints === undefined) this.pendingHints = 'all';
+    else if (this.pendingHints !== 'all') for (const hint of hints) this.pendingHints.add(hint);
+    const pending = this.pendingHints;
+    this.pendingHints = new Set();
+    if (pending !== 'all' && pending.has(IGNORE_FILE)) this.matcher = undefined;
+    const matcher = (this.matcher ??= makeIgnoreMatcher(await readIgnoreFile(fs, root)));
+    const scanOptions = {
       fs,
       root,
       isIgnored: matcher,
       hashes: store.hashes,
-      setHash: (path, record) => store.setHash(path, record),
+      setHash: (path: string, record: HashRecord | undefined) => store.setHash(path, record),
       now: this.now,
-    });
+    };
+    const scan =
+      pending === 'all' || !this.lastScan
+        ? await scanTree(scanOptions)
+        : await rescanPaths(scanOptions, this.lastScan, pending);
+    this.lastScan = scan;
     // A deleted `.tandem` between the scan and the plan must not look like a mass deletion.
     await this.checkFolder();
     const tScanned = performance.now();
@@ -145,11 +186,13 @@ export class SyncEngine {
     const first = plan(trees);
     let changes = first.changes;
     let execution = changes.length > 0 ? await this.executor.execute(changes) : emptyExecution();
+    this.hintChanged(changes, execution);
     if (first.movesOnly && execution.applied === 0) {
       // No rename could be applied (the disk or the hub moved on since the scan): plan them
       // as delete + create instead, which always makes progress and loses nothing.
       changes = plan({ ...trees, detectMoves: false }).changes;
       const fallback = await this.executor.execute(changes);
+      this.hintChanged(changes, fallback);
       execution = { ...fallback, problems: [...execution.problems, ...fallback.problems] };
     }
     if (this.options.trace && changes.length > 0) {
@@ -197,7 +240,7 @@ function kindAt(
 }
 
 function emptyExecution(): ExecutionResult {
-  return { applied: 0, problems: [], uploaded: 0, downloaded: 0 };
+  return { applied: 0, problems: [], uploaded: 0, downloaded: 0, touched: [] };
 }
 
 export function sleep(ms: number): Promise<void> {

@@ -58,6 +58,8 @@ export interface ExecutionResult {
   /** Bytes of chunk data sent and received. */
   uploaded: number;
   downloaded: number;
+  /** Paths written that no change names (conflicted copies): the next scan must see them. */
+  touched: string[];
 }
 
 /** A per-path failure that is reported, not thrown further. */
@@ -96,7 +98,13 @@ export class Executor {
 
   /** Applies the changes of one plan. Never throws for a per-path failure. */
   async execute(changes: readonly Change[]): Promise<ExecutionResult> {
-    const result: ExecutionResult = { applied: 0, problems: [], uploaded: 0, downloaded: 0 };
+    const result: ExecutionResult = {
+      applied: 0,
+      problems: [],
+      uploaded: 0,
+      downloaded: 0,
+      touched: [],
+    };
     const byType = <T extends Change['type']>(type: T) =>
       changes.filter((c): c is Extract<Change, { type: T }> => c.type === type);
 
@@ -108,7 +116,7 @@ export class Executor {
     const pulls: PullPut[] = [...byType('pull-put')];
     for (const change of byType('conflict')) {
       await this.guarded(change.path, result, async () => {
-        await this.forkConflict(change.path, change.local, change.remote);
+        await this.forkConflict(change.path, change.local, change.remote, result);
         // The path is free now: the hub's version goes there.
         pulls.push({
           type: 'pull-put',
@@ -283,6 +291,7 @@ export class Executor {
     path: string,
     local: LocalNode,
     remote: RemoteNode | undefined,
+    result: ExecutionResult,
   ): Promise<void> {
     const { store, fs } = this.options;
     const change = { path, local, remote };
@@ -304,6 +313,7 @@ export class Executor {
       });
     }
     await fs.rename(this.abs(change.path), this.abs(copy));
+    result.touched.push(copy);
     const hash = store.hashes.get(change.path);
     if (hash) {
       store.setHash(copy, hash);
@@ -411,7 +421,12 @@ export class Executor {
     });
     for (const change of forks) {
       await this.guarded(change.path, result, () =>
-        this.forkConflict(change.path, change.local, this.options.store.remote.get(change.path)),
+        this.forkConflict(
+          change.path,
+          change.local,
+          this.options.store.remote.get(change.path),
+          result,
+        ),
       );
     }
   }

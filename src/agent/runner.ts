@@ -3,6 +3,7 @@
  * event, hub poke, retry timer, periodic rescan), one round at a time. Stops on request,
  * after the current round, or with an error when syncing cannot go on safely.
  */
+import { sep } from 'node:path';
 import { STATE_DIR } from '../core/ignore.js';
 import { watchTree, type WatchHandle } from '../fs/watcher.js';
 import { TandemError } from '../protocol/errors.js';
@@ -16,7 +17,7 @@ export interface RunnerOptions {
   readonly token: string;
   readonly workspaceId: string;
   readonly log: (line: string) => void;
-  /** Full rescan even without hints, as a safety net (ms). */
+  /** Full rescan even without watcher events, as a safety net (ms; default 5 minutes). */
   readonly rescanMs?: number;
   /** Wait after a watcher event for more events to arrive (ms). */
   readonly debounceMs?: number;
@@ -40,6 +41,8 @@ export class SyncRunner {
   private failures = 0;
   private offline = false;
   private idleReported = false;
+  /** Paths the watcher reported since the last round ('all': scan everything). */
+  private hints: Set<string> | 'all' = 'all';
   /** The next round follows a filesystem event (debounced); hub pokes and timers are not. */
   private settle = false;
 
@@ -74,7 +77,7 @@ export class SyncRunner {
       log,
     });
     this.events.start();
-    const rescan = setInterval(this.poke, this.options.rescanMs ?? 60_000);
+    const rescan = setInterval(this.pokeAll, this.options.rescanMs ?? 5 * 60_000);
     try {
       while (!this.stopping) {
         if (!this.dirty) await this.sleepUntilPoked();
@@ -101,7 +104,8 @@ export class SyncRunner {
       this.watch = await watchTree(
         this.options.root,
         [STATE_DIR],
-        () => {
+        (paths) => {
+          this.hint(paths);
           this.settle = true;
           this.poke();
         },
@@ -111,16 +115,36 @@ export class SyncRunner {
           );
           void this.watch?.close();
           this.watch = undefined;
-          setInterval(this.poke, 2_000).unref();
+          setInterval(this.pokeAll, 2_000).unref();
         },
       );
     } catch (error) {
       this.options.log(
         `cannot watch ${this.options.root} (${(error as Error).message}); scanning every 2 s instead`,
       );
-      setInterval(this.poke, 2_000).unref();
+      setInterval(this.pokeAll, 2_000).unref();
     }
   }
+
+  /** Records changed paths (absolute, from the watcher) for the next round to scan. */
+  private hint(paths: readonly string[]): void {
+    if (this.hints === 'all') return;
+    const prefix = `${this.options.root}/`;
+    for (const path of paths) {
+      if (!path.startsWith(prefix) || this.hints.size > 50_000) {
+        this.hints = 'all'; // the root itself changed, or too much to list: scan everything
+        return;
+      }
+      const rel = path.slice(prefix.length).split(sep).join('/');
+      if (rel !== STATE_DIR && !rel.startsWith(`${STATE_DIR}/`)) this.hints.add(rel);
+    }
+  }
+
+  /** A full scan: the periodic safety net, and the fallback when the watcher is down. */
+  private readonly pokeAll = (): void => {
+    this.hints = 'all';
+    this.poke();
+  };
 
   private sleepUntilPoked(): Promise<void> {
     return new Promise((resolve) => {
@@ -140,7 +164,14 @@ export class SyncRunner {
     const { engine, log } = this.options;
     let result: RoundResult;
     try {
-      result = await engine.round();
+      const hints = this.hints;
+      this.hints = new Set();
+      try {
+        result = await engine.round(hints === 'all' ? undefined : hints);
+      } catch (error) {
+        this.hints = 'all'; // the round may not have consumed them: look at everything next time
+        throw error;
+      }
     } catch (error) {
       if (error instanceof SyncHalted) {
         this.fatal = error;

@@ -7,7 +7,7 @@
 import type { LocalNode } from '../core/entry.js';
 import { forEachLimited } from '../core/concurrency.js';
 import { IGNORE_FILE, STATE_DIR, type IgnoreMatcher } from '../core/ignore.js';
-import { checkPath, joinPath } from '../core/paths.js';
+import { ancestorsOf, checkPath, comparePaths, joinPath } from '../core/paths.js';
 import { errorCode, readWholeFile, type FileSystem, type Stat } from '../fs/file-system.js';
 import { hashFile } from './hasher.js';
 import type { HashRecord } from './state-store.js';
@@ -85,6 +85,45 @@ export function absolute(root: string, path: string): string {
 }
 
 /** Scans the whole tree under `root`. */
+/**
+ * Scans only `hints` (paths that may have changed, and everything below them), taking the
+ * rest from `previous`. The watcher's events are the hints; a periodic full scan catches
+ * anything they missed. Files that were unstable in `previous` are scanned again too.
+ */
+export async function rescanPaths(
+  options: ScanOptions,
+  previous: ScanResult,
+  hints: ReadonlySet<string>,
+): Promise<ScanResult> {
+  const roots = new Set<string>();
+  for (const hint of [...hints, ...previous.unstable].sort(comparePaths)) {
+    if (!ancestorsOf(hint).some((a) => roots.has(a))) roots.add(hint);
+  }
+  const hinted = (path: string) => roots.has(path) || ancestorsOf(path).some((a) => roots.has(a));
+  const result: ScanResult = {
+    local: new Map(),
+    skip: new Set(),
+    unstable: new Set(),
+    problems: previous.problems.filter((p) => !hinted(p.path)),
+    settlesInMs: undefined,
+  };
+  for (const [path, node] of previous.local) if (!hinted(path)) result.local.set(path, node);
+  for (const path of previous.skip) if (!hinted(path)) result.skip.add(path);
+  const toHash: { path: string; stat: Stat }[] = [];
+  const valid = [...roots].filter((path) => {
+    const check = checkPath(path);
+    if (!check.ok || check.path !== path || path === STATE_DIR || path.startsWith(`${STATE_DIR}/`))
+      return false;
+    // Below a folder that is not there any more (or not a folder), there is nothing to see.
+    return ancestorsOf(path).every((a) => result.local.get(a)?.entry.kind === 'dir');
+  });
+  await visit(options, valid, result, toHash, { byIno: undefined });
+  await forEachLimited(toHash, PARALLEL_HASHES, async ({ path, stat }) => {
+    await hashInto(options, path, stat, result);
+  });
+  return result;
+}
+
 export async function scanTree(options: ScanOptions): Promise<ScanResult> {
   const result: ScanResult = {
     local: new Map(),
@@ -141,6 +180,17 @@ async function walk(
     }
     paths.push(path);
   }
+  await visit(options, paths, result, toHash, state);
+}
+
+/** Stats `paths` (in parallel), records what they hold, and walks into folders. */
+async function visit(
+  options: ScanOptions,
+  paths: readonly string[],
+  result: ScanResult,
+  toHash: { path: string; stat: Stat }[],
+  state: WalkState,
+): Promise<void> {
   // Stat a folder's entries in parallel: one at a time, a large tree scans many times slower.
   const stats: (Stat | undefined | Error)[] = [];
   for (let i = 0; i < paths.length; i += PARALLEL_STATS) {

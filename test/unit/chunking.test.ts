@@ -36,6 +36,15 @@ describe('FastCDC chunking', () => {
     expect(mean).toBeLessThan(avgSize * 2);
   });
 
+  it('cuts at the same places in every version (golden): dedupe across devices depends on it', () => {
+    const lengths = splitBuffer(bytes(8 * 1024 * 1024, 7)).map((c) => c.length);
+    expect(lengths).toEqual([
+      197118, 382619, 263427, 472751, 404636, 303643, 296241, 315985, 255878, 276042, 207430,
+      506410, 285787, 285322, 479899, 271255, 292961, 149833, 458531, 286024, 316945, 281098,
+      281441, 305407, 353238, 273323, 185364,
+    ]);
+  });
+
   it('cuts a small file as one chunk', () => {
     expect(splitBuffer(bytes(1000))).toHaveLength(1);
     expect(splitBuffer(new Uint8Array(0))).toHaveLength(0);

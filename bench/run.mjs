@@ -53,8 +53,8 @@ const sizes = QUICK
       w3: 48 * MiB,
       w4Insert: 24 * MiB,
       w5Files: 100,
-      scaleFiles: 2_000,
-      idleSeconds: 3,
+      scaleFiles: 1_000,
+      idleSeconds: 2,
       sha: 256 * MiB,
       tcp: 256 * MiB,
     }

@@ -73,11 +73,7 @@ const SMALL_FILE_BYTES = 1024 * 1024;
 const SMALL_BATCH_FILES = 2000;
 
 /** Where each chunk can be read locally: a file whose hash is cached, at an offset. */
-type LocalChunks = ReadonlyMap<
-  ChunkId,
-  { path: string; offset: number; size: number; ino: number; mtimeMs: number }
->;
-
+type LocalChunks = StateStore['chunks'];
 /** A downloaded file renamed into place, waiting for its folder's fsync and its record. */
 interface WrittenFile {
   readonly change: PullPut;
@@ -553,7 +549,7 @@ export class Executor {
     const manifests = await this.fetchManifests(
       files.map((f) => (f.remote.entry as Extract<Entry, { kind: 'file' }>).contentId),
     );
-    const localChunks = this.localChunkIndex();
+    const localChunks = this.options.store.chunks;
     // Small files travel in batches: one request for all their chunks, one fsync per folder.
     // Large files stream on their own, so memory stays bounded whatever their size.
     const sizeOf = (c: PullPut) => (c.remote.entry as Extract<Entry, { kind: 'file' }>).size;
@@ -660,13 +656,9 @@ export class Executor {
     const unique = [...new Set(ids)];
     const known = new Map<ContentId, Manifest>();
     // A content already on disk here needs no round trip.
-    for (const record of this.options.store.hashes.values()) {
-      if (!known.has(record.contentId))
-        known.set(record.contentId, {
-          contentId: record.contentId,
-          size: record.chunks.reduce((s, c) => s + c.size, 0),
-          chunks: record.chunks,
-        });
+    for (const id of unique) {
+      const record = this.options.store.contentRecord(id);
+      if (record) known.set(id, { contentId: id, size: record.size, chunks: record.chunks });
     }
     const wanted = unique.filter((id) => !known.has(id));
     const fetched =
@@ -679,32 +671,6 @@ export class Executor {
       if (manifest) out.set(id, manifest);
     }
     return out;
-  }
-
-  /** Where each chunk can be read locally: any file whose hash is cached. */
-  private localChunkIndex(): Map<
-    ChunkId,
-    { path: string; offset: number; size: number; ino: number; mtimeMs: number }
-  > {
-    const index = new Map<
-      ChunkId,
-      { path: string; offset: number; size: number; ino: number; mtimeMs: number }
-    >();
-    for (const [path, record] of this.options.store.hashes) {
-      let offset = 0;
-      for (const chunk of record.chunks) {
-        if (!index.has(chunk.id))
-          index.set(chunk.id, {
-            path,
-            offset,
-            size: chunk.size,
-            ino: record.ino,
-            mtimeMs: record.mtimeMs,
-          });
-        offset += chunk.size;
-      }
-    }
-    return index;
   }
 
   private async pullNonFile(change: PullPut): Promise<void> {
@@ -850,10 +816,7 @@ export class Executor {
 
   private async readLocalChunk(
     chunk: ChunkRef,
-    localChunks: ReadonlyMap<
-      ChunkId,
-      { path: string; offset: number; size: number; ino: number; mtimeMs: number }
-    >,
+    localChunks: LocalChunks,
   ): Promise<Uint8Array | undefined> {
     const source = localChunks.get(chunk.id);
     if (!source) return undefined;

@@ -32,6 +32,12 @@ export interface HashRecord {
   readonly hashedAt: number;
 }
 
+export interface ChunkLocation {
+  readonly path: string;
+  readonly offset: number;
+  readonly size: number;
+}
+
 export interface Decision {
   readonly time: number;
   readonly path: string;
@@ -92,6 +98,7 @@ export class StateStore {
         hashedAt: row.hashed_at,
       });
     }
+    for (const [path, record] of this.hashes) this.index(path, record);
     this.decisionCount = (
       this.db.prepare('SELECT count(*) AS n FROM decisions').get() as { n: number }
     ).n;
@@ -238,6 +245,9 @@ export class StateStore {
   // Hash cache.
 
   setHash(path: string, record: HashRecord | undefined): void {
+    const previous = this.hashes.get(path);
+    if (previous) this.unindex(path, previous);
+    if (record) this.index(path, record);
     if (record) {
       this.hashes.set(path, record);
       this.db
@@ -257,6 +267,45 @@ export class StateStore {
       this.db.prepare('DELETE FROM hashes WHERE path = ?').run(path);
     }
   }
+
+  // Indexes over the hash cache, kept current by setHash: which local file holds a chunk or
+  // a whole content. One holder each is enough (a miss only costs a download).
+  private readonly chunkHolders = new Map<ChunkId, string>();
+  private readonly contentHolders = new Map<ContentId, string>();
+
+  private index(path: string, record: HashRecord): void {
+    this.contentHolders.set(record.contentId, path);
+    for (const chunk of record.chunks) this.chunkHolders.set(chunk.id, path);
+  }
+
+  private unindex(path: string, record: HashRecord): void {
+    if (this.contentHolders.get(record.contentId) === path)
+      this.contentHolders.delete(record.contentId);
+    for (const chunk of record.chunks)
+      if (this.chunkHolders.get(chunk.id) === path) this.chunkHolders.delete(chunk.id);
+  }
+
+  /** A local file whose cached hash has exactly this content. */
+  contentRecord(contentId: ContentId): HashRecord | undefined {
+    const path = this.contentHolders.get(contentId);
+    return path === undefined ? undefined : this.hashes.get(path);
+  }
+
+  /** Where a chunk can be read locally (per the hash cache: the reader must verify it). */
+  readonly chunks = {
+    has: (id: ChunkId): boolean => this.chunkHolders.has(id),
+    get: (id: ChunkId): ChunkLocation | undefined => {
+      const path = this.chunkHolders.get(id);
+      const record = path === undefined ? undefined : this.hashes.get(path);
+      if (path === undefined || !record) return undefined;
+      let offset = 0;
+      for (const chunk of record.chunks) {
+        if (chunk.id === id) return { path, offset, size: chunk.size };
+        offset += chunk.size;
+      }
+      return undefined;
+    },
+  };
 
   private moveHashes(from: string, to: string): void {
     const moved: [string, HashRecord][] = [];

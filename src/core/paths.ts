@@ -108,9 +108,21 @@ export function depthOf(path: string): number {
 
 /**
  * Orders paths by their UTF-8 bytes, the order SQLite's BINARY collation and PostgreSQL's
- * "C" collation use, so that a parent always sorts before its children.
+ * "C" collation use, so that a parent always sorts before its children. Compares UTF-16
+ * code units without allocating; they agree with UTF-8 order except that a surrogate (a
+ * character above U+FFFF) sorts after U+E000..U+FFFF, which is handled at the first difference.
  */
 export function comparePaths(a: string, b: string): number {
-  if (a === b) return 0;
-  return Buffer.compare(Buffer.from(a), Buffer.from(b));
+  const length = Math.min(a.length, b.length);
+  for (let i = 0; i < length; i++) {
+    const ca = a.charCodeAt(i);
+    const cb = b.charCodeAt(i);
+    if (ca === cb) continue;
+    const surrogateA = ca >= 0xd800 && ca <= 0xdfff;
+    const surrogateB = cb >= 0xd800 && cb <= 0xdfff;
+    if (surrogateA === surrogateB) return ca - cb;
+    if (surrogateA) return cb >= 0xe000 ? 1 : ca - cb;
+    return ca >= 0xe000 ? -1 : ca - cb;
+  }
+  return a.length - b.length;
 }

@@ -68,6 +68,24 @@ describe('path helpers', () => {
     expect(ancestorsOf('a')).toEqual([]);
   });
 
+  it('sorts exactly as UTF-8 bytes do, astral characters included', () => {
+    const samples = [
+      'a',
+      'a/b',
+      'é',
+      '\uffff',
+      '\u{1f600}',
+      '\ue000x',
+      'z',
+      '\u{10000}',
+      'ab',
+      'a\u{1f600}',
+      'a\uffff',
+    ];
+    const byBytes = [...samples].sort((x, y) => Buffer.compare(Buffer.from(x), Buffer.from(y)));
+    expect([...samples].sort(comparePaths)).toEqual(byBytes);
+  });
+
   it('sorts parents before children in byte order', () => {
     const sorted = ['a/b', 'a-c', 'a', 'b', 'a/a'].sort(comparePaths);
     expect(sorted.indexOf('a')).toBeLessThan(sorted.indexOf('a/b'));

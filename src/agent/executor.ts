@@ -66,7 +66,8 @@ export interface ExecutionResult {
 class PathProblem extends Error {}
 
 const UPLOAD_BATCH_BYTES = 8 * 1024 * 1024;
-const DOWNLOAD_RUN_BYTES = 16 * 1024 * 1024;
+const DOWNLOAD_RUN_BYTES = 32 * 1024 * 1024;
+const UPLOADS_IN_FLIGHT = 3;
 const PARALLEL_DOWNLOADS = 16;
 /** Files up to this size are downloaded in batches (many per request). */
 const SMALL_FILE_BYTES = 1024 * 1024;
@@ -464,12 +465,28 @@ export class Executor {
     const missing = await this.options.client.missing(this.options.workspaceId, allIds);
     let batch: { id: ChunkId; bytes: Uint8Array }[] = [];
     let batchBytes = 0;
+    // Up to UPLOADS_IN_FLIGHT requests at once: the next batch is read and sent while the hub
+    // verifies and stores the previous one.
+    const inFlight = new Set<Promise<void>>();
+    let failure: unknown;
     const flush = async () => {
       if (batch.length === 0) return;
-      await this.options.client.uploadChunks(this.options.workspaceId, batch);
-      result.uploaded += batchBytes;
+      const sending = batch;
+      const bytes = batchBytes;
       batch = [];
       batchBytes = 0;
+      const request = this.options.client
+        .uploadChunks(this.options.workspaceId, sending)
+        .then(() => {
+          result.uploaded += bytes;
+        })
+        .catch((error: unknown) => {
+          failure ??= error;
+        })
+        .finally(() => inFlight.delete(request));
+      inFlight.add(request);
+      if (inFlight.size >= UPLOADS_IN_FLIGHT) await Promise.race(inFlight);
+      if (failure) throw failure;
     };
     for (const { change, chunks } of files) {
       const wanted = chunks.some((c) => missing.has(c.id));
@@ -504,6 +521,8 @@ export class Executor {
       }
     }
     await flush();
+    await Promise.all(inFlight);
+    if (failure) throw failure;
     return unstable;
   }
 

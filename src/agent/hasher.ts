@@ -1,14 +1,20 @@
 /**
  * Hashes a file as a stream: FastCDC boundaries, a SHA-256 per chunk, the content id over
- * the chunk ids. Memory stays bounded by the read size plus one maximum chunk.
+ * the chunk ids. One buffer of (read size + maximum chunk) is reused for the whole file: only
+ * the unfinished tail (less than one maximum chunk) is copied between reads, and memory stays
+ * bounded whatever the file's size.
  */
-import { ChunkSplitter, DEFAULT_CHUNK_PARAMS, type ChunkParams } from '../core/chunking.js';
+import { cutPoint, DEFAULT_CHUNK_PARAMS, type ChunkParams } from '../core/chunking.js';
 import { chunkIdOf, manifestOf, type ChunkRef, type Manifest } from '../core/hashing.js';
 import type { FileSystem } from '../fs/file-system.js';
 
-const READ_SIZE = 4 * 1024 * 1024;
+const READ_SIZE = 8 * 1024 * 1024;
 
-/** Hashes the file at `path`. Throws what the filesystem throws (ENOENT when it vanished). */
+/**
+ * Hashes the file at `path`; `sizeHint` (its size when stat'ed) sizes the buffer for small
+ * files. Throws what the filesystem throws (ENOENT when it vanished). Same boundaries as
+ * `splitBuffer` over the whole file.
+ */
 export async function hashFile(
   fs: FileSystem,
   path: string,
@@ -16,24 +22,40 @@ export async function hashFile(
   sizeHint = READ_SIZE,
 ): Promise<Manifest> {
   const handle = await fs.openRead(path);
-  const splitter = new ChunkSplitter(params);
   const chunks: ChunkRef[] = [];
-  const take = (parts: Uint8Array[]) => {
-    for (const part of parts) chunks.push({ id: chunkIdOf(part), size: part.length });
-  };
+  // One spare byte lets a small file's single read also see its end.
+  let buffer = Buffer.allocUnsafe(
+    Math.max(64 * 1024, Math.min(READ_SIZE + params.maxSize, sizeHint + 1)),
+  );
   try {
+    let filled = 0;
     let position = 0;
+    let eof = false;
     for (;;) {
-      // Small files get a small buffer: allocating (and zeroing) 4 MiB per file dominated
-      // the hashing of many small files. One spare byte lets the read see the end.
-      const length = Math.min(READ_SIZE, Math.max(64 * 1024, sizeHint - position + 1));
-      const buffer = Buffer.allocUnsafe(length);
-      const n = await handle.read(buffer, 0, length, position);
-      if (n === 0) break;
-      position += n;
-      take(splitter.push(buffer.subarray(0, n)));
+      while (!eof && filled < buffer.length) {
+        const n = await handle.read(buffer, filled, buffer.length - filled, position);
+        if (n === 0) eof = true;
+        filled += n;
+        position += n;
+      }
+      let offset = 0;
+      // Cut only where the answer cannot depend on bytes not read yet.
+      while (filled - offset >= params.maxSize || (eof && offset < filled)) {
+        const length = cutPoint(buffer, offset, filled, params);
+        chunks.push({ id: chunkIdOf(buffer.subarray(offset, offset + length)), size: length });
+        offset += length;
+      }
+      if (eof) break;
+      if (offset === 0 && filled === buffer.length) {
+        // The file is larger than its size hint said (it grew): make room for a whole chunk.
+        const larger = Buffer.allocUnsafe(READ_SIZE + params.maxSize);
+        buffer.copy(larger, 0, 0, filled);
+        buffer = larger;
+        continue;
+      }
+      buffer.copyWithin(0, offset, filled);
+      filled -= offset;
     }
-    take(splitter.finish());
   } finally {
     await handle.close();
   }

@@ -631,20 +631,25 @@ export class Executor {
           chunks: manifest.chunks,
           hashedAt: Math.max(this.options.now(), stat.mtimeMs + 1000),
         });
-        store.setBase(change.path, {
-          entry,
-          seq: change.remote.seq,
-          node: change.remote.node,
-          ino: stat.ino,
-        });
-        this.decide(
-          change.path,
-          'received',
-          `changed on the hub; ${this.explain(change, change.path)}`,
-        );
-        this.options.log(`received ${change.path}`);
+        this.recordReceived(change, stat.ino, `received ${change.path}`);
       }
     });
+  }
+
+  /** The disk now holds the hub's version of a path: record the agreement and say so. */
+  private recordReceived(change: PullPut, ino: number, line: string): void {
+    this.options.store.setBase(change.path, {
+      entry: change.remote.entry,
+      seq: change.remote.seq,
+      node: change.remote.node,
+      ino,
+    });
+    this.decide(
+      change.path,
+      'received',
+      `changed on the hub; ${this.explain(change, change.path)}`,
+    );
+    this.options.log(line);
   }
 
   /** Fetches chunks from the hub into `into`, verifying each against its id. */
@@ -693,7 +698,7 @@ export class Executor {
   }
 
   private async pullNonFile(change: PullPut): Promise<void> {
-    const { fs, store } = this.options;
+    const { fs } = this.options;
     const entry = change.remote.entry;
     await this.expect(change.path, change.local);
     const full = this.abs(change.path);
@@ -708,18 +713,9 @@ export class Executor {
     }
     const stat = await fs.lstat(full);
     if (!stat) throw new PathProblem(`${change.path} vanished right after it was written`);
-    store.setBase(change.path, {
-      entry,
-      seq: change.remote.seq,
-      node: change.remote.node,
-      ino: stat.ino,
-    });
-    this.decide(
-      change.path,
-      'received',
-      `changed on the hub; ${this.explain(change, change.path)}`,
-    );
-    this.options.log(
+    this.recordReceived(
+      change,
+      stat.ino,
       `received ${entry.kind === 'dir' ? 'folder ' : entry.kind === 'symlink' ? 'link ' : ''}${change.path}`,
     );
   }

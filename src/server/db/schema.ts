@@ -1,6 +1,4 @@
 /** The hub's metadata tables, as Kysely sees them. See migrations.ts for the DDL. */
-import type { Generated } from 'kysely';
-
 export interface UserTable {
   id: string;
   name: string;
@@ -82,6 +80,4 @@ export interface Database {
   entries: EntryTable;
   contents: ContentTable;
   workspace_chunks: WorkspaceChunkTable;
-  /** Kysely's own bookkeeping is separate; this keeps Generated imported for future tables. */
-  _unused?: { id: Generated<number> };
 }

@@ -7,10 +7,8 @@
 import type { BaseNode, LocalNode, RemoteNode, Tree } from '../core/entry.js';
 import { IGNORE_FILE, makeIgnoreMatcher, STATE_DIR, type IgnoreMatcher } from '../core/ignore.js';
 import { plan, type Change } from '../core/planner.js';
-import type { FileSystem } from '../fs/file-system.js';
 import { TandemError } from '../protocol/errors.js';
-import { Executor, type ExecutionResult } from './executor.js';
-import type { HubClient } from './hub-client.js';
+import { Executor, type ExecutionResult, type ExecutorOptions } from './executor.js';
 import {
   absolute,
   readIgnoreFile,
@@ -21,14 +19,8 @@ import {
 } from './scanner.js';
 import type { HashRecord, StateStore } from './state-store.js';
 
-export interface EngineOptions {
-  readonly fs: FileSystem;
-  /** The synced folder, absolute, without a trailing slash. */
-  readonly root: string;
-  readonly store: StateStore;
-  readonly client: HubClient;
-  readonly workspaceId: string;
-  readonly deviceName: string;
+/** What the engine needs: the executor's options, with a clock and a log of its own choosing. */
+export interface EngineOptions extends Omit<ExecutorOptions, 'now' | 'log'> {
   readonly now?: () => number;
   readonly log?: (line: string) => void;
   /** Log how long each phase of a round took. */

@@ -2,21 +2,9 @@ import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { ChunkSplitter, DEFAULT_CHUNK_PARAMS, splitBuffer } from '../../src/core/chunking.js';
 import { chunkIdOf, contentIdOf, EMPTY_CONTENT_ID, manifestOf } from '../../src/core/hashing.js';
+import { pseudoRandomBytes } from '../helpers/bytes.js';
 
-/** Deterministic pseudo-random bytes (xorshift), so failures reproduce. */
-function bytes(length: number, seed = 1): Uint8Array {
-  const out = new Uint8Array(length);
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < length; i++) {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    out[i] = x & 0xff;
-  }
-  return out;
-}
+const bytes = pseudoRandomBytes;
 
 const ids = (data: Uint8Array) => splitBuffer(data).map((c) => chunkIdOf(c));
 

@@ -3,20 +3,9 @@ import { hashFile } from '../../src/agent/hasher.js';
 import { splitBuffer } from '../../src/core/chunking.js';
 import { chunkIdOf, manifestOf } from '../../src/core/hashing.js';
 import { MemoryFileSystem } from '../../src/fs/memory-file-system.js';
+import { pseudoRandomBytes } from '../helpers/bytes.js';
 
-function pseudoRandom(length: number, seed: number): Buffer {
-  const out = Buffer.allocUnsafe(length);
-  let x = seed;
-  for (let i = 0; i < length; i++) {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    out[i] = x & 0xff;
-  }
-  return out;
-}
+const pseudoRandom = (length: number, seed: number) => pseudoRandomBytes(length, seed);
 
 describe('hashFile', () => {
   const expected = (data: Buffer) =>

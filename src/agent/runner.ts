@@ -23,6 +23,9 @@ export interface RunnerOptions {
   readonly debounceMs?: number;
 }
 
+/** A full scan this long after the last activity catches any event the watcher missed. */
+const SETTLE_SCAN_MS = 2_000;
+
 const FATAL_CODES = new Set([
   'UNAUTHENTICATED',
   'WORKSPACE_NOT_FOUND',
@@ -41,6 +44,7 @@ export class SyncRunner {
   private failures = 0;
   private offline = false;
   private idleReported = false;
+  private settleTimer: NodeJS.Timeout | undefined;
   /** Paths the watcher reported since the last round ('all': scan everything). */
   private hints: Set<string> | 'all' = 'all';
   /** The next round follows a filesystem event (debounced); hub pokes and timers are not. */
@@ -93,6 +97,7 @@ export class SyncRunner {
     } finally {
       clearInterval(rescan);
       if (this.timer) clearTimeout(this.timer);
+      if (this.settleTimer) clearTimeout(this.settleTimer);
       this.events.close();
       await this.watch?.close();
     }
@@ -163,9 +168,11 @@ export class SyncRunner {
   private async oneRound(): Promise<void> {
     const { engine, log } = this.options;
     let result: RoundResult;
+    let activity = false;
     try {
       const hints = this.hints;
       this.hints = new Set();
+      activity = hints !== 'all' && hints.size > 0;
       try {
         result = await engine.round(hints === 'all' ? undefined : hints);
       } catch (error) {
@@ -193,6 +200,12 @@ export class SyncRunner {
       log(`sync round failed: ${(error as Error).message}; retrying`);
       this.retryIn(Math.min(1_000 * 2 ** Math.min(this.failures++, 5), 30_000));
       return;
+    }
+    if (activity || result.planned > 0) {
+      // Watcher events are hints and can be missed or arrive out of order: once activity has
+      // settled, one full scan makes sure nothing was.
+      if (this.settleTimer) clearTimeout(this.settleTimer);
+      this.settleTimer = setTimeout(this.pokeAll, SETTLE_SCAN_MS);
     }
     if (this.offline) log('the hub is reachable again');
     this.offline = false;

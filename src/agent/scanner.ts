@@ -95,8 +95,14 @@ export async function rescanPaths(
   previous: ScanResult,
   hints: ReadonlySet<string>,
 ): Promise<ScanResult> {
+  // A hint below a folder the last scan did not know (its event came first, or was lost) is
+  // widened to that folder, so the whole new subtree is walked rather than the hint dropped.
+  const known = (path: string) => previous.local.get(path)?.entry.kind === 'dir';
+  const widened = [...hints, ...previous.unstable].map(
+    (hint) => ancestorsOf(hint).find((ancestor) => !known(ancestor)) ?? hint,
+  );
   const roots = new Set<string>();
-  for (const hint of [...hints, ...previous.unstable].sort(comparePaths)) {
+  for (const hint of widened.sort(comparePaths)) {
     if (!ancestorsOf(hint).some((a) => roots.has(a))) roots.add(hint);
   }
   const hinted = (path: string) => roots.has(path) || ancestorsOf(path).some((a) => roots.has(a));

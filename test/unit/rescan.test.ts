@@ -1,0 +1,59 @@
+/** Incremental scans from watcher hints (regressions named after the bugs they pin down). */
+import { describe, expect, it } from 'vitest';
+import { rescanPaths, scanTree, type ScanOptions } from '../../src/agent/scanner.js';
+import type { HashRecord } from '../../src/agent/state-store.js';
+import { makeIgnoreMatcher } from '../../src/core/ignore.js';
+import { MemoryFileSystem } from '../../src/fs/memory-file-system.js';
+
+async function world() {
+  let clock = 1_000_000;
+  const now = () => (clock += 100);
+  const fs = new MemoryFileSystem(now);
+  await fs.mkdir('/root');
+  const hashes = new Map<string, HashRecord>();
+  const options: ScanOptions = {
+    fs,
+    root: '/root',
+    isIgnored: makeIgnoreMatcher(),
+    hashes,
+    setHash: (path, record) => (record ? hashes.set(path, record) : hashes.delete(path)),
+    now,
+  };
+  return { fs, options };
+}
+
+describe('rescanPaths', () => {
+  it('sees a change at a hinted path and keeps the rest of the last scan', async () => {
+    const { fs, options } = await world();
+    await fs.writeFile('/root/a.txt', 'a');
+    await fs.writeFile('/root/b.txt', 'b');
+    const first = await scanTree(options);
+    await fs.writeFile('/root/a.txt', 'changed');
+    await fs.unlink('/root/b.txt'); // not hinted: the last scan still counts
+    const next = await rescanPaths(options, first, new Set(['a.txt']));
+    expect(next.local.get('a.txt')?.entry).not.toEqual(first.local.get('a.txt')?.entry);
+    expect(next.local.has('b.txt')).toBe(true);
+  });
+
+  it('hint below a folder the last scan never saw is not dropped: the new folder is walked', async () => {
+    const { fs, options } = await world();
+    const first = await scanTree(options);
+    await fs.mkdir('/root/d');
+    await fs.mkdir('/root/d/e');
+    await fs.writeFile('/root/d/e/f.txt', 'deep');
+    await fs.writeFile('/root/d/g.txt', 'sibling');
+    const next = await rescanPaths(options, first, new Set(['d/e/f.txt']));
+    expect([...next.local.keys()].sort()).toEqual(['d', 'd/e', 'd/e/f.txt', 'd/g.txt']);
+  });
+
+  it('forgets a hinted folder that was deleted, with everything below it', async () => {
+    const { fs, options } = await world();
+    await fs.mkdir('/root/d');
+    await fs.writeFile('/root/d/x', 'x');
+    const first = await scanTree(options);
+    await fs.unlink('/root/d/x');
+    await fs.rmdir('/root/d');
+    const next = await rescanPaths(options, first, new Set(['d']));
+    expect(next.local.size).toBe(0);
+  });
+});

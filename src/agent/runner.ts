@@ -217,8 +217,10 @@ export class SyncRunner {
         this.failures = 0;
         this.dirty = true; // keep going until a round plans nothing
       } else {
-        // Nothing could be applied (files busy, hub refused): back off instead of spinning.
-        this.retryIn(Math.min(250 * 2 ** Math.min(this.failures++, 7), 30_000));
+        // Nothing could be applied (files busy, hub refused): back off instead of spinning,
+        // but look again at files still being written as soon as they settle.
+        const backoff = Math.min(250 * 2 ** Math.min(this.failures++, 7), 30_000);
+        this.retryIn(result.unstable > 0 ? Math.min(backoff, result.retryInMs) : backoff);
       }
     } else if (result.unstable > 0) {
       this.retryIn(result.retryInMs);

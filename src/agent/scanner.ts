@@ -106,14 +106,23 @@ export async function rescanPaths(
     if (!ancestorsOf(hint).some((a) => roots.has(a))) roots.add(hint);
   }
   const hinted = (path: string) => roots.has(path) || ancestorsOf(path).some((a) => roots.has(a));
+  // Copy the last scan and cut the hinted subtrees out of it. This runs on every round, so it
+  // must not allocate per path: only folders that were hinted need a pass over the keys.
+  const local = new Map(previous.local);
+  for (const root of roots) {
+    const wasDir = local.get(root)?.entry.kind === 'dir';
+    local.delete(root);
+    if (!wasDir) continue;
+    const prefix = `${root}/`;
+    for (const path of local.keys()) if (path.startsWith(prefix)) local.delete(path);
+  }
   const result: ScanResult = {
-    local: new Map(),
+    local,
     skip: new Set(),
     unstable: new Set(),
     problems: previous.problems.filter((p) => !hinted(p.path)),
     settlesInMs: undefined,
   };
-  for (const [path, node] of previous.local) if (!hinted(path)) result.local.set(path, node);
   for (const path of previous.skip) if (!hinted(path)) result.skip.add(path);
   const toHash: { path: string; stat: Stat }[] = [];
   const valid = [...roots].filter((path) => {

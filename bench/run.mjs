@@ -544,7 +544,12 @@ async function loopbackTcp(bytes) {
 // ---------------------------------------------------------------- main
 
 function mapValues(object, fn) {
-  return Object.fromEntries(Object.entries(object).map(([k, v]) => [k, fn(v)]));
+  return Object.fromEntries(Object.entries(object).map(([k, v]) => [k, fn(v, k)]));
+}
+
+/** The highest peak RSS of each process over the runs. */
+function highestPeaks(runs) {
+  return mapValues(runs[0].peakRssMB, (_, name) => Math.max(...runs.map((r) => r.peakRssMB[name])));
 }
 
 function medianOf(runs, pick) {
@@ -581,11 +586,7 @@ async function main() {
           agentA: medianOf(runs, (r) => r.cpuSeconds.agentA),
           agentB: medianOf(runs, (r) => r.cpuSeconds.agentB),
         },
-        peakRssMB: {
-          hub: Math.max(...runs.map((r) => r.peakRssMB.hub)),
-          agentA: Math.max(...runs.map((r) => r.peakRssMB.agentA)),
-          agentB: Math.max(...runs.map((r) => r.peakRssMB.agentB)),
-        },
+        peakRssMB: highestPeaks(runs),
         samples: runs.map((r) => r.seconds),
       };
     }
@@ -600,11 +601,7 @@ async function main() {
       results.workloads.W3 = {
         seconds: medianOf(runs, (r) => r.seconds),
         mbPerSecond: medianOf(runs, (r) => r.mbPerSecond),
-        peakRssMB: {
-          hub: Math.max(...runs.map((r) => r.peakRssMB.hub)),
-          agentA: Math.max(...runs.map((r) => r.peakRssMB.agentA)),
-          agentB: Math.max(...runs.map((r) => r.peakRssMB.agentB)),
-        },
+        peakRssMB: highestPeaks(runs),
         samples: runs.map((r) => r.seconds),
       };
     }
@@ -665,6 +662,7 @@ function table(r) {
   const w = r.workloads;
   const b = r.baselines ?? {};
   const f = (n, d = 2) => (n === undefined || Number.isNaN(n) ? '-' : Number(n).toFixed(d));
+  const peaks = (mb) => `hub ${f(mb.hub, 0)} MB, A ${f(mb.agentA, 0)} MB, B ${f(mb.agentB, 0)} MB`;
   const rows = [['workload', 'figure', 'target']];
   if (w.W1) {
     rows.push([
@@ -689,11 +687,7 @@ function table(r) {
       `hub ${f(w.W2.cpuSeconds.hub)}, A ${f(w.W2.cpuSeconds.agentA)}, B ${f(w.W2.cpuSeconds.agentB)}`,
       '',
     ]);
-    rows.push([
-      'W2 peak RSS',
-      `hub ${f(w.W2.peakRssMB.hub, 0)} MB, A ${f(w.W2.peakRssMB.agentA, 0)} MB, B ${f(w.W2.peakRssMB.agentB, 0)} MB`,
-      '',
-    ]);
+    rows.push(['W2 peak RSS', peaks(w.W2.peakRssMB), '']);
   }
   if (w.W3) {
     rows.push([
@@ -701,11 +695,7 @@ function table(r) {
       `${f(w.W3.seconds)} s, ${f(w.W3.mbPerSecond, 0)} MB/s`,
       '<= 6 s, >= 170 MB/s',
     ]);
-    rows.push([
-      'W3 peak RSS',
-      `hub ${f(w.W3.peakRssMB.hub, 0)} MB, A ${f(w.W3.peakRssMB.agentA, 0)} MB, B ${f(w.W3.peakRssMB.agentB, 0)} MB`,
-      'agent <= 150, hub <= 200',
-    ]);
+    rows.push(['W3 peak RSS', peaks(w.W3.peakRssMB), 'agent <= 150, hub <= 200']);
   }
   if (w.W4) {
     rows.push([

@@ -238,3 +238,20 @@ export async function waitForSameTree(
     { timeoutMs, what: () => `the same tree in both folders\n${last}` },
   );
 }
+
+/**
+ * One user signed in on two devices (two TANDEM_HOMEs) of `hub`, with a workspace created
+ * from the first: the setup most integration tests start from.
+ */
+export async function twoDevices(
+  hub: Hub,
+  user: string,
+  workspace: string,
+  devices: readonly [string, string] = ['a', 'b'],
+): Promise<{ homeA: string; homeB: string }> {
+  const homeA = await account(hub.url, user, { register: true, device: devices[0] });
+  const homeB = await account(hub.url, user, { register: false, device: devices[1] });
+  const created = await tandem(['workspace', 'create', workspace], { home: homeA });
+  if (created.code !== 0) throw new Error(`workspace setup failed: ${created.stderr}`);
+  return { homeA, homeB };
+}

@@ -6,16 +6,15 @@ import { chmod, mkdir, rename, rm, symlink, utimes, writeFile } from 'node:fs/pr
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  account,
   background,
   startHub,
   stopAll,
-  tandem,
   tempDir,
   waitFor,
   waitForSameTree,
   type Background,
   type Hub,
+  twoDevices,
 } from '../helpers/processes.js';
 
 describe('each kind of change propagates both ways', () => {
@@ -25,9 +24,7 @@ describe('each kind of change propagates both ways', () => {
 
   beforeAll(async () => {
     hub = await startHub();
-    const homeA = await account(hub.url, 'hana', { register: true, device: 'one' });
-    const homeB = await account(hub.url, 'hana', { register: false, device: 'two' });
-    await tandem(['workspace', 'create', 'mirror'], { home: homeA });
+    const { homeA, homeB } = await twoDevices(hub, 'hana', 'mirror', ['one', 'two']);
     const root = await tempDir();
     dirs.A = join(root, 'A');
     dirs.B = join(root, 'B');

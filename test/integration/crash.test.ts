@@ -11,7 +11,6 @@ import { HubClient, FetchTransport } from '../../src/agent/hub-client.js';
 import { chunkIdOf, manifestOf } from '../../src/core/hashing.js';
 import { splitBuffer } from '../../src/core/chunking.js';
 import {
-  account,
   background,
   freePort,
   sha256File,
@@ -20,6 +19,7 @@ import {
   tandem,
   tempDir,
   waitFor,
+  twoDevices,
 } from '../helpers/processes.js';
 
 afterEach(stopAll);
@@ -38,9 +38,7 @@ async function writeRandomFile(path: string, bytes: number): Promise<void> {
 describe('crash safety', () => {
   it('kill -9 of an agent mid-download leaves no partial file, and the next start completes it', async () => {
     const hub = await startHub();
-    const homeA = await account(hub.url, 'carol', { register: true, device: 'a' });
-    const homeB = await account(hub.url, 'carol', { register: false, device: 'b' });
-    await tandem(['workspace', 'create', 'big'], { home: homeA });
+    const { homeA, homeB } = await twoDevices(hub, 'carol', 'big');
     const root = await tempDir();
     const dirA = join(root, 'A');
     const dirB = join(root, 'B');
@@ -89,9 +87,7 @@ describe('crash safety', () => {
   it('kill -9 of the hub right after it acknowledged a commit loses nothing', async () => {
     const port = await freePort();
     const hub = await startHub({ port });
-    const homeA = await account(hub.url, 'dave', { register: true, device: 'a' });
-    const homeB = await account(hub.url, 'dave', { register: false, device: 'b' });
-    await tandem(['workspace', 'create', 'ledger'], { home: homeA });
+    const { homeA, homeB } = await twoDevices(hub, 'dave', 'ledger');
     const config = JSON.parse(
       await (await import('node:fs/promises')).readFile(join(homeA, 'config.json'), 'utf8'),
     );

@@ -18,6 +18,7 @@ import {
   waitFor,
   waitForSameTree,
   type Hub,
+  twoDevices,
 } from '../helpers/processes.js';
 
 describe('devices that come and go', () => {
@@ -30,9 +31,7 @@ describe('devices that come and go', () => {
 
   beforeAll(async () => {
     hub = await startHub();
-    homeA = await account(hub.url, 'frank', { register: true, device: 'laptop' });
-    homeB = await account(hub.url, 'frank', { register: false, device: 'desktop' });
-    await tandem(['workspace', 'create', 'life'], { home: homeA });
+    ({ homeA, homeB } = await twoDevices(hub, 'frank', 'life', ['laptop', 'desktop']));
     root = await tempDir();
     dirA = join(root, 'A');
     dirB = join(root, 'B');

@@ -15,7 +15,7 @@ import {
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FetchTransport, HubClient } from '../../src/agent/hub-client.js';
-import { account, startHub, stopAll, tandem, tempDir, type Hub } from '../helpers/processes.js';
+import { startHub, stopAll, tandem, tempDir, type Hub, twoDevices } from '../helpers/processes.js';
 
 describe('the hub and agents refuse to leave the workspace', () => {
   let hub: Hub;
@@ -26,9 +26,7 @@ describe('the hub and agents refuse to leave the workspace', () => {
 
   beforeAll(async () => {
     hub = await startHub();
-    homeA = await account(hub.url, 'erin', { register: true, device: 'a' });
-    homeB = await account(hub.url, 'erin', { register: false, device: 'b' });
-    await tandem(['workspace', 'create', 'safe'], { home: homeA });
+    ({ homeA, homeB } = await twoDevices(hub, 'erin', 'safe'));
     token = JSON.parse(await readFile(join(homeA, 'config.json'), 'utf8')).token;
     workspaceId = (await new HubClient(new FetchTransport(hub.url), token).listWorkspaces())[0]!.id;
   });

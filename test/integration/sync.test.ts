@@ -18,7 +18,6 @@ import {
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  account,
   background,
   startHub,
   stopAll,
@@ -29,6 +28,7 @@ import {
   waitForSameTree,
   type Background,
   type Hub,
+  twoDevices,
 } from '../helpers/processes.js';
 
 describe('two devices stay identical', () => {
@@ -42,9 +42,7 @@ describe('two devices stay identical', () => {
 
   beforeAll(async () => {
     hub = await startHub();
-    homeA = await account(hub.url, 'alice', { register: true, device: 'laptop' });
-    homeB = await account(hub.url, 'alice', { register: false, device: 'desktop' });
-    expect((await tandem(['workspace', 'create', 'team'], { home: homeA })).code).toBe(0);
+    ({ homeA, homeB } = await twoDevices(hub, 'alice', 'team', ['laptop', 'desktop']));
     const root = await tempDir();
     dirA = join(root, 'A');
     dirB = join(root, 'B');

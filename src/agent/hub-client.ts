@@ -1,8 +1,10 @@
 /**
- * The agent's client for the hub's HTTP API. It speaks through a Transport: `fetch` for real
+ * The agent's client for the hub's HTTP API. It speaks through a Transport: node:http for real
  * hubs, Fastify's `inject` in property tests. Every failure becomes a TandemError carrying
  * the hub's code and message (or UNREACHABLE when no answer came).
  */
+import * as http from 'node:http';
+import * as https from 'node:https';
 import type { ChunkId, ContentId } from '../core/ids.js';
 import type { Manifest } from '../core/hashing.js';
 import {
@@ -34,7 +36,8 @@ export interface TransportRequest {
   /** Path and query, starting with `/api/v1`. */
   readonly path: string;
   readonly json?: unknown;
-  readonly bytes?: Uint8Array;
+  /** A binary body, in parts sent one after another. */
+  readonly bytes?: readonly Uint8Array[];
   readonly token?: string;
 }
 
@@ -44,48 +47,66 @@ export interface Transport {
   send(request: TransportRequest): Promise<TransportResponse>;
 }
 
-/** The real transport: Node's fetch (keep-alive by default) against `baseUrl`. */
-export class FetchTransport implements Transport {
-  constructor(readonly hub: string) {}
+/** The real transport: node:http with keep-alive connections to `hub` (http or https). */
+export class HttpTransport implements Transport {
+  private readonly base: URL;
+  private readonly agent: http.Agent;
+  private readonly request: typeof http.request;
 
-  async send(request: TransportRequest): Promise<TransportResponse> {
-    const headers: Record<string, string> = {};
+  constructor(readonly hub: string) {
+    this.base = new URL(hub);
+    const secure = this.base.protocol === 'https:';
+    // Bodies are written straight to the socket: no copy of an upload on its way out.
+    this.agent = new (secure ? https.Agent : http.Agent)({ keepAlive: true, maxSockets: 16 });
+    this.request = secure ? https.request : http.request;
+  }
+
+  send(request: TransportRequest): Promise<TransportResponse> {
+    const headers: Record<string, string | number> = {};
     if (request.token) headers.authorization = `Bearer ${request.token}`;
-    let body: string | Uint8Array | undefined;
+    let parts: readonly Uint8Array[] = [];
     if (request.json !== undefined) {
       headers['content-type'] = 'application/json';
-      body = JSON.stringify(request.json);
+      parts = [Buffer.from(JSON.stringify(request.json))];
     } else if (request.bytes) {
       headers['content-type'] = 'application/octet-stream';
-      body = request.bytes;
+      parts = request.bytes;
     }
-    let response: Response;
-    try {
-      response = await fetch(new URL(request.path, this.hub), {
+    if (request.method !== 'GET')
+      headers['content-length'] = parts.reduce((n, part) => n + part.length, 0);
+    return new Promise((resolve, reject) => {
+      const outgoing = this.request(new URL(request.path, this.base), {
         method: request.method,
         headers,
-        body: body ?? null,
+        agent: this.agent,
       });
-    } catch (error) {
-      const cause = (error as { cause?: { code?: string; message?: string } }).cause;
-      throw new TandemError(
-        'UNREACHABLE',
-        TandemError.of('UNREACHABLE', this.hub, cause?.code ?? cause?.message ?? String(error))
-          .message,
-        {
-          cause: error,
-        },
+      outgoing.on('error', (error: NodeJS.ErrnoException) =>
+        reject(
+          new TandemError(
+            'UNREACHABLE',
+            TandemError.of('UNREACHABLE', this.hub, error.code ?? error.message).message,
+            { cause: error },
+          ),
+        ),
       );
-    }
-    return {
-      status: response.status,
-      json: () => response.json(),
-      stream: () => {
-        if (!response.body) return (async function* () {})();
-        return response.body as unknown as AsyncIterable<Uint8Array>;
-      },
-    };
+      outgoing.on('response', (incoming) => resolve(responseOf(incoming)));
+      for (const part of parts) outgoing.write(part);
+      outgoing.end();
+    });
   }
+}
+
+function responseOf(incoming: http.IncomingMessage): TransportResponse {
+  if (incoming.statusCode === 204) incoming.resume(); // no body: free the connection now
+  return {
+    status: incoming.statusCode ?? 0,
+    json: async () => {
+      const parts: Buffer[] = [];
+      for await (const part of incoming) parts.push(part as Buffer);
+      return JSON.parse(Buffer.concat(parts).toString('utf8')) as unknown;
+    },
+    stream: () => incoming,
+  };
 }
 
 export class HubClient {
@@ -166,17 +187,18 @@ export class HubClient {
     workspace: string,
     chunks: readonly { id: ChunkId; bytes: Uint8Array }[],
   ): Promise<void> {
-    let total = 0;
-    for (const chunk of chunks) total += 4 + 32 + chunk.bytes.length;
-    const body = Buffer.allocUnsafe(total);
-    let offset = 0;
+    const parts: Uint8Array[] = [];
     for (const chunk of chunks) {
-      frameHeader(32 + chunk.bytes.length).copy(body, offset);
-      Buffer.from(chunk.id, 'hex').copy(body, offset + 4);
-      body.set(chunk.bytes, offset + 36);
-      offset += 36 + chunk.bytes.length;
+      const head = Buffer.allocUnsafe(36);
+      frameHeader(32 + chunk.bytes.length).copy(head, 0);
+      head.write(chunk.id, 4, 'hex');
+      parts.push(head, chunk.bytes);
     }
-    await this.call({ method: 'POST', path: `${API}/workspaces/${workspace}/chunks`, bytes: body });
+    await this.call({
+      method: 'POST',
+      path: `${API}/workspaces/${workspace}/chunks`,
+      bytes: parts,
+    });
   }
 
   /** Streams chunks from the hub in request order; each is checked against its id by the caller. */

@@ -28,7 +28,7 @@ export class InjectTransport implements Transport {
       payload = JSON.stringify(request.json);
     } else if (request.bytes) {
       headers['content-type'] = 'application/octet-stream';
-      payload = Buffer.from(request.bytes);
+      payload = Buffer.concat(request.bytes);
     }
     const response = await this.app.inject({
       method: request.method,

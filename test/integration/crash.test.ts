@@ -7,7 +7,7 @@ import { createWriteStream } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { HubClient, FetchTransport } from '../../src/agent/hub-client.js';
+import { HubClient, HttpTransport } from '../../src/agent/hub-client.js';
 import { chunkIdOf, manifestOf } from '../../src/core/hashing.js';
 import { splitBuffer } from '../../src/core/chunking.js';
 import {
@@ -91,7 +91,7 @@ describe('crash safety', () => {
     const config = JSON.parse(
       await (await import('node:fs/promises')).readFile(join(homeA, 'config.json'), 'utf8'),
     );
-    const client = new HubClient(new FetchTransport(hub.url), config.token);
+    const client = new HubClient(new HttpTransport(hub.url), config.token);
     const workspace = (await client.listWorkspaces())[0]!;
 
     // Upload and commit straight through the API, then crash the hub the moment it answers.

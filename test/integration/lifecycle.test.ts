@@ -6,7 +6,7 @@
 import { open, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FetchTransport, HubClient } from '../../src/agent/hub-client.js';
+import { HttpTransport, HubClient } from '../../src/agent/hub-client.js';
 import {
   account,
   background,
@@ -130,7 +130,7 @@ describe('devices that come and go', () => {
     await handle.close();
     const final = await readFile(file);
     const config = JSON.parse(await readFile(join(homeA, 'config.json'), 'utf8'));
-    const client = new HubClient(new FetchTransport(hub.url), config.token);
+    const client = new HubClient(new HttpTransport(hub.url), config.token);
     const workspace = (await client.listWorkspaces()).find((w) => w.name === 'life')!;
     const rows = await waitFor(async () => {
       const { rows } = await client.history(workspace.id, 'recording.raw');

@@ -14,7 +14,7 @@ import {
 } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FetchTransport, HubClient } from '../../src/agent/hub-client.js';
+import { HttpTransport, HubClient } from '../../src/agent/hub-client.js';
 import { startHub, stopAll, tandem, tempDir, type Hub, twoDevices } from '../helpers/processes.js';
 
 describe('the hub and agents refuse to leave the workspace', () => {
@@ -28,7 +28,7 @@ describe('the hub and agents refuse to leave the workspace', () => {
     hub = await startHub();
     ({ homeA, homeB } = await twoDevices(hub, 'erin', 'safe'));
     token = JSON.parse(await readFile(join(homeA, 'config.json'), 'utf8')).token;
-    workspaceId = (await new HubClient(new FetchTransport(hub.url), token).listWorkspaces())[0]!.id;
+    workspaceId = (await new HubClient(new HttpTransport(hub.url), token).listWorkspaces())[0]!.id;
   });
   afterAll(stopAll);
 

@@ -1,7 +1,7 @@
 /** `tandem register` and `tandem login`: create an account or sign in, and register this device. */
 import type { Command } from 'commander';
 import { hostname } from 'node:os';
-import { FetchTransport, HubClient } from '../../agent/hub-client.js';
+import { HttpTransport, HubClient } from '../../agent/hub-client.js';
 import { saveConfig } from '../config.js';
 import { CliError, jsonOption, printJson } from '../output.js';
 
@@ -34,7 +34,7 @@ export function registerAccountCommands(program: Command): void {
             'pass the password on standard input with --password-stdin, e.g. `echo "$PW" | tandem login ... --password-stdin`',
           );
         const password = await readPassword();
-        const client = new HubClient(new FetchTransport(server));
+        const client = new HubClient(new HttpTransport(server));
         const credentials = {
           user: options.user,
           password,

@@ -13,7 +13,7 @@ export function registerStatusCommands(program: Command): void {
     .addOption(jsonOption())
     .action(async (dir: string, options: { json?: boolean }) => {
       const { isLinked, openFolderState } = await import('../../agent/folder.js');
-      const { FetchTransport, HubClient } = await import('../../agent/hub-client.js');
+      const { HttpTransport, HubClient } = await import('../../agent/hub-client.js');
       const { readIgnoreFile, scanTree } = await import('../../agent/scanner.js');
       const { makeIgnoreMatcher } = await import('../../core/ignore.js');
       const { plan } = await import('../../core/planner.js');
@@ -36,7 +36,7 @@ export function registerStatusCommands(program: Command): void {
         if (config) {
           try {
             const ws = (
-              await new HubClient(new FetchTransport(link.hub), config.token).listWorkspaces()
+              await new HubClient(new HttpTransport(link.hub), config.token).listWorkspaces()
             ).find((w) => w.id === link.workspaceId);
             head = ws?.head;
           } catch (error) {

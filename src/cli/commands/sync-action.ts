@@ -6,7 +6,7 @@ import { mkdir, stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { SyncEngine, SyncHalted } from '../../agent/engine.js';
 import { isLinked, lockFolder, openFolderState } from '../../agent/folder.js';
-import { HubClient, FetchTransport } from '../../agent/hub-client.js';
+import { HubClient, HttpTransport } from '../../agent/hub-client.js';
 import { SyncRunner } from '../../agent/runner.js';
 import type { StateStore } from '../../agent/state-store.js';
 import { NodeFileSystem } from '../../fs/node-file-system.js';
@@ -37,7 +37,7 @@ export async function runSync(dir: string, options: SyncOptions): Promise<void> 
     fs: new NodeFileSystem(),
     root,
     store,
-    client: new HubClient(new FetchTransport(link.hub), config.token),
+    client: new HubClient(new HttpTransport(link.hub), config.token),
     workspaceId: link.workspaceId,
     deviceName: config.deviceName,
     log,
@@ -98,7 +98,7 @@ async function linkFolder(
       `${root} is not linked to a workspace yet: run \`tandem sync ${root} --workspace NAME\` (see \`tandem workspace list\`)`,
     );
   }
-  const client = new HubClient(new FetchTransport(config.server), config.token);
+  const client = new HubClient(new HttpTransport(config.server), config.token);
   const workspace = await resolveWorkspace(client, workspaceName);
   const store = await openFolderState(root, true);
   store.setLink({

@@ -11,10 +11,13 @@
 import Database from 'better-sqlite3';
 import { randomUUID } from 'node:crypto';
 import { constants } from 'node:fs';
-import { mkdir, open } from 'node:fs/promises';
+import { mkdir, open, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ChunkId } from '../core/ids.js';
 import type { ChunkStore } from './chunk-store.js';
+
+/** Packs kept open for reading. */
+const OPEN_PACKS = 32;
 
 interface Location {
   pack: string;
@@ -28,6 +31,8 @@ export class DiskChunkStore implements ChunkStore {
   private readonly insert: Database.Statement<[string, string, number, number]>;
   /** Chunks being written by a put that has not finished, so concurrent puts skip them. */
   private readonly inFlight = new Map<ChunkId, Promise<void>>();
+  /** Open packs for reading, least recently used first. */
+  private readonly readers = new Map<string, Promise<FileHandle>>();
 
   private constructor(private readonly root: string) {
     this.index = new Database(join(root, 'index.db'));
@@ -115,25 +120,60 @@ export class DiskChunkStore implements ChunkStore {
   async get(id: ChunkId): Promise<Buffer | undefined> {
     const location = this.lookup.get(id);
     if (!location) return undefined;
-    const handle = await open(join(this.root, 'packs', location.pack), constants.O_RDONLY);
     try {
-      const bytes = Buffer.allocUnsafe(location.size);
-      let read = 0;
-      while (read < location.size) {
-        const n = (await handle.read(bytes, read, location.size - read, location.offset + read))
-          .bytesRead;
-        if (n === 0) throw new Error(`pack ${location.pack} is shorter than its index says`);
-        read += n;
+      return await readAt(await this.packHandle(location.pack), location);
+    } catch {
+      // The cached handle was closed under us (evicted): read through a handle of our own.
+      const handle = await open(join(this.root, 'packs', location.pack), constants.O_RDONLY);
+      try {
+        return await readAt(handle, location);
+      } finally {
+        await handle.close();
       }
-      return bytes;
-    } finally {
-      await handle.close();
     }
   }
 
+  /**
+   * An open handle on a pack, kept for the next reads: a download of many chunks from one
+   * pack costs one open, not one per chunk. Packs are never rewritten, so a cached handle
+   * never reads stale bytes.
+   */
+  private packHandle(pack: string): Promise<FileHandle> {
+    let handle = this.readers.get(pack);
+    if (handle) {
+      this.readers.delete(pack); // most recently used last
+    } else {
+      handle = open(join(this.root, 'packs', pack), constants.O_RDONLY);
+      handle.catch(() => this.readers.delete(pack));
+      while (this.readers.size >= OPEN_PACKS) {
+        const [oldest, stale] = this.readers.entries().next().value!;
+        this.readers.delete(oldest);
+        // Reads already started on it finish first: closing waits for them in Node.
+        void stale.then((h) => h.close()).catch(() => undefined);
+      }
+    }
+    this.readers.set(pack, handle);
+    return handle;
+  }
+
   async close(): Promise<void> {
+    const readers = [...this.readers.values()];
+    this.readers.clear();
+    await Promise.all(readers.map((h) => h.then((handle) => handle.close()).catch(() => undefined)));
     this.index.close();
   }
+}
+
+async function readAt(handle: FileHandle, location: Location): Promise<Buffer> {
+  const bytes = Buffer.allocUnsafe(location.size);
+  let read = 0;
+  while (read < location.size) {
+    const n = (await handle.read(bytes, read, location.size - read, location.offset + read))
+      .bytesRead;
+    if (n === 0) throw new Error(`pack ${location.pack} is shorter than its index says`);
+    read += n;
+  }
+  return bytes;
 }
 
 async function fsyncDir(dir: string): Promise<void> {

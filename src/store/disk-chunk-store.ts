@@ -159,7 +159,9 @@ export class DiskChunkStore implements ChunkStore {
   async close(): Promise<void> {
     const readers = [...this.readers.values()];
     this.readers.clear();
-    await Promise.all(readers.map((h) => h.then((handle) => handle.close()).catch(() => undefined)));
+    await Promise.all(
+      readers.map((h) => h.then((handle) => handle.close()).catch(() => undefined)),
+    );
     this.index.close();
   }
 }

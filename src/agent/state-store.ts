@@ -58,6 +58,17 @@ const MAX_DECISIONS = 50_000;
 
 export class StateStore {
   private readonly db: Database.Database;
+  /** Prepared once, run many times: preparing costs more than most of these statements. */
+  private readonly statements = new Map<string, Database.Statement>();
+
+  private sql(text: string): Database.Statement {
+    let statement = this.statements.get(text);
+    if (!statement) {
+      statement = this.db.prepare(text);
+      this.statements.set(text, statement);
+    }
+    return statement;
+  }
   readonly remote = new Map<string, RemoteNode>();
   readonly base = new Map<string, BaseNode>();
   readonly hashes = new Map<string, HashRecord>();
@@ -69,18 +80,14 @@ export class StateStore {
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('synchronous = NORMAL');
     this.db.exec(SCHEMA);
-    for (const row of this.db
-      .prepare('SELECT path, entry, seq, node FROM remote')
-      .all() as RemoteRow[]) {
+    for (const row of this.sql('SELECT path, entry, seq, node FROM remote').all() as RemoteRow[]) {
       this.remote.set(row.path, {
         entry: JSON.parse(row.entry) as Entry,
         seq: row.seq,
         node: row.node,
       });
     }
-    for (const row of this.db
-      .prepare('SELECT path, entry, seq, node, ino FROM base')
-      .all() as BaseRow[]) {
+    for (const row of this.sql('SELECT path, entry, seq, node, ino FROM base').all() as BaseRow[]) {
       this.base.set(row.path, {
         entry: JSON.parse(row.entry) as Entry,
         seq: row.seq,
@@ -88,7 +95,7 @@ export class StateStore {
         ino: row.ino,
       });
     }
-    for (const row of this.db.prepare('SELECT * FROM hashes').all() as HashRow[]) {
+    for (const row of this.sql('SELECT * FROM hashes').all() as HashRow[]) {
       this.hashes.set(row.path, {
         ino: row.ino,
         size: row.size,
@@ -99,9 +106,7 @@ export class StateStore {
       });
     }
     for (const [path, record] of this.hashes) this.index(path, record);
-    this.decisionCount = (
-      this.db.prepare('SELECT count(*) AS n FROM decisions').get() as { n: number }
-    ).n;
+    this.decisionCount = (this.sql('SELECT count(*) AS n FROM decisions').get() as { n: number }).n;
   }
 
   close(): void {
@@ -125,17 +130,14 @@ export class StateStore {
 
   private meta(key: string): string | undefined {
     return (
-      this.db.prepare('SELECT value FROM meta WHERE key = ?').get(key) as
-        { value: string } | undefined
+      this.sql('SELECT value FROM meta WHERE key = ?').get(key) as { value: string } | undefined
     )?.value;
   }
 
   private setMeta(key: string, value: string): void {
-    this.db
-      .prepare(
-        'INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value',
-      )
-      .run(key, value);
+    this.sql(
+      'INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value',
+    ).run(key, value);
   }
 
   // Remote tree.
@@ -145,13 +147,13 @@ export class StateStore {
    * remote tree and the cursor never disagree.
    */
   applyChanges(page: ChangesResponse): void {
-    const upsert = this.db.prepare(
+    const upsert = this.sql(
       'INSERT OR REPLACE INTO remote (path, entry, seq, node) VALUES (?, ?, ?, ?)',
     );
-    const remove = this.db.prepare('DELETE FROM remote WHERE path = ?');
+    const remove = this.sql('DELETE FROM remote WHERE path = ?');
     this.db.transaction(() => {
       if (page.snapshot) {
-        this.db.prepare('DELETE FROM remote').run();
+        this.sql('DELETE FROM remote').run();
         this.remote.clear();
         for (const record of page.snapshot) {
           this.remote.set(record.path, { entry: record.entry, seq: record.seq, node: record.node });
@@ -204,7 +206,7 @@ export class StateStore {
   /** Forgets the remote tree and cursor (the hub was restored: resync from zero). */
   resetRemote(): void {
     this.db.transaction(() => {
-      this.db.prepare('DELETE FROM remote').run();
+      this.sql('DELETE FROM remote').run();
       this.setMeta('cursor', '0');
     })();
     this.remote.clear();
@@ -215,12 +217,12 @@ export class StateStore {
   setBase(path: string, node: BaseNode | undefined): void {
     if (node) {
       this.base.set(path, node);
-      this.db
-        .prepare('INSERT OR REPLACE INTO base (path, entry, seq, node, ino) VALUES (?, ?, ?, ?, ?)')
-        .run(path, JSON.stringify(node.entry), node.seq, node.node, node.ino);
+      this.sql(
+        'INSERT OR REPLACE INTO base (path, entry, seq, node, ino) VALUES (?, ?, ?, ?, ?)',
+      ).run(path, JSON.stringify(node.entry), node.seq, node.node, node.ino);
     } else {
       this.base.delete(path);
-      this.db.prepare('DELETE FROM base WHERE path = ?').run(path);
+      this.sql('DELETE FROM base WHERE path = ?').run(path);
     }
   }
 
@@ -250,21 +252,19 @@ export class StateStore {
     if (record) this.index(path, record);
     if (record) {
       this.hashes.set(path, record);
-      this.db
-        .prepare(
-          'INSERT OR REPLACE INTO hashes (path, ino, size, mtime, content_id, chunks, hashed_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
-        )
-        .run(
-          path,
-          record.ino,
-          record.size,
-          record.mtimeMs,
-          record.contentId,
-          encodeChunks(record.chunks),
-          record.hashedAt,
-        );
+      this.sql(
+        'INSERT OR REPLACE INTO hashes (path, ino, size, mtime, content_id, chunks, hashed_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
+      ).run(
+        path,
+        record.ino,
+        record.size,
+        record.mtimeMs,
+        record.contentId,
+        encodeChunks(record.chunks),
+        record.hashedAt,
+      );
     } else if (this.hashes.delete(path)) {
-      this.db.prepare('DELETE FROM hashes WHERE path = ?').run(path);
+      this.sql('DELETE FROM hashes WHERE path = ?').run(path);
     }
   }
 
@@ -318,24 +318,25 @@ export class StateStore {
   // Decisions, for `tandem explain`.
 
   logDecision(path: string, action: string, detail: string, time: number): void {
-    this.db
-      .prepare('INSERT INTO decisions (time, path, action, detail) VALUES (?, ?, ?, ?)')
-      .run(time, path, action, detail);
+    this.sql('INSERT INTO decisions (time, path, action, detail) VALUES (?, ?, ?, ?)').run(
+      time,
+      path,
+      action,
+      detail,
+    );
     if (++this.decisionCount > MAX_DECISIONS) {
-      this.db
-        .prepare('DELETE FROM decisions WHERE id <= (SELECT max(id) FROM decisions) - ?')
-        .run(MAX_DECISIONS / 2);
+      this.sql('DELETE FROM decisions WHERE id <= (SELECT max(id) FROM decisions) - ?').run(
+        MAX_DECISIONS / 2,
+      );
       this.decisionCount = MAX_DECISIONS / 2;
     }
   }
 
   decisions(path: string, limit: number): Decision[] {
     return (
-      this.db
-        .prepare(
-          'SELECT time, path, action, detail FROM decisions WHERE path = ? ORDER BY id DESC LIMIT ?',
-        )
-        .all(path, limit) as Decision[]
+      this.sql(
+        'SELECT time, path, action, detail FROM decisions WHERE path = ? ORDER BY id DESC LIMIT ?',
+      ).all(path, limit) as Decision[]
     ).reverse();
   }
 }

@@ -8,7 +8,8 @@ import type { BaseNode, LocalNode, RemoteNode, Tree } from '../core/entry.js';
 import { IGNORE_FILE, makeIgnoreMatcher, STATE_DIR, type IgnoreMatcher } from '../core/ignore.js';
 import { plan, type Change } from '../core/planner.js';
 import { TandemError } from '../protocol/errors.js';
-import { Executor, type ExecutionResult, type ExecutorOptions } from './executor.js';
+import type { ContentId } from '../core/ids.js';
+import { ContentCache, Executor, type ExecutionResult, type ExecutorOptions } from './executor.js';
 import {
   absolute,
   readIgnoreFile,
@@ -39,6 +40,9 @@ export interface RoundResult {
 }
 
 /** Raised when syncing must stop for the person to look (e.g. `.tandem` vanished). */
+/** At most this many bytes of small files are kept from a scan for the round's uploads. */
+const CONTENT_CACHE_BYTES = 64 * 1024 * 1024;
+
 /** How soon to look again at a file that changed while it was being read. */
 export const UNSTABLE_RETRY_MS = 30;
 
@@ -150,19 +154,28 @@ export class SyncEngine {
     this.pendingHints = new Set();
     if (pending !== 'all' && pending.has(IGNORE_FILE)) this.matcher = undefined;
     const matcher = (this.matcher ??= makeIgnoreMatcher(await readIgnoreFile(fs, root)));
+    // Bytes of small files read by this round's scan, for its uploads; dropped with the round.
+    const contents = new ContentCache(CONTENT_CACHE_BYTES);
+    const hashWrites: [string, HashRecord | undefined][] = [];
     const scanOptions = {
       fs,
       root,
       isIgnored: matcher,
       hashes: store.hashes,
-      setHash: (path: string, record: HashRecord | undefined) => store.setHash(path, record),
+      // Hashes are written in one transaction after the scan, not one per file.
+      setHash: (path: string, record: HashRecord | undefined) => hashWrites.push([path, record]),
       now: this.now,
+      keepContent: (path: string, contentId: ContentId, bytes: Uint8Array) =>
+        contents.keep(path, contentId, bytes),
     };
     const scan =
       pending === 'all' || !this.lastScan
         ? await scanTree(scanOptions)
         : await rescanPaths(scanOptions, this.lastScan, pending);
     this.lastScan = scan;
+    store.batch(() => {
+      for (const [path, record] of hashWrites) store.setHash(path, record);
+    });
     // A deleted `.tandem` between the scan and the plan must not look like a mass deletion.
     await this.checkFolder();
     const tScanned = performance.now();
@@ -177,13 +190,14 @@ export class SyncEngine {
     };
     const first = plan(trees);
     let changes = first.changes;
-    let execution = changes.length > 0 ? await this.executor.execute(changes) : emptyExecution();
+    let execution =
+      changes.length > 0 ? await this.executor.execute(changes, contents) : emptyExecution();
     this.hintChanged(changes, execution);
     if (first.movesOnly && execution.applied === 0) {
       // No rename could be applied (the disk or the hub moved on since the scan): plan them
       // as delete + create instead, which always makes progress and loses nothing.
       changes = plan({ ...trees, detectMoves: false }).changes;
-      const fallback = await this.executor.execute(changes);
+      const fallback = await this.executor.execute(changes, contents);
       this.hintChanged(changes, fallback);
       execution = { ...fallback, problems: [...execution.problems, ...fallback.problems] };
     }

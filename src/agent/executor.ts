@@ -73,6 +73,29 @@ const PARALLEL_DOWNLOADS = 16;
 const SMALL_FILE_BYTES = 1024 * 1024;
 const SMALL_BATCH_FILES = 2000;
 
+/**
+ * The bytes of small files exactly as a scan hashed them, up to a byte budget. An upload takes
+ * its chunks from here instead of reading the file again: they are the hashed bytes.
+ */
+export class ContentCache {
+  private readonly byPath = new Map<string, { contentId: ContentId; bytes: Uint8Array }>();
+  private bytes = 0;
+
+  constructor(private readonly budget: number) {}
+
+  keep(path: string, contentId: ContentId, bytes: Uint8Array): void {
+    if (this.bytes + bytes.length > this.budget) return;
+    this.byPath.set(path, { contentId, bytes });
+    this.bytes += bytes.length;
+  }
+
+  /** The bytes hashed for `path`, if they are those of `contentId`. */
+  get(path: string, contentId: ContentId): Uint8Array | undefined {
+    const kept = this.byPath.get(path);
+    return kept?.contentId === contentId ? kept.bytes : undefined;
+  }
+}
+
 /** Where each chunk can be read locally: a file whose hash is cached, at an offset. */
 type LocalChunks = StateStore['chunks'];
 /** A downloaded file renamed into place, waiting for its folder's fsync and its record. */
@@ -94,7 +117,10 @@ export class Executor {
   }
 
   /** Applies the changes of one plan. Never throws for a per-path failure. */
-  async execute(changes: readonly Change[]): Promise<ExecutionResult> {
+  async execute(
+    changes: readonly Change[],
+    contents: ContentCache = new ContentCache(0),
+  ): Promise<ExecutionResult> {
     const result: ExecutionResult = {
       applied: 0,
       problems: [],
@@ -124,7 +150,7 @@ export class Executor {
       });
     }
     const pushes = [...byType('push-delete'), ...byType('push-put')];
-    if (pushes.length > 0) await this.push(pushes, result);
+    if (pushes.length > 0) await this.push(pushes, result, contents);
     const deletes = byType('pull-delete').sort(
       (a, b) => depthOf(b.path) - depthOf(a.path) || comparePaths(b.path, a.path),
     );
@@ -329,6 +355,7 @@ export class Executor {
   private async push(
     changes: readonly (PushPut | PushDelete)[],
     result: ExecutionResult,
+    contents: ContentCache,
   ): Promise<void> {
     const { store } = this.options;
     const deletes = changes
@@ -357,7 +384,7 @@ export class Executor {
       }
       files.push({ change, chunks: hash.chunks });
     }
-    const unstable = await this.uploadMissing(files, result);
+    const unstable = await this.uploadMissing(files, result, contents);
     for (const { change, chunks } of files) {
       if (unstable.has(change.path)) continue;
       const entry = change.local.entry as Extract<Entry, { kind: 'file' }>;
@@ -458,6 +485,7 @@ export class Executor {
   private async uploadMissing(
     files: readonly { change: PushPut; chunks: readonly ChunkRef[] }[],
     result: ExecutionResult,
+    contents: ContentCache,
   ): Promise<Set<string>> {
     const unstable = new Set<string>();
     const allIds = [...new Set(files.flatMap((f) => f.chunks.map((c) => c.id)))];
@@ -491,6 +519,20 @@ export class Executor {
     for (const { change, chunks } of files) {
       const wanted = chunks.some((c) => missing.has(c.id));
       if (!wanted) continue;
+      const entry = change.local.entry as Extract<Entry, { kind: 'file' }>;
+      const hashed = contents.get(change.path, entry.contentId);
+      if (hashed) {
+        let offset = 0;
+        for (const chunk of chunks) {
+          if (missing.delete(chunk.id)) {
+            batch.push({ id: chunk.id, bytes: hashed.subarray(offset, offset + chunk.size) });
+            batchBytes += chunk.size;
+            if (batchBytes >= UPLOAD_BATCH_BYTES) await flush();
+          }
+          offset += chunk.size;
+        }
+        continue;
+      }
       let handle: ReadHandle | undefined;
       try {
         await this.expect(change.path, change.local);

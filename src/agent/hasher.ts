@@ -21,11 +21,26 @@ export async function hashFile(
   params: ChunkParams = DEFAULT_CHUNK_PARAMS,
   sizeHint = READ_SIZE,
 ): Promise<Manifest> {
+  return (await hashAndKeep(fs, path, params, sizeHint)).manifest;
+}
+
+/**
+ * Like `hashFile`, and also returns the file's bytes when they fit in one read (small files):
+ * the caller may upload exactly the bytes it hashed without reading the file again.
+ */
+export async function hashAndKeep(
+  fs: FileSystem,
+  path: string,
+  params: ChunkParams = DEFAULT_CHUNK_PARAMS,
+  sizeHint = READ_SIZE,
+): Promise<{ manifest: Manifest; bytes: Buffer | undefined }> {
   const handle = await fs.openRead(path);
   const chunks: ChunkRef[] = [];
+  let whole: Buffer | undefined;
   // One spare byte lets a small file's single read also see its end.
+  // (Sized to the file: a fixed 64 KiB per small file was most of a scan's garbage.)
   let buffer = Buffer.allocUnsafe(
-    Math.max(64 * 1024, Math.min(READ_SIZE + params.maxSize, sizeHint + 1)),
+    Math.max(4096, Math.min(READ_SIZE + params.maxSize, sizeHint + 1)),
   );
   try {
     let filled = 0;
@@ -45,7 +60,15 @@ export async function hashFile(
         chunks.push({ id: chunkIdOf(buffer.subarray(offset, offset + length)), size: length });
         offset += length;
       }
-      if (eof) break;
+      if (eof) {
+        // All of it is in the buffer (never compacted): keep it, copied if the buffer is roomy.
+        if (position === filled)
+          whole =
+            buffer.length > 2 * filled
+              ? Buffer.from(buffer.subarray(0, filled))
+              : buffer.subarray(0, filled);
+        break;
+      }
       if (offset === 0 && filled === buffer.length) {
         // The file is larger than its size hint said (it grew): make room for a whole chunk.
         const larger = Buffer.allocUnsafe(READ_SIZE + params.maxSize);
@@ -59,5 +82,5 @@ export async function hashFile(
   } finally {
     await handle.close();
   }
-  return manifestOf(chunks);
+  return { manifest: manifestOf(chunks), bytes: whole };
 }

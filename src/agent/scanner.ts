@@ -5,11 +5,12 @@
  * left out of this round. Per-path failures are problems, never an abort of the scan.
  */
 import type { LocalNode } from '../core/entry.js';
+import type { ContentId } from '../core/ids.js';
 import { forEachLimited } from '../core/concurrency.js';
 import { IGNORE_FILE, STATE_DIR, type IgnoreMatcher } from '../core/ignore.js';
 import { ancestorsOf, checkPath, comparePaths, joinPath } from '../core/paths.js';
 import { errorCode, readWholeFile, type FileSystem, type Stat } from '../fs/file-system.js';
-import { hashFile } from './hasher.js';
+import { hashAndKeep } from './hasher.js';
 import type { HashRecord } from './state-store.js';
 
 export interface Problem {
@@ -37,6 +38,11 @@ export interface ScanOptions {
   /** Records a fresh hash (or forgets one). */
   readonly setHash: (path: string, record: HashRecord | undefined) => void;
   readonly now: () => number;
+  /**
+   * Receives the bytes of small files as they were hashed (stable: same stat before and
+   * after the read), so an upload this round needs no second read.
+   */
+  readonly keepContent?: (path: string, contentId: ContentId, bytes: Uint8Array) => void;
 }
 
 /** A hash is trusted only if the file's mtime is older than this when it was hashed. */
@@ -278,7 +284,7 @@ async function hashInto(
   }
   try {
     const hashedAt = options.now();
-    const manifest = await hashFile(options.fs, full, undefined, before.size);
+    const { manifest, bytes } = await hashAndKeep(options.fs, full, undefined, before.size);
     const after = await options.fs.lstat(full);
     if (!after || !sameFileStat(before, after)) {
       // Written to while we read it: not stable, so not uploaded this round.
@@ -296,6 +302,7 @@ async function hashInto(
     };
     options.setHash(path, record);
     result.local.set(path, fileNode(before, record));
+    if (bytes) options.keepContent?.(path, manifest.contentId, bytes);
   } catch (error) {
     result.skip.add(path);
     const code = errorCode(error);

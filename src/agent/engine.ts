@@ -21,7 +21,7 @@ import {
 import type { HashRecord, StateStore } from './state-store.js';
 
 /** What the engine needs: the executor's options, with a clock and a log of its own choosing. */
-export interface EngineOptions extends Omit<ExecutorOptions, 'now' | 'log'> {
+export interface EngineOptions extends Omit<ExecutorOptions, 'now' | 'log' | 'trace'> {
   readonly now?: () => number;
   readonly log?: (line: string) => void;
   /** Log how long each phase of a round took. */
@@ -67,6 +67,7 @@ export class SyncEngine {
       deviceName: options.deviceName,
       now: this.now,
       log: this.log,
+      trace: options.trace ? this.log : undefined,
     });
   }
 

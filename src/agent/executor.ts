@@ -49,6 +49,8 @@ export interface ExecutorOptions {
   readonly now: () => number;
   /** One line per action, for the person watching. */
   readonly log: (line: string) => void;
+  /** Timings of the phases of big batches, when tracing. */
+  readonly trace?: ((line: string) => void) | undefined;
 }
 
 export interface ExecutionResult {
@@ -636,6 +638,7 @@ export class Executor {
     localChunks: LocalChunks,
     result: ExecutionResult,
   ): Promise<void> {
+    const started = performance.now();
     const prefetched = new Map<ChunkId, Uint8Array>();
     if (batch.length > 1) {
       const wanted = new Set<ChunkId>();
@@ -648,6 +651,7 @@ export class Executor {
       }
       if (wanted.size > 0) await this.fetchInto([...wanted], prefetched, result);
     }
+    const fetched = performance.now();
     const written: WrittenFile[] = [];
     await forEachLimited(batch, PARALLEL_DOWNLOADS, async (change) => {
       await this.guarded(change.path, result, async () => {
@@ -657,10 +661,12 @@ export class Executor {
     if (written.length === 0) return;
     // A rename is durable once its folder is: only then is the new base recorded, so a crash
     // can never leave a base that claims a file the disk lost.
+    const wrote = performance.now();
     const dirs = new Set(written.map((w) => parentOf(w.change.path)));
     await forEachLimited([...dirs], PARALLEL_DOWNLOADS, (dir) =>
       this.options.fs.syncDir(this.abs(dir)),
     );
+    const synced = performance.now();
     const { store } = this.options;
     store.batch(() => {
       for (const { change, stat, manifest } of written) {
@@ -676,6 +682,11 @@ export class Executor {
         this.recordReceived(change, stat.ino, `received ${change.path}`);
       }
     });
+    const ms = (from: number, to: number) => `${Math.round(to - from)} ms`;
+    this.options.trace?.(
+      `pulled ${batch.length} files: fetch ${ms(started, fetched)}, write ${ms(fetched, wrote)}, ` +
+        `folder syncs ${ms(wrote, synced)}, record ${ms(synced, performance.now())}`,
+    );
   }
 
   /** The disk now holds the hub's version of a path: record the agreement and say so. */
@@ -731,12 +742,8 @@ export class Executor {
       wanted.length > 0
         ? await this.options.client.manifests(this.options.workspaceId, wanted)
         : [];
-    const out = new Map<ContentId, Manifest>();
-    for (const id of unique) {
-      const manifest = known.get(id) ?? fetched.find((m) => m.contentId === id);
-      if (manifest) out.set(id, manifest);
-    }
-    return out;
+    for (const manifest of fetched) known.set(manifest.contentId, manifest);
+    return known;
   }
 
   private async pullNonFile(change: PullPut): Promise<void> {

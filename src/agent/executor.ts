@@ -68,6 +68,9 @@ export interface ExecutionResult {
 class PathProblem extends Error {}
 
 const UPLOAD_BATCH_BYTES = 8 * 1024 * 1024;
+/** Puts are committed in groups of at most this many files or bytes. */
+const PUSH_GROUP_FILES = 1000;
+const PUSH_GROUP_BYTES = 64 * 1024 * 1024;
 const DOWNLOAD_RUN_BYTES = 32 * 1024 * 1024;
 const UPLOADS_IN_FLIGHT = 3;
 const PARALLEL_DOWNLOADS = 16;
@@ -354,18 +357,46 @@ export class Executor {
 
   // Pushes.
 
+  /**
+   * Sends local changes: deletes first, then puts in path order (folders before what they
+   * hold), in groups that are each uploaded and committed before the next: other devices
+   * start downloading the first files while this one still uploads the rest.
+   */
   private async push(
     changes: readonly (PushPut | PushDelete)[],
     result: ExecutionResult,
     contents: ContentCache,
   ): Promise<void> {
-    const { store } = this.options;
     const deletes = changes
       .filter((c): c is PushDelete => c.type === 'push-delete')
       .sort((a, b) => depthOf(b.path) - depthOf(a.path) || comparePaths(b.path, a.path));
     const puts = changes
       .filter((c): c is PushPut => c.type === 'push-put')
       .sort((a, b) => comparePaths(a.path, b.path));
+    let group: PushPut[] = [];
+    let groupBytes = 0;
+    let first = true;
+    const send = async () => {
+      await this.pushGroup(first ? deletes : [], group, result, contents);
+      first = false;
+      group = [];
+      groupBytes = 0;
+    };
+    for (const change of puts) {
+      group.push(change);
+      if (change.local.entry.kind === 'file') groupBytes += change.local.entry.size;
+      if (group.length >= PUSH_GROUP_FILES || groupBytes >= PUSH_GROUP_BYTES) await send();
+    }
+    if (group.length > 0 || first) await send();
+  }
+
+  private async pushGroup(
+    deletes: readonly PushDelete[],
+    puts: readonly PushPut[],
+    result: ExecutionResult,
+    contents: ContentCache,
+  ): Promise<void> {
+    const { store } = this.options;
 
     // Upload what the hub lacks; files that changed since hashing are left for the next round.
     const manifests = new Map<ContentId, Manifest>();

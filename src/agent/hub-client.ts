@@ -189,8 +189,7 @@ export class HubClient {
   ): Promise<void> {
     const parts: Uint8Array[] = [];
     for (const chunk of chunks) {
-      const head = Buffer.allocUnsafe(36);
-      frameHeader(32 + chunk.bytes.length).copy(head, 0);
+      const head = frameHeader(32 + chunk.bytes.length, 36);
       head.write(chunk.id, 4, 'hex');
       parts.push(head, chunk.bytes);
     }

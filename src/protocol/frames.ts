@@ -3,9 +3,9 @@
  * uploading many chunks in one request and downloading many in one response.
  */
 
-/** Encodes one frame header. */
-export function frameHeader(length: number): Buffer {
-  const header = Buffer.allocUnsafe(4);
+/** Encodes one frame header, in a buffer of `room` bytes (the rest is the caller's). */
+export function frameHeader(length: number, room = 4): Buffer {
+  const header = Buffer.allocUnsafe(room);
   header.writeUInt32BE(length, 0);
   return header;
 }

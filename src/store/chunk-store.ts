@@ -19,6 +19,8 @@ export interface ChunkStore {
   put(chunks: readonly { readonly id: ChunkId; readonly bytes: Uint8Array }[]): Promise<void>;
   /** A chunk's bytes, or undefined when it is not stored. */
   get(id: ChunkId): Promise<Buffer | undefined>;
+  /** The bytes of many chunks, in the order of `ids` (undefined for those not stored). */
+  getMany(ids: readonly ChunkId[]): AsyncIterable<Buffer | undefined>;
   /** Releases resources; further calls are not allowed. */
   close(): Promise<void>;
 }
@@ -40,6 +42,10 @@ export class MemoryChunkStore implements ChunkStore {
 
   async get(id: ChunkId): Promise<Buffer | undefined> {
     return this.chunks.get(id);
+  }
+
+  async *getMany(ids: readonly ChunkId[]): AsyncIterable<Buffer | undefined> {
+    for (const id of ids) yield this.chunks.get(id);
   }
 
   async close(): Promise<void> {}

@@ -32,6 +32,21 @@ function chunkStoreContract(
       expect((await opened.store.get(empty.id))?.length).toBe(0);
     });
 
+    it('returns many chunks in the order asked, neighbours or not', async () => {
+      const opened = await open();
+      cleanup = opened.cleanup;
+      const [a, b, c, d] = [1000, 70_000, 10, 3000].map((n) => chunk(randomBytes(n)));
+      await opened.store.put([a!, b!, c!]);
+      await opened.store.put([d!]);
+      const missing = chunk(randomBytes(5));
+      const order = [c!, a!, b!, c!, missing, d!, a!];
+      const got: (Buffer | undefined)[] = [];
+      for await (const bytes of opened.store.getMany(order.map((x) => x.id))) got.push(bytes);
+      expect(got.map((bytes) => bytes && chunkIdOf(bytes))).toEqual(
+        order.map((x) => (x === missing ? undefined : x.id)),
+      );
+    });
+
     it('answers which ids it has', async () => {
       const opened = await open();
       cleanup = opened.cleanup;

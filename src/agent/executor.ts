@@ -32,7 +32,13 @@ import {
   type PushMove,
   type PushPut,
 } from '../core/planner.js';
-import { errorCode, type FileSystem, type ReadHandle, type Stat } from '../fs/file-system.js';
+import {
+  errorCode,
+  type FileSystem,
+  type ReadHandle,
+  type Stat,
+  type WriteHandle,
+} from '../fs/file-system.js';
 import { TandemError } from '../protocol/errors.js';
 import { MAX_OPS_PER_COMMIT, type OpResult, type WireOp } from '../protocol/api.js';
 import type { HubClient } from './hub-client.js';
@@ -74,6 +80,8 @@ const PUSH_GROUP_BYTES = 64 * 1024 * 1024;
 const DOWNLOAD_RUN_BYTES = 32 * 1024 * 1024;
 const UPLOADS_IN_FLIGHT = 3;
 const PARALLEL_DOWNLOADS = 16;
+/** Runs of one large file fetched at once. */
+const PARALLEL_RUNS = 4;
 /** Files up to this size are downloaded in batches (many per request). */
 const SMALL_FILE_BYTES = 1024 * 1024;
 const SMALL_BATCH_FILES = 2000;
@@ -861,52 +869,50 @@ export class Executor {
     return { change, stat, manifest };
   }
 
-  /** Writes a manifest's bytes in order, from local files where possible, else from the hub. */
+  /**
+   * Writes a manifest's bytes, from local files where possible, else from the hub: chunks
+   * missing here are fetched in runs, several runs at once, each written at its place.
+   */
   private async writeContent(
-    out: { write(data: Uint8Array): Promise<void> },
+    out: Pick<WriteHandle, 'writeAt'>,
     manifest: Manifest,
     localChunks: LocalChunks,
     prefetched: ReadonlyMap<ChunkId, Uint8Array>,
     result: ExecutionResult,
   ): Promise<void> {
-    const chunks = manifest.chunks;
-    let i = 0;
-    while (i < chunks.length) {
-      const local =
-        prefetched.get(chunks[i]!.id) ?? (await this.readLocalChunk(chunks[i]!, localChunks));
+    const runs: { chunks: ChunkRef[]; positions: number[]; bytes: number }[] = [];
+    let position = 0;
+    for (const chunk of manifest.chunks) {
+      const local = prefetched.get(chunk.id) ?? (await this.readLocalChunk(chunk, localChunks));
       if (local) {
-        await out.write(local);
-        i++;
-        continue;
+        await out.writeAt(local, position);
+      } else {
+        let run = runs.at(-1);
+        if (!run || run.bytes >= DOWNLOAD_RUN_BYTES) {
+          run = { chunks: [], positions: [], bytes: 0 };
+          runs.push(run);
+        }
+        run.chunks.push(chunk);
+        run.positions.push(position);
+        run.bytes += chunk.size;
       }
-      // A run of chunks to fetch in one request.
-      const run: ChunkRef[] = [chunks[i]!];
-      let runBytes = chunks[i]!.size;
-      let j = i + 1;
-      while (
-        j < chunks.length &&
-        runBytes < DOWNLOAD_RUN_BYTES &&
-        !localChunks.has(chunks[j]!.id)
-      ) {
-        run.push(chunks[j]!);
-        runBytes += chunks[j]!.size;
-        j++;
-      }
+      position += chunk.size;
+    }
+    await forEachLimited(runs, PARALLEL_RUNS, async (run) => {
       let k = 0;
       for await (const { id, bytes } of this.options.client.fetchChunks(
         this.options.workspaceId,
-        run.map((c) => c.id),
+        run.chunks.map((c) => c.id),
       )) {
-        if (id !== run[k]?.id || chunkIdOf(bytes) !== id)
+        if (id !== run.chunks[k]?.id || chunkIdOf(bytes) !== id)
           throw new PathProblem(`chunk ${id.slice(0, 12)} arrived corrupted; will retry`);
-        await out.write(bytes);
+        await out.writeAt(bytes, run.positions[k]!);
         result.downloaded += bytes.length;
         k++;
       }
-      if (k !== run.length)
+      if (k !== run.chunks.length)
         throw new PathProblem('the hub sent fewer chunks than asked; will retry');
-      i = j;
-    }
+    });
   }
 
   private async readLocalChunk(

@@ -1,8 +1,9 @@
 /** Small helpers for bounded concurrency. No I/O of their own. */
 
 /**
- * Runs `fn` over `items` with at most `limit` calls in flight. Rejects with the first
- * failure (calls already started still finish); resolves when all have succeeded.
+ * Runs `fn` over `items` with at most `limit` calls in flight. After a failure no new call
+ * starts; once the calls already started have finished, rejects with a failure (so
+ * nothing is still running when the caller cleans up). Resolves when all have succeeded.
  */
 export async function forEachLimited<T>(
   items: readonly T[],
@@ -22,7 +23,9 @@ export async function forEachLimited<T>(
       }
     }
   });
-  await Promise.all(workers);
+  const outcomes = await Promise.allSettled(workers);
+  const failure = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected');
+  if (failure) throw failure.reason;
 }
 
 /** A promise with its resolve function exposed. */

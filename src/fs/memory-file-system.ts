@@ -139,6 +139,13 @@ export class MemoryFileSystem implements FileSystem {
         file.data = Buffer.concat([file.data, ...parts.splice(0)]);
         file.mtimeMs = this.now();
       },
+      writeAt: async (data, position) => {
+        const end = position + data.length;
+        if (file.data.length < end)
+          file.data = Buffer.concat([file.data, Buffer.alloc(end - file.data.length)]);
+        file.data.set(data, position);
+        file.mtimeMs = this.now();
+      },
       sync: async () => {},
       close: async () => {},
     };

@@ -67,15 +67,20 @@ export class NodeFileSystem implements FileSystem {
       constants.O_CREAT | constants.O_EXCL | constants.O_WRONLY | constants.O_NOFOLLOW,
       mode,
     );
-    let position = 0;
+    const writeAt = async (data: Uint8Array, position: number) => {
+      for (let done = 0; done < data.length;) {
+        done += (await writeAsync(fd, data, done, data.length - done, position + done))
+          .bytesWritten;
+      }
+    };
+    let end = 0;
     return {
       write: async (data) => {
-        const end = position + data.length;
-        while (position < end) {
-          const offset = data.length - (end - position);
-          position += (await writeAsync(fd, data, offset, end - position, position)).bytesWritten;
-        }
+        const position = end;
+        end += data.length;
+        await writeAt(data, position);
       },
+      writeAt,
       sync: () => fsyncAsync(fd),
       close: async () => fs.closeSync(fd),
     };

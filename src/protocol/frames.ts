@@ -20,18 +20,23 @@ export class FrameDecoder {
 
   constructor(private readonly maxFrame: number) {}
 
+  /**
+   * Returns the frames completed by `data`. A frame inside one received buffer is a view of
+   * it; one that spans buffers is copied once into a buffer of its own.
+   */
   push(data: Buffer): Buffer[] {
-    this.buffered.push(data);
-    this.bufferedBytes += data.length;
+    if (data.length > 0) {
+      this.buffered.push(data);
+      this.bufferedBytes += data.length;
+    }
     const frames: Buffer[] = [];
     while (this.bufferedBytes >= 4) {
-      const head = this.peek(4);
-      const length = head.readUInt32BE(0);
+      const length = this.peekLength();
       if (length > this.maxFrame)
         throw new RangeError(`frame of ${length} bytes exceeds ${this.maxFrame}`);
       if (this.bufferedBytes < 4 + length) break;
-      const all = this.take(4 + length);
-      frames.push(all.subarray(4));
+      this.skip(4);
+      frames.push(this.take(length));
     }
     return frames;
   }
@@ -41,19 +46,42 @@ export class FrameDecoder {
     return this.bufferedBytes === 0;
   }
 
-  private peek(n: number): Buffer {
-    if (this.buffered[0]!.length >= n) return this.buffered[0]!;
-    const joined = Buffer.concat(this.buffered);
-    this.buffered = [joined];
-    return joined;
+  private peekLength(): number {
+    const first = this.buffered[0]!;
+    if (first.length >= 4) return first.readUInt32BE(0);
+    const head = Buffer.allocUnsafe(4);
+    let filled = 0;
+    for (const part of this.buffered) {
+      filled += part.copy(head, filled, 0, Math.min(part.length, 4 - filled));
+      if (filled === 4) break;
+    }
+    return head.readUInt32BE(0);
   }
 
+  private skip(n: number): void {
+    this.take(n);
+  }
+
+  /** Removes the next `n` buffered bytes (n <= bufferedBytes). */
   private take(n: number): Buffer {
-    const joined = this.buffered.length === 1 ? this.buffered[0]! : Buffer.concat(this.buffered);
-    const out = joined.subarray(0, n);
-    const rest = joined.subarray(n);
-    this.buffered = rest.length > 0 ? [rest] : [];
-    this.bufferedBytes = rest.length;
+    this.bufferedBytes -= n;
+    const first = this.buffered[0];
+    if (first && first.length >= n) {
+      const out = first.subarray(0, n);
+      if (first.length === n) this.buffered.shift();
+      else this.buffered[0] = first.subarray(n);
+      return out;
+    }
+    const out = Buffer.allocUnsafe(n);
+    let filled = 0;
+    while (filled < n) {
+      const part = this.buffered[0]!;
+      const used = Math.min(part.length, n - filled);
+      part.copy(out, filled, 0, used);
+      filled += used;
+      if (used === part.length) this.buffered.shift();
+      else this.buffered[0] = part.subarray(used);
+    }
     return out;
   }
 }

@@ -45,6 +45,19 @@ function fileSystemContract(
       expect(await fs.lstat(`${root}/a.txt/below-a-file`)).toBeUndefined();
     });
 
+    it('writes at positions, in any order and concurrently', async () => {
+      await setup();
+      const handle = await fs.createWrite(`${root}/p`, 0o644);
+      await Promise.all([
+        handle.writeAt(Buffer.from('world'), 6),
+        handle.writeAt(Buffer.from('hello '), 0),
+        handle.writeAt(Buffer.from('!'), 11),
+      ]);
+      await handle.sync();
+      await handle.close();
+      expect((await readWholeFile(fs, `${root}/p`)).toString()).toBe('hello world!');
+    });
+
     it('refuses to create over an existing file', async () => {
       await setup();
       await write(fs, `${root}/a`, '1');

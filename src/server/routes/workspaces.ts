@@ -140,7 +140,7 @@ export function registerWorkspaceRoutes(app: FastifyInstance, ctx: HubContext): 
       const denied = ids.find((c) => !allowed.has(c));
       if (denied) throw TandemError.of('CHUNK_NOT_FOUND', denied);
       // Small frames are gathered into blocks of about 1 MiB: one stream write per block,
-      // not three per chunk.
+      // not three per chunk. Large chunks are sent without a copy.
       async function* frames() {
         let block: Buffer[] = [];
         let blockBytes = 0;
@@ -152,8 +152,18 @@ export function registerWorkspaceRoutes(app: FastifyInstance, ctx: HubContext): 
           ctx.stats.chunkBytesOut += bytes.length;
           const head = frameHeader(32 + bytes.length, 36);
           head.write(chunkId, 4, 'hex');
-          block.push(head, bytes);
-          blockBytes += 36 + bytes.length;
+          block.push(head);
+          blockBytes += 36;
+          if (bytes.length >= 64 * 1024) {
+            // Large chunks go out as they are, without a copy.
+            yield Buffer.concat(block, blockBytes);
+            yield bytes;
+            block = [];
+            blockBytes = 0;
+            continue;
+          }
+          block.push(bytes);
+          blockBytes += bytes.length;
           if (blockBytes >= 1024 * 1024) {
             yield Buffer.concat(block, blockBytes);
             block = [];

@@ -43,7 +43,7 @@ import { TandemError } from '../protocol/errors.js';
 import { MAX_OPS_PER_COMMIT, type OpResult, type WireOp } from '../protocol/api.js';
 import type { HubClient } from './hub-client.js';
 import { absolute, type Problem } from './scanner.js';
-import type { StateStore } from './state-store.js';
+import type { HashRecord, StateStore } from './state-store.js';
 
 export interface ExecutorOptions {
   readonly fs: FileSystem;
@@ -881,22 +881,28 @@ export class Executor {
     result: ExecutionResult,
   ): Promise<void> {
     const runs: { chunks: ChunkRef[]; positions: number[]; bytes: number }[] = [];
+    const sources: ChunkSources = new Map();
     let position = 0;
-    for (const chunk of manifest.chunks) {
-      const local = prefetched.get(chunk.id) ?? (await this.readLocalChunk(chunk, localChunks));
-      if (local) {
-        await out.writeAt(local, position);
-      } else {
-        let run = runs.at(-1);
-        if (!run || run.bytes >= DOWNLOAD_RUN_BYTES) {
-          run = { chunks: [], positions: [], bytes: 0 };
-          runs.push(run);
+    try {
+      for (const chunk of manifest.chunks) {
+        const local =
+          prefetched.get(chunk.id) ?? (await this.readLocalChunk(chunk, localChunks, sources));
+        if (local) await out.writeAt(local, position);
+        else {
+          let run = runs.at(-1);
+          if (!run || run.bytes >= DOWNLOAD_RUN_BYTES) {
+            run = { chunks: [], positions: [], bytes: 0 };
+            runs.push(run);
+          }
+          run.chunks.push(chunk);
+          run.positions.push(position);
+          run.bytes += chunk.size;
         }
-        run.chunks.push(chunk);
-        run.positions.push(position);
-        run.bytes += chunk.size;
+        position += chunk.size;
       }
-      position += chunk.size;
+      await this.checkSources(sources);
+    } finally {
+      for (const source of sources.values()) await source?.handle.close();
     }
     await forEachLimited(runs, PARALLEL_RUNS, async (run) => {
       let k = 0;
@@ -915,27 +921,69 @@ export class Executor {
     });
   }
 
+  /**
+   * A chunk's bytes from a local file that holds it, per the hash cache. The file is opened
+   * once per download and only if its stat is still the one it was hashed at; the bytes are
+   * not hashed again, because `checkSources` confirms afterwards that no file read from has
+   * changed (the same stat rule the scanner trusts).
+   */
   private async readLocalChunk(
     chunk: ChunkRef,
     localChunks: LocalChunks,
+    sources: ChunkSources,
   ): Promise<Uint8Array | undefined> {
-    const source = localChunks.get(chunk.id);
-    if (!source) return undefined;
+    const location = localChunks.get(chunk.id);
+    if (!location) return undefined;
     try {
-      await this.checkAncestors(source.path);
-      const handle = await this.options.fs.openRead(this.abs(source.path));
-      try {
-        const bytes = new Uint8Array(chunk.size);
-        const n = await readFully(handle, bytes, source.offset);
-        // The file may have changed since it was hashed: trust only bytes that match.
-        return n === chunk.size && chunkIdOf(bytes) === chunk.id ? bytes : undefined;
-      } finally {
-        await handle.close();
+      let source = sources.get(location.path);
+      if (source === undefined) {
+        source = await this.openSource(location.path);
+        sources.set(location.path, source);
       }
+      if (!source) return undefined;
+      const bytes = new Uint8Array(chunk.size);
+      const n = await readFully(source.handle, bytes, location.offset);
+      return n === chunk.size ? bytes : undefined;
     } catch {
       return undefined;
     }
   }
+
+  private async openSource(path: string): Promise<ChunkSource | null> {
+    await this.checkAncestors(path);
+    const handle = await this.options.fs.openRead(this.abs(path));
+    const stat = await handle.stat();
+    const record = this.options.store.hashes.get(path);
+    if (record && sameAsHashed(record, stat)) return { handle, record };
+    await handle.close();
+    return null;
+  }
+
+  /** Throws unless every file chunks were copied from still is as it was hashed. */
+  private async checkSources(sources: ChunkSources): Promise<void> {
+    for (const [path, source] of sources) {
+      if (!source) continue;
+      const now = await this.options.fs.lstat(this.abs(path));
+      if (!now || !sameAsHashed(source.record, now))
+        throw new PathProblem(`${path} changed while chunks were copied from it; will retry`);
+    }
+  }
+}
+
+/** Files chunks are copied from during one download (null: not usable). */
+type ChunkSources = Map<string, ChunkSource | null>;
+interface ChunkSource {
+  readonly handle: ReadHandle;
+  readonly record: HashRecord;
+}
+
+function sameAsHashed(record: HashRecord, stat: Stat): boolean {
+  return (
+    stat.kind === 'file' &&
+    stat.ino === record.ino &&
+    stat.size === record.size &&
+    stat.mtimeMs === record.mtimeMs
+  );
 }
 
 async function readFully(handle: ReadHandle, into: Uint8Array, position: number): Promise<number> {

@@ -47,6 +47,9 @@ export interface Transport {
   send(request: TransportRequest): Promise<TransportResponse>;
 }
 
+/** How long a request may go without a byte from the hub before it fails. */
+const SILENCE_LIMIT_MS = 120_000;
+
 /** The real transport: node:http with keep-alive connections to `hub` (http or https). */
 export class HttpTransport implements Transport {
   private readonly base: URL;
@@ -90,6 +93,14 @@ export class HttpTransport implements Transport {
         ),
       );
       outgoing.on('response', (incoming) => resolve(responseOf(incoming)));
+      // A hub that stops answering must not hang the agent: no byte for this long fails the call.
+      outgoing.setTimeout(SILENCE_LIMIT_MS, () =>
+        outgoing.destroy(
+          Object.assign(new Error(`no answer for ${SILENCE_LIMIT_MS / 1000} s`), {
+            code: 'ETIMEDOUT',
+          }),
+        ),
+      );
       for (const part of parts) outgoing.write(part);
       outgoing.end();
     });

@@ -82,6 +82,8 @@ const UPLOADS_IN_FLIGHT = 3;
 const PARALLEL_DOWNLOADS = 16;
 /** Runs of one large file fetched at once. */
 const PARALLEL_RUNS = 4;
+/** A large download is flushed to disk every this many bytes. */
+const FLUSH_EVERY_BYTES = 64 * 1024 * 1024;
 /** Files up to this size are downloaded in batches (many per request). */
 const SMALL_FILE_BYTES = 1024 * 1024;
 const SMALL_BATCH_FILES = 2000;
@@ -874,7 +876,7 @@ export class Executor {
    * missing here are fetched in runs, several runs at once, each written at its place.
    */
   private async writeContent(
-    out: Pick<WriteHandle, 'writeAt'>,
+    out: Pick<WriteHandle, 'writeAt' | 'sync'>,
     manifest: Manifest,
     localChunks: LocalChunks,
     prefetched: ReadonlyMap<ChunkId, Uint8Array>,
@@ -904,21 +906,45 @@ export class Executor {
     } finally {
       for (const source of sources.values()) await source?.handle.close();
     }
-    await forEachLimited(runs, PARALLEL_RUNS, async (run) => {
-      let k = 0;
-      for await (const { id, bytes } of this.options.client.fetchChunks(
-        this.options.workspaceId,
-        run.chunks.map((c) => c.id),
-      )) {
-        if (id !== run.chunks[k]?.id || chunkIdOf(bytes) !== id)
-          throw new PathProblem(`chunk ${id.slice(0, 12)} arrived corrupted; will retry`);
-        await out.writeAt(bytes, run.positions[k]!);
-        result.downloaded += bytes.length;
-        k++;
-      }
-      if (k !== run.chunks.length)
-        throw new PathProblem('the hub sent fewer chunks than asked; will retry');
-    });
+    // A large download is flushed as it goes, so the fsync before the rename has little left
+    // to write. A failed early flush fails the file (a later fsync might not report it).
+    let unflushed = 0;
+    let flushing: Promise<void> | undefined;
+    let flushError: unknown;
+    const wrote = (bytes: number) => {
+      unflushed += bytes;
+      if (unflushed < FLUSH_EVERY_BYTES || flushing) return;
+      unflushed = 0;
+      flushing = out
+        .sync()
+        .catch((error: unknown) => {
+          flushError ??= error;
+        })
+        .finally(() => {
+          flushing = undefined;
+        });
+    };
+    try {
+      await forEachLimited(runs, PARALLEL_RUNS, async (run) => {
+        let k = 0;
+        for await (const { id, bytes } of this.options.client.fetchChunks(
+          this.options.workspaceId,
+          run.chunks.map((c) => c.id),
+        )) {
+          if (id !== run.chunks[k]?.id || chunkIdOf(bytes) !== id)
+            throw new PathProblem(`chunk ${id.slice(0, 12)} arrived corrupted; will retry`);
+          await out.writeAt(bytes, run.positions[k]!);
+          wrote(bytes.length);
+          result.downloaded += bytes.length;
+          k++;
+        }
+        if (k !== run.chunks.length)
+          throw new PathProblem('the hub sent fewer chunks than asked; will retry');
+      });
+    } finally {
+      await flushing; // never leave an fsync running on a handle the caller closes
+    }
+    if (flushError) throw flushError;
   }
 
   /**

@@ -17,6 +17,13 @@ export interface ChunkStore {
    * chunk is durable (it survives a crash of the process or the machine).
    */
   put(chunks: readonly { readonly id: ChunkId; readonly bytes: Uint8Array }[]): Promise<void>;
+  /**
+   * Stores chunks without waiting for the disk: they are readable at once, but a crash before
+   * the next `sync` may lose them (then they are simply missing, never wrong).
+   */
+  write(chunks: readonly { readonly id: ChunkId; readonly bytes: Uint8Array }[]): Promise<void>;
+  /** Makes every chunk written before this call durable. */
+  sync(): Promise<void>;
   /** A chunk's bytes, or undefined when it is not stored. */
   get(id: ChunkId): Promise<Buffer | undefined>;
   /** The bytes of many chunks, in the order of `ids` (undefined for those not stored). */
@@ -39,6 +46,12 @@ export class MemoryChunkStore implements ChunkStore {
     for (const { id, bytes } of chunks)
       if (!this.chunks.has(id)) this.chunks.set(id, Buffer.from(bytes));
   }
+
+  write(chunks: readonly { readonly id: ChunkId; readonly bytes: Uint8Array }[]): Promise<void> {
+    return this.put(chunks);
+  }
+
+  async sync(): Promise<void> {}
 
   async get(id: ChunkId): Promise<Buffer | undefined> {
     return this.chunks.get(id);

@@ -1,12 +1,13 @@
 /**
- * Chunks on local disk, packed: every `put` appends its new chunks to one pack file
- * (`ROOT/packs/<id>.pack`), fsyncs it and its folder once, then records where each chunk
- * lives in an index (`ROOT/index.db`, SQLite with synchronous=FULL). Thousands of small
- * chunks cost a few fsyncs instead of thousands.
+ * Chunks on local disk, packed: every `write` appends its new chunks to one pack file
+ * (`ROOT/packs/<id>.pack`); `sync` fsyncs the packs written since the last sync and their
+ * folder, then records where each chunk lives in an index (`ROOT/index.db`, SQLite with
+ * synchronous=FULL). Thousands of small chunks, or a gigabyte uploaded in many requests,
+ * cost a few fsyncs at commit time instead of some per request.
  *
- * A chunk is in the store exactly when the index says so, and the index only names bytes
- * that are already durable. A crash between the two leaves an unindexed pack (wasted space,
- * never a wrong answer); the chunks are simply uploaded again.
+ * The index only names bytes that are already durable; written chunks wait in memory until
+ * the next sync. A crash before it leaves unindexed packs (wasted space, never a wrong
+ * answer); the chunks are simply uploaded again.
  */
 import Database from 'better-sqlite3';
 import { randomUUID } from 'node:crypto';
@@ -35,6 +36,11 @@ export class DiskChunkStore implements ChunkStore {
   private readonly insert: Database.Statement<[string, string, number, number]>;
   /** Chunks being written by a put that has not finished, so concurrent puts skip them. */
   private readonly inFlight = new Map<ChunkId, Promise<void>>();
+  /** Chunks written to packs that are not durable yet; the next `sync` indexes them. */
+  private readonly unsynced = new Map<ChunkId, Location>();
+  private syncing: Promise<void> = Promise.resolve();
+  /** The fsync started for each unsynced pack when it was written. */
+  private readonly flushing = new Map<string, Promise<void>>();
   /** Open packs for reading, least recently used first. */
   private readonly readers = new Map<string, Promise<FileHandle>>();
 
@@ -59,11 +65,23 @@ export class DiskChunkStore implements ChunkStore {
 
   async has(ids: readonly ChunkId[]): Promise<Set<ChunkId>> {
     const present = new Set<ChunkId>();
-    for (const id of ids) if (this.lookup.get(id)) present.add(id);
+    for (const id of ids) if (this.locate(id)) present.add(id);
     return present;
   }
 
+  /** Where a chunk is: durable (in the index) or written and waiting for `sync`. */
+  private locate(id: ChunkId): Location | undefined {
+    return this.unsynced.get(id) ?? this.lookup.get(id);
+  }
+
   async put(
+    chunks: readonly { readonly id: ChunkId; readonly bytes: Uint8Array }[],
+  ): Promise<void> {
+    await this.write(chunks);
+    await this.sync();
+  }
+
+  async write(
     chunks: readonly { readonly id: ChunkId; readonly bytes: Uint8Array }[],
   ): Promise<void> {
     const fresh = new Map<ChunkId, Uint8Array>();
@@ -72,7 +90,7 @@ export class DiskChunkStore implements ChunkStore {
       if (fresh.has(id)) continue;
       const pending = this.inFlight.get(id);
       if (pending) waits.push(pending);
-      else if (!this.lookup.get(id)) fresh.set(id, bytes);
+      else if (!this.locate(id)) fresh.set(id, bytes);
     }
     if (fresh.size > 0) {
       const written = this.writePack(fresh);
@@ -84,10 +102,54 @@ export class DiskChunkStore implements ChunkStore {
         for (const id of fresh.keys()) this.inFlight.delete(id);
       }
     }
-    // Another put was writing some of these: durable only once it is.
+    // Another write had some of these under way: stored only once it is.
     await Promise.all(waits);
     for (const { id } of chunks) {
-      if (!this.lookup.get(id)) throw new Error(`chunk ${id} could not be stored`);
+      if (!this.locate(id)) throw new Error(`chunk ${id} could not be stored`);
+    }
+  }
+
+  /**
+   * Makes every written chunk durable: one fsync per pack written since the last sync, one of
+   * the folder, then one index transaction. Syncs run one after another, so a sync that
+   * returns covers every write that finished before it was called.
+   */
+  sync(): Promise<void> {
+    const run = this.syncing.then(() => this.syncNow());
+    this.syncing = run.catch(() => undefined);
+    return run;
+  }
+
+  private async syncNow(): Promise<void> {
+    if (this.unsynced.size === 0) return;
+    const batch = [...this.unsynced];
+    const packs = new Set(batch.map(([, location]) => location.pack));
+    const lost = new Set<string>();
+    await Promise.all(
+      [...packs].map(async (pack) => {
+        const flushed = this.flushing.get(pack) ?? this.fsyncPack(pack);
+        this.flushing.delete(pack);
+        // A failed fsync may have dropped the bytes, and a second fsync would not say so:
+        // such a pack's chunks are forgotten (missing, to be uploaded again), never indexed.
+        await flushed.catch(() => lost.add(pack));
+      }),
+    );
+    await fsyncDir(join(this.root, 'packs'));
+    // Only now, with the bytes durable, does the index name them.
+    this.index.transaction(() => {
+      for (const [id, { pack, offset, size }] of batch)
+        if (!lost.has(pack)) this.insert.run(id, pack, offset, size);
+    })();
+    for (const [id, location] of batch)
+      if (this.unsynced.get(id) === location) this.unsynced.delete(id);
+  }
+
+  private async fsyncPack(pack: string): Promise<void> {
+    const handle = await open(join(this.root, 'packs', pack), constants.O_RDONLY);
+    try {
+      await handle.sync();
+    } finally {
+      await handle.close();
     }
   }
 
@@ -98,12 +160,12 @@ export class DiskChunkStore implements ChunkStore {
       constants.O_CREAT | constants.O_EXCL | constants.O_WRONLY,
       0o644,
     );
-    const locations: [ChunkId, number, number][] = [];
+    const locations: [ChunkId, Location][] = [];
     try {
       let offset = 0;
       const all: Uint8Array[] = [];
       for (const [id, bytes] of chunks) {
-        locations.push([id, offset, bytes.length]);
+        locations.push([id, { pack, offset, size: bytes.length }]);
         offset += bytes.length;
         all.push(bytes);
       }
@@ -115,19 +177,20 @@ export class DiskChunkStore implements ChunkStore {
         if (bytesWritten !== size) await writeRest(handle, group, bytesWritten, position);
         position += size;
       }
-      await handle.sync();
-    } finally {
+    } catch (error) {
       await handle.close();
+      throw error;
     }
-    await fsyncDir(join(this.root, 'packs'));
-    // Only now, with the bytes durable, do they become visible.
-    this.index.transaction(() => {
-      for (const [id, offset, size] of locations) this.insert.run(id, pack, offset, size);
-    })();
+    // The pack starts on its way to the disk now, while more uploads arrive; `sync` waits for
+    // it rather than paying for all the writing at commit time.
+    const flushed = handle.sync().finally(() => handle.close());
+    flushed.catch(() => undefined); // a failure is seen by the sync that waits for it
+    this.flushing.set(pack, flushed);
+    for (const [id, location] of locations) this.unsynced.set(id, location);
   }
 
   async get(id: ChunkId): Promise<Buffer | undefined> {
-    const location = this.lookup.get(id);
+    const location = this.locate(id);
     return location ? this.readRun(location) : undefined;
   }
 
@@ -137,7 +200,7 @@ export class DiskChunkStore implements ChunkStore {
    */
   async *getMany(ids: readonly ChunkId[]): AsyncIterable<Buffer | undefined> {
     const runs: { location: Location; ids: number }[] = [];
-    const locations = ids.map((id) => this.lookup.get(id));
+    const locations = ids.map((id) => this.locate(id));
     for (let i = 0; i < ids.length;) {
       const first = locations[i];
       if (!first) {
@@ -219,6 +282,7 @@ export class DiskChunkStore implements ChunkStore {
   }
 
   async close(): Promise<void> {
+    await this.sync();
     const readers = [...this.readers.values()];
     this.readers.clear();
     await Promise.all(

@@ -47,6 +47,26 @@ function chunkStoreContract(
       );
     });
 
+    it('serves written chunks at once and keeps them once synced', async () => {
+      const opened = await open();
+      cleanup = opened.cleanup;
+      const a = chunk(randomBytes(3000));
+      await opened.store.write([a]);
+      expect(await opened.store.has([a.id])).toEqual(new Set([a.id]));
+      expect((await opened.store.get(a.id))?.equals(Buffer.from(a.bytes))).toBe(true);
+      const unsynced = chunk(randomBytes(100));
+      if (opened.reopen) {
+        // Another reader of the same store sees only what is durable.
+        await opened.store.write([unsynced]);
+        const reader = await opened.reopen();
+        expect(await reader.has([a.id, unsynced.id])).toEqual(new Set());
+        await opened.store.sync();
+        expect((await reader.get(a.id))?.equals(Buffer.from(a.bytes))).toBe(true);
+        expect((await reader.get(unsynced.id))?.equals(Buffer.from(unsynced.bytes))).toBe(true);
+        await reader.close();
+      }
+    });
+
     it('answers which ids it has', async () => {
       const opened = await open();
       cleanup = opened.cleanup;

@@ -21,8 +21,8 @@ export async function missingChunks(ctx: HubContext, ids: readonly ChunkId[]): P
 }
 
 /**
- * Reads framed chunks from `body`, verifies each against its hash, stores them durably and
- * links them to the workspace. Returns how many chunks arrived. Stores in batches so a large
+ * Reads framed chunks from `body`, verifies each against its hash, stores them (durable by
+ * the time a commit uses them) and links them to the workspace. Returns how many chunks arrived. Stores in batches so a large
  * upload never sits in memory whole.
  */
 export async function receiveChunks(
@@ -41,7 +41,7 @@ export async function receiveChunks(
     const batch = pending;
     pending = [];
     pendingBytes = 0;
-    await ctx.chunks.put(batch);
+    await ctx.chunks.write(batch); // durable at the commit that uses them (ChunkStore.sync)
     await linkChunks(ctx.db, workspaceId, [...new Set(batch.map((c) => c.id))]);
   };
   try {

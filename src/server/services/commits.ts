@@ -130,8 +130,10 @@ async function recordManifests(
       );
     }
   }
+  // Uploaded chunks become durable here, before anything that refers to them is committed.
   // One lookup for every chunk, one transaction for every manifest: a commit of ten thousand
   // small files must not cost ten thousand fsyncs.
+  await ctx.chunks.sync();
   const present = await ctx.chunks.has([
     ...new Set(manifests.flatMap((m) => m.chunks.map((c) => c.id as ChunkId))),
   ]);

@@ -580,21 +580,33 @@ export class Executor {
       try {
         await this.expect(change.path, change.local);
         handle = await this.options.fs.openRead(this.abs(change.path));
+        // Neighbouring missing chunks are read in one call (up to a batch), then sliced.
+        // Not hashed again here: the stat checks around the reads show the file is as it was
+        // hashed, and the hub verifies every chunk against its id anyway.
         let offset = 0;
-        for (const chunk of chunks) {
-          if (missing.has(chunk.id)) {
-            const bytes = new Uint8Array(chunk.size);
-            const n = await readFully(handle, bytes, offset);
-            // Not hashed again here: the stat checks around the read show the file is as it
-            // was hashed, and the hub verifies every chunk against its id anyway.
-            if (n !== chunk.size)
-              throw new PathProblem(`${change.path} changed while uploading; will look again`);
-            missing.delete(chunk.id);
-            batch.push({ id: chunk.id, bytes });
-            batchBytes += bytes.length;
+        for (let i = 0; i < chunks.length;) {
+          if (!missing.has(chunks[i]!.id)) {
+            offset += chunks[i]!.size;
+            i++;
+            continue;
+          }
+          const span: ChunkRef[] = [];
+          let spanBytes = 0;
+          for (; i < chunks.length && missing.has(chunks[i]!.id); i++) {
+            if (span.length > 0 && spanBytes + chunks[i]!.size > UPLOAD_BATCH_BYTES) break;
+            missing.delete(chunks[i]!.id);
+            span.push(chunks[i]!);
+            spanBytes += chunks[i]!.size;
+          }
+          const bytes = Buffer.allocUnsafe(spanBytes);
+          if ((await readFully(handle, bytes, offset)) !== spanBytes)
+            throw new PathProblem(`${change.path} changed while uploading; will look again`);
+          for (let at = 0, k = 0; k < span.length; at += span[k]!.size, k++) {
+            batch.push({ id: span[k]!.id, bytes: bytes.subarray(at, at + span[k]!.size) });
+            batchBytes += span[k]!.size;
             if (batchBytes >= UPLOAD_BATCH_BYTES) await flush();
           }
-          offset += chunk.size;
+          offset += spanBytes;
         }
         await this.expect(change.path, change.local); // still exactly as hashed?
       } catch (error) {

@@ -42,7 +42,7 @@ import {
 import { TandemError } from '../protocol/errors.js';
 import { MAX_OPS_PER_COMMIT, type OpResult, type WireOp } from '../protocol/api.js';
 import type { HubClient } from './hub-client.js';
-import { absolute, type Problem } from './scanner.js';
+import { absolute, hashStillValid, type Problem } from './scanner.js';
 import type { HashRecord, StateStore } from './state-store.js';
 
 export interface ExecutorOptions {
@@ -992,7 +992,7 @@ export class Executor {
     const handle = await this.options.fs.openRead(this.abs(path));
     const stat = await handle.stat();
     const record = this.options.store.hashes.get(path);
-    if (record && sameAsHashed(record, stat)) return { handle, record };
+    if (record && hashStillValid(record, stat)) return { handle, record };
     await handle.close();
     return null;
   }
@@ -1002,7 +1002,7 @@ export class Executor {
     for (const [path, source] of sources) {
       if (!source) continue;
       const now = await this.options.fs.lstat(this.abs(path));
-      if (!now || !sameAsHashed(source.record, now))
+      if (!now || !hashStillValid(source.record, now))
         throw new PathProblem(`${path} changed while chunks were copied from it; will retry`);
     }
   }
@@ -1013,15 +1013,6 @@ type ChunkSources = Map<string, ChunkSource | null>;
 interface ChunkSource {
   readonly handle: ReadHandle;
   readonly record: HashRecord;
-}
-
-function sameAsHashed(record: HashRecord, stat: Stat): boolean {
-  return (
-    stat.kind === 'file' &&
-    stat.ino === record.ino &&
-    stat.size === record.size &&
-    stat.mtimeMs === record.mtimeMs
-  );
 }
 
 async function readFully(handle: ReadHandle, into: Uint8Array, position: number): Promise<number> {

@@ -66,11 +66,7 @@ function cachedHash(
   stat: Stat,
 ): HashRecord | undefined {
   const matches = (record: HashRecord | undefined): record is HashRecord =>
-    record !== undefined &&
-    record.ino === stat.ino &&
-    record.size === stat.size &&
-    record.mtimeMs === stat.mtimeMs &&
-    record.hashedAt - record.mtimeMs > RACY_WINDOW_MS;
+    record !== undefined && hashStillValid(record, stat);
   const byPath = options.hashes.get(path);
   if (matches(byPath)) return byPath;
   // Built on the first miss of a scan (the cache does not change while a scan walks).
@@ -80,6 +76,20 @@ function cachedHash(
   }
   const moved = walkState.byIno.get(stat.ino);
   return matches(moved) ? moved : undefined;
+}
+
+/**
+ * True when a hash record still describes the file `stat` describes: same inode, size and
+ * mtime, and the hash was taken long enough after the last write to be trusted.
+ */
+export function hashStillValid(record: HashRecord, stat: Stat): boolean {
+  return (
+    stat.kind === 'file' &&
+    record.ino === stat.ino &&
+    record.size === stat.size &&
+    record.mtimeMs === stat.mtimeMs &&
+    record.hashedAt - record.mtimeMs > RACY_WINDOW_MS
+  );
 }
 
 interface WalkState {

@@ -559,6 +559,11 @@ export class Executor {
       if (inFlight.size >= UPLOADS_IN_FLIGHT) await Promise.race(inFlight);
       if (failure) throw failure;
     };
+    const send = async (id: ChunkId, bytes: Uint8Array) => {
+      batch.push({ id, bytes });
+      batchBytes += bytes.length;
+      if (batchBytes >= UPLOAD_BATCH_BYTES) await flush();
+    };
     for (const { change, chunks } of files) {
       const wanted = chunks.some((c) => missing.has(c.id));
       if (!wanted) continue;
@@ -567,11 +572,8 @@ export class Executor {
       if (hashed) {
         let offset = 0;
         for (const chunk of chunks) {
-          if (missing.delete(chunk.id)) {
-            batch.push({ id: chunk.id, bytes: hashed.subarray(offset, offset + chunk.size) });
-            batchBytes += chunk.size;
-            if (batchBytes >= UPLOAD_BATCH_BYTES) await flush();
-          }
+          if (missing.delete(chunk.id))
+            await send(chunk.id, hashed.subarray(offset, offset + chunk.size));
           offset += chunk.size;
         }
         continue;
@@ -601,11 +603,8 @@ export class Executor {
           const bytes = Buffer.allocUnsafe(spanBytes);
           if ((await readFully(handle, bytes, offset)) !== spanBytes)
             throw new PathProblem(`${change.path} changed while uploading; will look again`);
-          for (let at = 0, k = 0; k < span.length; at += span[k]!.size, k++) {
-            batch.push({ id: span[k]!.id, bytes: bytes.subarray(at, at + span[k]!.size) });
-            batchBytes += span[k]!.size;
-            if (batchBytes >= UPLOAD_BATCH_BYTES) await flush();
-          }
+          for (let at = 0, k = 0; k < span.length; at += span[k]!.size, k++)
+            await send(span[k]!.id, bytes.subarray(at, at + span[k]!.size));
           offset += spanBytes;
         }
         await this.expect(change.path, change.local); // still exactly as hashed?

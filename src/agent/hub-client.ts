@@ -21,7 +21,7 @@ import {
   type WorkspaceInfo,
 } from '../protocol/api.js';
 import { TandemError, type ErrorBody } from '../protocol/errors.js';
-import { FrameDecoder, frameHeader } from '../protocol/frames.js';
+import { chunkFrameHead, FrameDecoder } from '../protocol/frames.js';
 import { MAX_CHUNK_BYTES } from '../store/chunk-store.js';
 
 export interface TransportResponse {
@@ -200,9 +200,7 @@ export class HubClient {
   ): Promise<void> {
     const parts: Uint8Array[] = [];
     for (const chunk of chunks) {
-      const head = frameHeader(32 + chunk.bytes.length, 36);
-      head.write(chunk.id, 4, 'hex');
-      parts.push(head, chunk.bytes);
+      parts.push(chunkFrameHead(chunk.id, chunk.bytes.length), chunk.bytes);
     }
     await this.call({
       method: 'POST',

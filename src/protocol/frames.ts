@@ -3,11 +3,19 @@
  * uploading many chunks in one request and downloading many in one response.
  */
 
-/** Encodes one frame header, in a buffer of `room` bytes (the rest is the caller's). */
-export function frameHeader(length: number, room = 4): Buffer {
-  const header = Buffer.allocUnsafe(room);
+/** Encodes one frame header. */
+export function frameHeader(length: number): Buffer {
+  const header = Buffer.allocUnsafe(4);
   header.writeUInt32BE(length, 0);
   return header;
+}
+
+/** The 36 bytes before a chunk's bytes in a chunk frame: its length header and its id. */
+export function chunkFrameHead(id: string, size: number): Buffer {
+  const head = Buffer.allocUnsafe(36);
+  head.writeUInt32BE(32 + size, 0);
+  head.write(id, 4, 'hex');
+  return head;
 }
 
 /**
@@ -35,7 +43,7 @@ export class FrameDecoder {
       if (length > this.maxFrame)
         throw new RangeError(`frame of ${length} bytes exceeds ${this.maxFrame}`);
       if (this.bufferedBytes < 4 + length) break;
-      this.skip(4);
+      this.take(4); // the header
       frames.push(this.take(length));
     }
     return frames;
@@ -56,10 +64,6 @@ export class FrameDecoder {
       if (filled === 4) break;
     }
     return head.readUInt32BE(0);
-  }
-
-  private skip(n: number): void {
-    this.take(n);
   }
 
   /** Removes the next `n` buffered bytes (n <= bufferedBytes). */

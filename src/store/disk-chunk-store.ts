@@ -127,14 +127,14 @@ export class DiskChunkStore implements ChunkStore {
     const lost = new Set<string>();
     await Promise.all(
       [...packs].map(async (pack) => {
-        const flushed = this.flushing.get(pack) ?? this.fsyncPack(pack);
+        const flushed = this.flushing.get(pack) ?? fsyncPath(join(this.root, 'packs', pack));
         this.flushing.delete(pack);
         // A failed fsync may have dropped the bytes, and a second fsync would not say so:
         // such a pack's chunks are forgotten (missing, to be uploaded again), never indexed.
         await flushed.catch(() => lost.add(pack));
       }),
     );
-    await fsyncDir(join(this.root, 'packs'));
+    await fsyncPath(join(this.root, 'packs'));
     // Only now, with the bytes durable, does the index name them.
     this.index.transaction(() => {
       for (const [id, { pack, offset, size }] of batch)
@@ -142,15 +142,6 @@ export class DiskChunkStore implements ChunkStore {
     })();
     for (const [id, location] of batch)
       if (this.unsynced.get(id) === location) this.unsynced.delete(id);
-  }
-
-  private async fsyncPack(pack: string): Promise<void> {
-    const handle = await open(join(this.root, 'packs', pack), constants.O_RDONLY);
-    try {
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
   }
 
   private async writePack(chunks: ReadonlyMap<ChunkId, Uint8Array>): Promise<void> {
@@ -199,12 +190,13 @@ export class DiskChunkStore implements ChunkStore {
    * call, and the next run read while the current one is being sent.
    */
   async *getMany(ids: readonly ChunkId[]): AsyncIterable<Buffer | undefined> {
-    const runs: { location: Location; ids: number }[] = [];
+    // A run is neighbouring chunks read in one call; an id not stored is a run of its own.
+    const runs: { location: Location | undefined; ids: number }[] = [];
     const locations = ids.map((id) => this.locate(id));
     for (let i = 0; i < ids.length;) {
       const first = locations[i];
       if (!first) {
-        runs.push({ location: { pack: '', offset: 0, size: 0 }, ids: 1 });
+        runs.push({ location: undefined, ids: 1 });
         i++;
         continue;
       }
@@ -224,22 +216,19 @@ export class DiskChunkStore implements ChunkStore {
       }
       runs.push(run);
     }
-    const read = (run: { location: Location }) =>
-      run.location.pack === '' ? Promise.resolve(undefined) : this.readRun(run.location);
+    const read = (run: { location: Location | undefined }) =>
+      run.location ? this.readRun(run.location) : Promise.resolve(undefined);
     let pending = runs.length > 0 ? read(runs[0]!) : undefined;
     let k = 0;
     for (let r = 0; r < runs.length; r++) {
+      const { location: run, ids: count } = runs[r]!;
       const bytes = await pending;
       pending = r + 1 < runs.length ? read(runs[r + 1]!) : undefined;
       pending?.catch(() => undefined); // awaited on the next turn; never unhandled meanwhile
-      for (let n = 0; n < runs[r]!.ids; n++, k++) {
+      for (let n = 0; n < count; n++, k++) {
         const location = locations[k];
-        if (!bytes || !location) {
-          yield undefined;
-          continue;
-        }
-        const start = location.offset - runs[r]!.location.offset;
-        yield bytes.subarray(start, start + location.size);
+        const start = run && location ? location.offset - run.offset : 0;
+        yield bytes && location ? bytes.subarray(start, start + location.size) : undefined;
       }
     }
   }
@@ -323,8 +312,9 @@ async function readAt(handle: FileHandle, location: Location): Promise<Buffer> {
   return bytes;
 }
 
-async function fsyncDir(dir: string): Promise<void> {
-  const handle = await open(dir, constants.O_RDONLY);
+/** fsync of a file or a folder, by path. */
+async function fsyncPath(path: string): Promise<void> {
+  const handle = await open(path, constants.O_RDONLY);
   try {
     await handle.sync();
   } finally {

@@ -19,7 +19,7 @@ import {
   WorkspaceParamsSchema,
 } from '../../protocol/schemas.js';
 import { TandemError } from '../../protocol/errors.js';
-import { frameHeader } from '../../protocol/frames.js';
+import { chunkFrameHead } from '../../protocol/frames.js';
 import { requireCaller } from '../app.js';
 import type { HubContext } from '../context.js';
 import {
@@ -144,33 +144,32 @@ export function registerWorkspaceRoutes(app: FastifyInstance, ctx: HubContext): 
       async function* frames() {
         let block: Buffer[] = [];
         let blockBytes = 0;
+        const add = (part: Buffer) => {
+          block.push(part);
+          blockBytes += part.length;
+        };
+        const takeBlock = () => {
+          const out = Buffer.concat(block, blockBytes);
+          block = [];
+          blockBytes = 0;
+          return out;
+        };
         let k = 0;
         for await (const bytes of ctx.chunks.getMany(ids)) {
           const chunkId = ids[k++]!;
           if (!bytes) throw TandemError.of('CHUNK_NOT_FOUND', chunkId);
           ctx.stats.chunksOut++;
           ctx.stats.chunkBytesOut += bytes.length;
-          const head = frameHeader(32 + bytes.length, 36);
-          head.write(chunkId, 4, 'hex');
-          block.push(head);
-          blockBytes += 36;
+          add(chunkFrameHead(chunkId, bytes.length));
           if (bytes.length >= 64 * 1024) {
-            // Large chunks go out as they are, without a copy.
-            yield Buffer.concat(block, blockBytes);
+            yield takeBlock();
             yield bytes;
-            block = [];
-            blockBytes = 0;
-            continue;
-          }
-          block.push(bytes);
-          blockBytes += bytes.length;
-          if (blockBytes >= 1024 * 1024) {
-            yield Buffer.concat(block, blockBytes);
-            block = [];
-            blockBytes = 0;
+          } else {
+            add(bytes);
+            if (blockBytes >= 1024 * 1024) yield takeBlock();
           }
         }
-        if (blockBytes > 0) yield Buffer.concat(block, blockBytes);
+        if (blockBytes > 0) yield takeBlock();
       }
       return reply.type('application/octet-stream').send(Readable.from(frames()));
     },

@@ -22,8 +22,8 @@ export async function missingChunks(ctx: HubContext, ids: readonly ChunkId[]): P
 
 /**
  * Reads framed chunks from `body`, verifies each against its hash, stores them (durable by
- * the time a commit uses them) and links them to the workspace. Returns how many chunks arrived. Stores in batches so a large
- * upload never sits in memory whole.
+ * the time a commit uses them) and links them to the workspace. Returns how many chunks
+ * arrived. Stores in batches so a large upload never sits in memory whole.
  */
 export async function receiveChunks(
   ctx: HubContext,

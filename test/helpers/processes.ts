@@ -226,14 +226,20 @@ export async function waitForSameTree(
   b: string,
   timeoutMs = 20_000,
 ): Promise<Map<string, TreeItem>> {
+  // A walk is not a snapshot: an agent renaming and writing during it can make two walks look
+  // alike for a moment (a listing from before a rename, contents from after). So the two
+  // folders must agree on two walks in a row.
   let last = '';
+  let agreed = '';
   return waitFor(
     async () => {
       const [ta, tb] = await Promise.all([treeOf(a), treeOf(b)]);
       const sa = JSON.stringify([...ta]);
       const sb = JSON.stringify([...tb]);
       last = `${a}: ${sa}\n${b}: ${sb}`;
-      return sa === sb ? ta : undefined;
+      const settled = sa === sb && sa === agreed;
+      agreed = sa === sb ? sa : '';
+      return settled ? ta : undefined;
     },
     { timeoutMs, what: () => `the same tree in both folders\n${last}` },
   );

@@ -13,6 +13,7 @@ export type PathCheck =
 // C0 controls, DEL and C1 controls.
 // eslint-disable-next-line no-control-regex
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
+const ASCII = /^[\x20-\x7e]*$/;
 const encoder = new TextEncoder();
 
 /**
@@ -29,8 +30,10 @@ export function checkPath(raw: unknown): PathCheck {
     return { ok: false, reason: 'a path must use "/" as separator, not "\\"' };
   if (/^[A-Za-z]:/.test(raw))
     return { ok: false, reason: 'a path must be relative (no drive letter)' };
-  const path = raw.normalize('NFC');
-  if (encoder.encode(path).length > MAX_PATH_BYTES) {
+  // (Scans check every path: ASCII needs no normalizing, and a string of n UTF-16 units
+  // holds at most 3n bytes of UTF-8, so short ones need no encoding to be measured.)
+  const path = ASCII.test(raw) ? raw : raw.normalize('NFC');
+  if (path.length * 3 > MAX_PATH_BYTES && encoder.encode(path).length > MAX_PATH_BYTES) {
     return { ok: false, reason: `a path must be at most ${MAX_PATH_BYTES} bytes` };
   }
   for (const segment of path.split('/')) {
@@ -38,7 +41,10 @@ export function checkPath(raw: unknown): PathCheck {
       return { ok: false, reason: 'a path must not have empty segments ("//" or a trailing "/")' };
     if (segment === '.' || segment === '..')
       return { ok: false, reason: 'a path must not contain "." or ".." segments' };
-    if (encoder.encode(segment).length > MAX_SEGMENT_BYTES) {
+    if (
+      segment.length * 3 > MAX_SEGMENT_BYTES &&
+      encoder.encode(segment).length > MAX_SEGMENT_BYTES
+    ) {
       return { ok: false, reason: `each path segment must be at most ${MAX_SEGMENT_BYTES} bytes` };
     }
   }

@@ -163,6 +163,7 @@ export class SyncEngine {
       root,
       isIgnored: matcher,
       hashes: store.hashes,
+      known: store.base,
       // Hashes are written in one transaction after the scan, not one per file.
       setHash: (path: string, record: HashRecord | undefined) => hashWrites.push([path, record]),
       now: this.now,

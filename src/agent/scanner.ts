@@ -4,7 +4,7 @@
  * A file that changes while being hashed is reported as unstable (still being written) and
  * left out of this round. Per-path failures are problems, never an abort of the scan.
  */
-import type { LocalNode } from '../core/entry.js';
+import type { Entry, LocalNode } from '../core/entry.js';
 import type { ContentId } from '../core/ids.js';
 import { forEachLimited } from '../core/concurrency.js';
 import { IGNORE_FILE, STATE_DIR, type IgnoreMatcher } from '../core/ignore.js';
@@ -43,6 +43,11 @@ export interface ScanOptions {
    * after the read), so an upload this round needs no second read.
    */
   readonly keepContent?: (path: string, contentId: ContentId, bytes: Uint8Array) => void;
+  /**
+   * Entries already held (the base tree): a file found exactly as one of these describes is
+   * given that entry object, so an unchanged tree is not held in memory twice.
+   */
+  readonly known?: ReadonlyMap<string, { readonly entry: Entry }>;
 }
 
 /** A hash is trusted only if the file's mtime is older than this when it was hashed. */
@@ -264,7 +269,7 @@ async function visit(
         const cached = cachedHash(options, state, path, stat);
         if (cached) {
           if (options.hashes.get(path) !== cached) options.setHash(path, cached); // renamed here
-          result.local.set(path, fileNode(stat, cached));
+          result.local.set(path, fileNode(stat, cached, options.known?.get(path)?.entry));
         } else {
           toHash.push({ path, stat });
         }
@@ -321,15 +326,24 @@ async function hashInto(
   }
 }
 
-function fileNode(stat: Stat, record: HashRecord): LocalNode {
+function fileNode(stat: Stat, record: HashRecord, known?: Entry): LocalNode {
+  const executable = (stat.mode & 0o111) !== 0;
+  const same =
+    known?.kind === 'file' &&
+    known.contentId === record.contentId &&
+    known.size === stat.size &&
+    known.executable === executable &&
+    known.mtime === stat.mtimeMs;
   return {
-    entry: {
-      kind: 'file',
-      contentId: record.contentId,
-      size: stat.size,
-      executable: (stat.mode & 0o111) !== 0,
-      mtime: stat.mtimeMs,
-    },
+    entry: same
+      ? known
+      : {
+          kind: 'file',
+          contentId: record.contentId,
+          size: stat.size,
+          executable,
+          mtime: stat.mtimeMs,
+        },
     ino: stat.ino,
   };
 }

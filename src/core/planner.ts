@@ -124,30 +124,28 @@ export interface Plan {
 export function plan(input: PlanInput): Plan {
   const moves = input.detectMoves === false ? [] : planMoves(input);
   if (moves.length > 0) return { changes: moves, movesOnly: true };
+  // Every path is looked at, but few need a change: only those are checked against the
+  // ignore rules and sorted (parents before children), not the whole tree.
+  const { base, local, remote } = input;
   const changes: Change[] = [];
-  for (const path of unionOfPaths(input)) {
-    const change = planPath(
-      path,
-      input.base.get(path),
-      input.local.get(path),
-      input.remote.get(path),
-    );
-    if (change) changes.push(change);
-  }
+  const consider = (path: string) => {
+    const change = planPath(path, base.get(path), local.get(path), remote.get(path));
+    if (change && !excluded(input, path)) changes.push(change);
+  };
+  for (const path of base.keys()) consider(path);
+  for (const path of local.keys()) if (!base.has(path)) consider(path);
+  for (const path of remote.keys()) if (!base.has(path) && !local.has(path)) consider(path);
+  changes.sort((a, b) => comparePaths(pathOf(a), pathOf(b)));
   return { changes, movesOnly: false };
 }
 
-function unionOfPaths(input: PlanInput): string[] {
-  const paths = new Set<string>();
-  for (const tree of [input.base, input.local, input.remote] as const) {
-    for (const path of tree.keys()) paths.add(path);
-  }
-  const out: string[] = [];
-  for (const path of paths) {
-    if (input.skip?.has(path) || input.isIgnored?.(path)) continue;
-    out.push(path);
-  }
-  return out.sort(comparePaths);
+/** Paths the round must leave alone: state unknown this round, or never synced. */
+function excluded(input: PlanInput, path: string): boolean {
+  return input.skip?.has(path) === true || input.isIgnored?.(path) === true;
+}
+
+function pathOf(change: Change): string {
+  return 'path' in change ? change.path : change.to;
 }
 
 /** The decision table for one path, with no renames involved. */
@@ -216,21 +214,34 @@ function planMoves(input: PlanInput): Change[] {
   const { base, local, remote } = input;
   const excluded = (path: string): boolean =>
     input.skip?.has(path) === true || input.isIgnored?.(path) === true;
-  const remoteByNode = new Map<Seq, string>();
-  for (const [path, node] of remote) remoteByNode.set(node.node, path);
-  const localByIno = new Map<number, string | null>();
-  for (const [path, node] of local)
-    localByIno.set(node.ino, localByIno.has(node.ino) ? null : path); // null: hard links
+  // Where each node and inode is now; built only when some path lost its own (most rounds,
+  // every base path is still where it was on both sides).
+  let remoteByNode: Map<Seq, string> | undefined;
+  let localByIno: Map<number, string | null> | undefined;
+  const remotePathOf = (node: Seq) => {
+    if (!remoteByNode) {
+      remoteByNode = new Map();
+      for (const [path, r] of remote) remoteByNode.set(r.node, path);
+    }
+    return remoteByNode.get(node);
+  };
+  const localPathOf = (ino: number) => {
+    if (!localByIno) {
+      localByIno = new Map();
+      for (const [path, l] of local) localByIno.set(l.ino, localByIno.has(l.ino) ? null : path); // null: hard links
+    }
+    return localByIno.get(ino);
+  };
 
   const remoteMoves: MoveCandidate[] = [];
   const localMoves: MoveCandidate[] = [];
   for (const [from, b] of base) {
-    if (excluded(from)) continue;
-    const remoteTo = remoteByNode.get(b.node);
-    if (remoteTo !== undefined && remoteTo !== from) remoteMoves.push({ from, to: remoteTo });
+    const remoteTo = remote.get(from)?.node === b.node ? from : remotePathOf(b.node);
     const here = local.get(from);
-    if (here && here.ino === b.ino) continue;
-    const localTo = localByIno.get(b.ino);
+    const localTo = here && here.ino === b.ino ? from : localPathOf(b.ino);
+    if ((remoteTo ?? from) === from && (localTo ?? from) === from) continue;
+    if (excluded(from)) continue;
+    if (remoteTo !== undefined && remoteTo !== from) remoteMoves.push({ from, to: remoteTo });
     if (localTo && localTo !== from) localMoves.push({ from, to: localTo });
   }
 

@@ -103,12 +103,12 @@ export function registerWorkspaceRoutes(app: FastifyInstance, ctx: HubContext): 
     '/api/v1/workspaces/:id/chunks',
     { schema: { params: WorkspaceParamsSchema }, bodyLimit: MAX_CHUNK_BATCH_BYTES },
     async (request) => {
-      const { id } = await access(request, 'editor');
+      await access(request, 'editor');
       if (request.headers['content-type'] !== 'application/octet-stream') {
         throw TandemError.of('BAD_REQUEST', 'chunk uploads must be application/octet-stream');
       }
       return {
-        stored: await receiveChunks(ctx, id, request.body as Readable, MAX_CHUNK_BATCH_BYTES),
+        stored: await receiveChunks(ctx, request.body as Readable, MAX_CHUNK_BATCH_BYTES),
       };
     },
   );

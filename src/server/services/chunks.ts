@@ -1,7 +1,7 @@
 /**
  * Chunk and manifest transfer. Every uploaded chunk is hashed by the hub and rejected if its
- * bytes do not match its id; a chunk is readable through a workspace only once it was
- * uploaded to, or committed in, that workspace.
+ * bytes do not match its id; a chunk is readable through a workspace only once a commit in
+ * that workspace refers to it.
  */
 import type { Readable } from 'node:stream';
 import { chunkIdOf } from '../../core/hashing.js';
@@ -11,7 +11,6 @@ import { TandemError } from '../../protocol/errors.js';
 import { FrameDecoder } from '../../protocol/frames.js';
 import { MAX_CHUNK_BYTES } from '../../store/chunk-store.js';
 import type { HubContext } from '../context.js';
-import { linkChunks } from './commits.js';
 
 /** The ids of `ids` that the hub does not store. */
 export async function missingChunks(ctx: HubContext, ids: readonly ChunkId[]): Promise<ChunkId[]> {
@@ -21,13 +20,12 @@ export async function missingChunks(ctx: HubContext, ids: readonly ChunkId[]): P
 }
 
 /**
- * Reads framed chunks from `body`, verifies each against its hash, stores them (durable by
- * the time a commit uses them) and links them to the workspace. Returns how many chunks
- * arrived. Stores in batches so a large upload never sits in memory whole.
+ * Reads framed chunks from `body`, verifies each against its hash and stores them (durable
+ * by the time a commit uses them). Returns how many chunks arrived. Stores in batches so a
+ * large upload never sits in memory whole. (The caller checked the editor role.)
  */
 export async function receiveChunks(
   ctx: HubContext,
-  workspaceId: string,
   body: Readable,
   maxBytes: number,
 ): Promise<number> {
@@ -41,8 +39,9 @@ export async function receiveChunks(
     const batch = pending;
     pending = [];
     pendingBytes = 0;
-    await ctx.chunks.write(batch); // durable at the commit that uses them (ChunkStore.sync)
-    await linkChunks(ctx.db, workspaceId, [...new Set(batch.map((c) => c.id))]);
+    // Durable, and linked to the workspace, by the commit that uses them (ChunkStore.sync):
+    // an upload writes no database row, so it costs no fsync of the database.
+    await ctx.chunks.write(batch);
   };
   try {
     for await (const data of body) {
@@ -74,7 +73,7 @@ export async function receiveChunks(
   return received;
 }
 
-/** True when the chunk belongs to the workspace (uploaded to or committed in it). */
+/** True when the chunk belongs to the workspace (a commit in it refers to the chunk). */
 export async function chunkInWorkspace(
   ctx: HubContext,
   workspaceId: string,

@@ -9,6 +9,7 @@ import { IGNORE_FILE, makeIgnoreMatcher, STATE_DIR, type IgnoreMatcher } from '.
 import { plan, type Change } from '../core/planner.js';
 import { TandemError } from '../protocol/errors.js';
 import type { ContentId } from '../core/ids.js';
+import { ChunkUploader, EarlyUpload, UPLOAD_BATCH_BYTES } from './chunk-uploader.js';
 import { ContentCache, Executor, type ExecutionResult, type ExecutorOptions } from './executor.js';
 import {
   absolute,
@@ -144,7 +145,7 @@ export class SyncEngine {
    * scan. Throws SyncHalted, or what the hub client throws when the hub is unreachable.
    */
   async round(hints?: Iterable<string>): Promise<RoundResult> {
-    const { fs, root, store } = this.options;
+    const { fs, root, store, client, workspaceId } = this.options;
     const t0 = performance.now();
     await this.checkFolder();
     await this.pull();
@@ -158,12 +159,16 @@ export class SyncEngine {
     // Bytes of small files read by this round's scan, for its uploads; dropped with the round.
     const contents = new ContentCache(CONTENT_CACHE_BYTES);
     const hashWrites: [string, HashRecord | undefined][] = [];
+    // Large files' chunks go to the hub while they are hashed.
+    const uploader = new ChunkUploader(client, workspaceId);
     const scanOptions = {
       fs,
       root,
       isIgnored: matcher,
       hashes: store.hashes,
       known: store.base,
+      chunkSink: (size: number) =>
+        size >= UPLOAD_BATCH_BYTES ? new EarlyUpload(client, workspaceId, uploader) : undefined,
       // Hashes are written in one transaction after the scan, not one per file.
       setHash: (path: string, record: HashRecord | undefined) => hashWrites.push([path, record]),
       now: this.now,
@@ -174,6 +179,8 @@ export class SyncEngine {
       pending === 'all' || !this.lastScan
         ? await scanTree(scanOptions)
         : await rescanPaths(scanOptions, this.lastScan, pending);
+    // (Best effort: what did not reach the hub is sent again before the commit.)
+    await uploader.finish().catch(() => {});
     this.lastScan = scan;
     store.batch(() => {
       for (const [path, record] of hashWrites) store.setHash(path, record);

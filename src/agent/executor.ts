@@ -41,6 +41,7 @@ import {
 } from '../fs/file-system.js';
 import { TandemError } from '../protocol/errors.js';
 import { MAX_OPS_PER_COMMIT, type OpResult, type WireOp } from '../protocol/api.js';
+import { ChunkUploader, UPLOAD_BATCH_BYTES } from './chunk-uploader.js';
 import type { HubClient } from './hub-client.js';
 import { absolute, hashStillValid, type Problem } from './scanner.js';
 import type { HashRecord, StateStore } from './state-store.js';
@@ -73,12 +74,10 @@ export interface ExecutionResult {
 /** A per-path failure that is reported, not thrown further. */
 class PathProblem extends Error {}
 
-const UPLOAD_BATCH_BYTES = 8 * 1024 * 1024;
 /** Puts are committed in groups of at most this many files or bytes. */
 const PUSH_GROUP_FILES = 1000;
 const PUSH_GROUP_BYTES = 64 * 1024 * 1024;
 const DOWNLOAD_RUN_BYTES = 32 * 1024 * 1024;
-const UPLOADS_IN_FLIGHT = 3;
 const PARALLEL_DOWNLOADS = 16;
 /** Runs of one large file fetched at once. */
 const PARALLEL_RUNS = 4;
@@ -534,36 +533,8 @@ export class Executor {
     const allIds = [...new Set(files.flatMap((f) => f.chunks.map((c) => c.id)))];
     if (allIds.length === 0) return unstable;
     const missing = await this.options.client.missing(this.options.workspaceId, allIds);
-    let batch: { id: ChunkId; bytes: Uint8Array }[] = [];
-    let batchBytes = 0;
-    // Up to UPLOADS_IN_FLIGHT requests at once: the next batch is read and sent while the hub
-    // verifies and stores the previous one.
-    const inFlight = new Set<Promise<void>>();
-    let failure: unknown;
-    const flush = async () => {
-      if (batch.length === 0) return;
-      const sending = batch;
-      const bytes = batchBytes;
-      batch = [];
-      batchBytes = 0;
-      const request = this.options.client
-        .uploadChunks(this.options.workspaceId, sending)
-        .then(() => {
-          result.uploaded += bytes;
-        })
-        .catch((error: unknown) => {
-          failure ??= error;
-        })
-        .finally(() => inFlight.delete(request));
-      inFlight.add(request);
-      if (inFlight.size >= UPLOADS_IN_FLIGHT) await Promise.race(inFlight);
-      if (failure) throw failure;
-    };
-    const send = async (id: ChunkId, bytes: Uint8Array) => {
-      batch.push({ id, bytes });
-      batchBytes += bytes.length;
-      if (batchBytes >= UPLOAD_BATCH_BYTES) await flush();
-    };
+    const uploader = new ChunkUploader(this.options.client, this.options.workspaceId);
+    const send = (id: ChunkId, bytes: Uint8Array) => uploader.add(id, bytes);
     for (const { change, chunks } of files) {
       const wanted = chunks.some((c) => missing.has(c.id));
       if (!wanted) continue;
@@ -616,9 +587,11 @@ export class Executor {
         await handle?.close();
       }
     }
-    await flush();
-    await Promise.all(inFlight);
-    if (failure) throw failure;
+    try {
+      await uploader.finish();
+    } finally {
+      result.uploaded += uploader.uploaded;
+    }
     return unstable;
   }
 

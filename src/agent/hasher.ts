@@ -26,13 +26,16 @@ export async function hashFile(
 
 /**
  * Like `hashFile`, and also returns the file's bytes when they fit in one read (small files):
- * the caller may upload exactly the bytes it hashed without reading the file again.
+ * the caller may upload exactly the bytes it hashed without reading the file again. For
+ * larger ones, `onChunk` receives each chunk as it is cut (a view the hasher never writes
+ * to again; hashing waits for the returned promise).
  */
 export async function hashAndKeep(
   fs: FileSystem,
   path: string,
   params: ChunkParams = DEFAULT_CHUNK_PARAMS,
   sizeHint = READ_SIZE,
+  onChunk?: (chunk: ChunkRef, bytes: Buffer) => Promise<void>,
 ): Promise<{ manifest: Manifest; bytes: Buffer | undefined }> {
   const handle = await fs.openRead(path);
   const chunks: ChunkRef[] = [];
@@ -57,7 +60,10 @@ export async function hashAndKeep(
       // Cut only where the answer cannot depend on bytes not read yet.
       while (filled - offset >= params.maxSize || (eof && offset < filled)) {
         const length = cutPoint(buffer, offset, filled, params);
-        chunks.push({ id: chunkIdOf(buffer.subarray(offset, offset + length)), size: length });
+        const bytes = buffer.subarray(offset, offset + length);
+        const chunk = { id: chunkIdOf(bytes), size: length };
+        chunks.push(chunk);
+        if (onChunk) await onChunk(chunk, bytes);
         offset += length;
       }
       if (eof) {
@@ -76,7 +82,14 @@ export async function hashAndKeep(
         buffer = larger;
         continue;
       }
-      buffer.copyWithin(0, offset, filled);
+      if (onChunk) {
+        // The chunks handed out keep their bytes: read on into a fresh buffer.
+        const next = Buffer.allocUnsafe(buffer.length);
+        buffer.copy(next, 0, offset, filled);
+        buffer = next;
+      } else {
+        buffer.copyWithin(0, offset, filled);
+      }
       filled -= offset;
     }
   } finally {

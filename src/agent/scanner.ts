@@ -5,6 +5,7 @@
  * left out of this round. Per-path failures are problems, never an abort of the scan.
  */
 import type { Entry, LocalNode } from '../core/entry.js';
+import type { ChunkRef } from '../core/hashing.js';
 import type { ContentId } from '../core/ids.js';
 import { forEachLimited } from '../core/concurrency.js';
 import { IGNORE_FILE, STATE_DIR, type IgnoreMatcher } from '../core/ignore.js';
@@ -48,6 +49,17 @@ export interface ScanOptions {
    * given that entry object, so an unchanged tree is not held in memory twice.
    */
   readonly known?: ReadonlyMap<string, { readonly entry: Entry }>;
+  /**
+   * Where the chunks of a file of `size` bytes go as it is hashed (large files are sent to
+   * the hub while being read), or undefined.
+   */
+  readonly chunkSink?: (size: number) => ChunkSink | undefined;
+}
+
+export interface ChunkSink {
+  readonly onChunk: (chunk: ChunkRef, bytes: Buffer) => Promise<void>;
+  /** The file is hashed (or hashing failed). */
+  end(): Promise<void>;
 }
 
 /** A hash is trusted only if the file's mtime is older than this when it was hashed. */
@@ -299,7 +311,14 @@ async function hashInto(
   }
   try {
     const hashedAt = options.now();
-    const { manifest, bytes } = await hashAndKeep(options.fs, full, undefined, before.size);
+    const sink = options.chunkSink?.(before.size);
+    let hashed;
+    try {
+      hashed = await hashAndKeep(options.fs, full, undefined, before.size, sink?.onChunk);
+    } finally {
+      await sink?.end();
+    }
+    const { manifest, bytes } = hashed;
     const after = await options.fs.lstat(full);
     if (!after || !sameFileStat(before, after)) {
       // Written to while we read it: not stable, so not uploaded this round.

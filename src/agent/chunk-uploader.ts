@@ -1,0 +1,124 @@
+/**
+ * Sending chunks to the hub: in batches of about 8 MiB, a few requests at once, so the next
+ * batch is read while the hub verifies and stores the previous ones. The executor uploads
+ * through it, and so does the scan, which sends a large file's missing chunks while hashing
+ * it (the file is read once, and hashing overlaps sending).
+ */
+import type { ChunkRef } from '../core/hashing.js';
+import type { ChunkId } from '../core/ids.js';
+import type { HubClient } from './hub-client.js';
+
+export const UPLOAD_BATCH_BYTES = 8 * 1024 * 1024;
+const UPLOADS_IN_FLIGHT = 3;
+
+export class ChunkUploader {
+  /** Bytes the hub has acknowledged. */
+  uploaded = 0;
+  private batch: { id: ChunkId; bytes: Uint8Array }[] = [];
+  private batchBytes = 0;
+  private readonly inFlight = new Set<Promise<void>>();
+  private failure: unknown;
+
+  constructor(
+    private readonly client: HubClient,
+    private readonly workspaceId: string,
+  ) {}
+
+  /** Queues a chunk; waits while too many requests are in flight. Throws an earlier failure. */
+  async add(id: ChunkId, bytes: Uint8Array): Promise<void> {
+    this.batch.push({ id, bytes });
+    this.batchBytes += bytes.length;
+    if (this.batchBytes >= UPLOAD_BATCH_BYTES) await this.flush();
+  }
+
+  /** Sends everything queued and waits for every request to be acknowledged. */
+  async finish(): Promise<void> {
+    await this.flush();
+    await Promise.all(this.inFlight);
+    if (this.failure) throw this.failure;
+  }
+
+  private async flush(): Promise<void> {
+    if (this.failure) throw this.failure;
+    if (this.batch.length === 0) return;
+    const sending = this.batch;
+    const bytes = this.batchBytes;
+    this.batch = [];
+    this.batchBytes = 0;
+    const request = this.client
+      .uploadChunks(this.workspaceId, sending)
+      .then(() => {
+        this.uploaded += bytes;
+      })
+      .catch((error: unknown) => {
+        this.failure ??= error;
+      })
+      .finally(() => this.inFlight.delete(request));
+    this.inFlight.add(request);
+    if (this.inFlight.size >= UPLOADS_IN_FLIGHT) await Promise.race(this.inFlight);
+    if (this.failure) throw this.failure;
+  }
+}
+
+/**
+ * Receives a file's chunks from the hasher as they are cut and sends those the hub lacks,
+ * asking it once per batch. Best effort: after a failure it stops quietly, and the upload
+ * before the commit sends whatever is still missing (the hub verifies every chunk, so bytes
+ * of a file that changed while being read are only wasted, never wrong).
+ */
+export class EarlyUpload {
+  private pending: { id: ChunkId; bytes: Buffer }[] = [];
+  private pendingBytes = 0;
+  /** Batches handed on and not sent yet; hashing waits when there are too many. */
+  private queued = 0;
+  private tail: Promise<void> = Promise.resolve();
+  private stopped = false;
+
+  constructor(
+    private readonly client: HubClient,
+    private readonly workspaceId: string,
+    private readonly uploader: ChunkUploader,
+  ) {}
+
+  /** For the hasher (which does not reuse the bytes it hands out). */
+  onChunk = async (chunk: ChunkRef, bytes: Buffer): Promise<void> => {
+    if (this.stopped) return;
+    this.pending.push({ id: chunk.id, bytes });
+    this.pendingBytes += bytes.length;
+    if (this.pendingBytes < UPLOAD_BATCH_BYTES) return;
+    this.handOn();
+    // Hashing goes on while the hub is asked about this batch, but not far ahead of it.
+    if (this.queued > 1) await this.tail;
+  };
+
+  /** Sends what is left of the file (call once it is hashed). */
+  async end(): Promise<void> {
+    this.handOn();
+    await this.tail;
+  }
+
+  private handOn(): void {
+    const batch = this.pending;
+    this.pending = [];
+    this.pendingBytes = 0;
+    if (batch.length === 0) return;
+    this.queued++;
+    this.tail = this.tail.then(async () => {
+      try {
+        if (!this.stopped) await this.send(batch);
+      } catch {
+        this.stopped = true;
+      } finally {
+        this.queued--;
+      }
+    });
+  }
+
+  private async send(batch: readonly { id: ChunkId; bytes: Buffer }[]): Promise<void> {
+    const missing = await this.client.missing(
+      this.workspaceId,
+      batch.map((p) => p.id),
+    );
+    for (const { id, bytes } of batch) if (missing.delete(id)) await this.uploader.add(id, bytes);
+  }
+}

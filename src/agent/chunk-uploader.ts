@@ -73,6 +73,7 @@ export class EarlyUpload {
   private queued = 0;
   private tail: Promise<void> = Promise.resolve();
   private stopped = false;
+  private readonly sent = new Set<ChunkId>();
 
   constructor(
     private readonly client: HubClient,
@@ -119,6 +120,10 @@ export class EarlyUpload {
       this.workspaceId,
       batch.map((p) => p.id),
     );
-    for (const { id, bytes } of batch) if (missing.delete(id)) await this.uploader.add(id, bytes);
+    for (const { id, bytes } of batch) {
+      if (!missing.delete(id) || this.sent.has(id)) continue;
+      this.sent.add(id); // (the hub may not have it yet when a later batch asks)
+      await this.uploader.add(id, bytes);
+    }
   }
 }

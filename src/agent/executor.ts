@@ -368,8 +368,9 @@ export class Executor {
 
   /**
    * Sends local changes: deletes first, then puts in path order (folders before what they
-   * hold), in groups that are each uploaded and committed before the next: other devices
-   * start downloading the first files while this one still uploads the rest.
+   * hold), in groups committed one after the other: other devices start downloading the
+   * first files while this one still uploads the rest. A group is uploaded while the one
+   * before it is being committed (the hub's fsyncs), never committed before it.
    */
   private async push(
     changes: readonly (PushPut | PushDelete)[],
@@ -385,8 +386,12 @@ export class Executor {
     let group: PushPut[] = [];
     let groupBytes = 0;
     let first = true;
+    let committing: Promise<void> | undefined;
     const send = async () => {
-      await this.pushGroup(first ? deletes : [], group, result, contents);
+      const uploaded = await this.uploadGroup(group, result, contents);
+      await committing;
+      committing = this.commitGroup(first ? deletes : [], uploaded, result);
+      committing.catch(() => {}); // (awaited before the next commit, or at the end)
       first = false;
       group = [];
       groupBytes = 0;
@@ -397,14 +402,15 @@ export class Executor {
       if (group.length >= PUSH_GROUP_FILES || groupBytes >= PUSH_GROUP_BYTES) await send();
     }
     if (group.length > 0 || first) await send();
+    await committing;
   }
 
-  private async pushGroup(
-    deletes: readonly PushDelete[],
+  /** Uploads what the hub lacks of a group; returns what can be committed and its manifests. */
+  private async uploadGroup(
     puts: readonly PushPut[],
     result: ExecutionResult,
     contents: ContentCache,
-  ): Promise<void> {
+  ): Promise<{ sendable: PushPut[]; manifests: Map<ContentId, Manifest> }> {
     const { store } = this.options;
 
     // Upload what the hub lacks; files that changed since hashing are left for the next round.
@@ -434,7 +440,15 @@ export class Executor {
       sendable.push(change);
     }
     sendable.sort((a, b) => comparePaths(a.path, b.path));
+    return { sendable, manifests };
+  }
 
+  private async commitGroup(
+    deletes: readonly PushDelete[],
+    { sendable, manifests }: { sendable: PushPut[]; manifests: Map<ContentId, Manifest> },
+    result: ExecutionResult,
+  ): Promise<void> {
+    const { store } = this.options;
     const ops: WireOp[] = [
       ...deletes.map((d): WireOp => ({ op: 'delete', path: d.path, base: d.base })),
       ...sendable.map((p): WireOp => ({

@@ -9,7 +9,7 @@ import type { ChunkId } from '../core/ids.js';
 import type { HubClient } from './hub-client.js';
 
 export const UPLOAD_BATCH_BYTES = 8 * 1024 * 1024;
-const UPLOADS_IN_FLIGHT = 3;
+const UPLOADS_IN_FLIGHT = 2;
 
 export class ChunkUploader {
   /** Bytes the hub has acknowledged. */
@@ -89,7 +89,7 @@ export class EarlyUpload {
     if (this.pendingBytes < UPLOAD_BATCH_BYTES) return;
     this.handOn();
     // Hashing goes on while the hub is asked about this batch, but not far ahead of it.
-    if (this.queued > 1) await this.tail;
+    if (this.queued > 0) await this.tail;
   };
 
   /** Sends what is left of the file (call once it is hashed). */

@@ -171,7 +171,10 @@ export function registerWorkspaceRoutes(app: FastifyInstance, ctx: HubContext): 
         }
         if (blockBytes > 0) yield takeBlock();
       }
-      return reply.type('application/octet-stream').send(Readable.from(frames()));
+      // Few blocks read ahead of the socket (the default is 16, up to 16 MiB per request).
+      return reply
+        .type('application/octet-stream')
+        .send(Readable.from(frames(), { highWaterMark: 2 }));
     },
   );
 

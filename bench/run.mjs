@@ -471,41 +471,59 @@ async function w5(world, runIndex) {
 
 async function scale(world) {
   // An agent tracking many files: its start-up scan when nothing changed, RSS at rest, idle CPU.
-  const name = 'scale';
-  const stage = join(world.staging, name);
-  const perDir = 1000;
-  for (let i = 0; i < sizes.scaleFiles; i++) {
-    if (i % perDir === 0) await mkdir(join(stage, `d${i / perDir}`), { recursive: true });
-    await writeFile(join(stage, `d${Math.floor(i / perDir)}`, `f${i}`), `file ${i}\n`);
+  // In a workspace and folders of their own, so the agent measured tracks exactly this many
+  // files (in a full run, the other workloads leave some 35,000 more in A and B).
+  run(['workspace', 'create', 'scale'], { home: world.homeA });
+  const dirA = join(world.root, 'scaleA');
+  const dirB = join(world.root, 'scaleB');
+  const agentA = start(['sync', dirA, '--workspace', 'scale', '--quiet'], { home: world.homeA });
+  const agentB = start(['sync', dirB, '--workspace', 'scale'], { home: world.homeB });
+  let restarted;
+  try {
+    await waitFor(
+      () => agentA.output().includes('syncing') && agentB.output().includes('syncing'),
+      {
+        what: 'the scale agents',
+      },
+    );
+    const name = 'scale';
+    const stage = join(world.staging, name);
+    const perDir = 1000;
+    for (let i = 0; i < sizes.scaleFiles; i++) {
+      if (i % perDir === 0) await mkdir(join(stage, `d${i / perDir}`), { recursive: true });
+      await writeFile(join(stage, `d${Math.floor(i / perDir)}`, `f${i}`), `file ${i}\n`);
+    }
+    const t0 = performance.now();
+    await rename(stage, join(dirA, name));
+    await waitFor(async () => (await countFiles(join(dirB, name))) === sizes.scaleFiles, {
+      intervalMs: 200,
+      what: 'scale tree on B',
+    });
+    const initialSync = (performance.now() - t0) / 1000;
+    await stop(agentB);
+    restarted = start(['sync', dirB], { home: world.homeB });
+    const t1 = performance.now();
+    await waitFor(() => restarted.output().includes('up to date'), {
+      intervalMs: 5,
+      what: 'the restarted agent',
+    });
+    const startupScan = (performance.now() - t1) / 1000;
+    await sleep(1000);
+    const cpu0 = procStats(restarted.pid).cpu;
+    await sleep(sizes.idleSeconds * 1000);
+    const idle = procStats(restarted.pid);
+    return {
+      files: sizes.scaleFiles,
+      initialSyncSeconds: initialSync,
+      startupScanSeconds: startupScan,
+      restRssMB: idle.rss / 1e6,
+      idleCpuSeconds: idle.cpu - cpu0,
+      idleSeconds: sizes.idleSeconds,
+    };
+  } finally {
+    await stop(agentA);
+    await stop(restarted ?? agentB);
   }
-  const t0 = performance.now();
-  await rename(stage, join(world.dirA, name));
-  await waitFor(async () => (await countFiles(join(world.dirB, name))) === sizes.scaleFiles, {
-    intervalMs: 200,
-    what: 'scale tree on B',
-  });
-  const initialSync = (performance.now() - t0) / 1000;
-  await stop(world.agentB);
-  const restarted = start(['sync', world.dirB], { home: world.homeB });
-  const t1 = performance.now();
-  await waitFor(() => restarted.output().includes('up to date'), {
-    intervalMs: 5,
-    what: 'the restarted agent',
-  });
-  const startupScan = (performance.now() - t1) / 1000;
-  await sleep(1000);
-  const cpu0 = procStats(restarted.pid).cpu;
-  await sleep(sizes.idleSeconds * 1000);
-  const idle = procStats(restarted.pid);
-  world.agentB = restarted;
-  return {
-    files: sizes.scaleFiles,
-    initialSyncSeconds: initialSync,
-    startupScanSeconds: startupScan,
-    restRssMB: idle.rss / 1e6,
-    idleCpuSeconds: idle.cpu - cpu0,
-    idleSeconds: sizes.idleSeconds,
-  };
 }
 
 // ---------------------------------------------------------------- baselines

@@ -83,6 +83,8 @@ const PARALLEL_DOWNLOADS = 16;
 const PARALLEL_RUNS = 4;
 /** A large download is flushed to disk every this many bytes. */
 const FLUSH_EVERY_BYTES = 64 * 1024 * 1024;
+/** Neighbouring local chunks are copied in reads of up to this many bytes. */
+const LOCAL_SPAN_BYTES = 8 * 1024 * 1024;
 /** Files up to this size are downloaded in batches (many per request). */
 const SMALL_FILE_BYTES = 1024 * 1024;
 const SMALL_BATCH_FILES = 2000;
@@ -881,30 +883,17 @@ export class Executor {
     result: ExecutionResult,
   ): Promise<void> {
     const runs: { chunks: ChunkRef[]; positions: number[]; bytes: number }[] = [];
-    const sources: ChunkSources = new Map();
-    let position = 0;
-    try {
-      for (const chunk of manifest.chunks) {
-        const local =
-          prefetched.get(chunk.id) ?? (await this.readLocalChunk(chunk, localChunks, sources));
-        if (local) await out.writeAt(local, position);
-        else {
-          let run = runs.at(-1);
-          if (!run || run.bytes >= DOWNLOAD_RUN_BYTES) {
-            run = { chunks: [], positions: [], bytes: 0 };
-            runs.push(run);
-          }
-          run.chunks.push(chunk);
-          run.positions.push(position);
-          run.bytes += chunk.size;
-        }
-        position += chunk.size;
+    const download = (chunk: ChunkRef, position: number) => {
+      let run = runs.at(-1);
+      if (!run || run.bytes >= DOWNLOAD_RUN_BYTES) {
+        run = { chunks: [], positions: [], bytes: 0 };
+        runs.push(run);
       }
-      await this.checkSources(sources);
-    } finally {
-      for (const source of sources.values()) await source?.handle.close();
-    }
-    // A large download is flushed as it goes, so the fsync before the rename has little left
+      run.chunks.push(chunk);
+      run.positions.push(position);
+      run.bytes += chunk.size;
+    };
+    // A large file is flushed as it is written, so the fsync before the rename has little left
     // to write. A failed early flush fails the file (a later fsync might not report it).
     let unflushed = 0;
     let flushing: Promise<void> | undefined;
@@ -922,6 +911,63 @@ export class Executor {
           flushing = undefined;
         });
     };
+    const sources: ChunkSources = new Map();
+    // Neighbouring chunks of one local file that stay neighbours here are copied in one read
+    // and one write (a file edited in the middle is mostly such spans). What cannot be read
+    // is downloaded instead.
+    type Span = { source: ChunkSource; from: number; to: number; size: number; chunks: ChunkRef[] };
+    let span: Span | undefined;
+    const copySpan = async () => {
+      if (!span) return;
+      const { source, from, to, size, chunks } = span;
+      span = undefined;
+      const bytes = Buffer.allocUnsafe(size);
+      const read = await readFully(source.handle, bytes, from).catch(() => -1);
+      if (read === size) {
+        await out.writeAt(bytes, to);
+        return wrote(size);
+      }
+      for (let k = 0, at = to; k < chunks.length; at += chunks[k]!.size, k++)
+        download(chunks[k]!, at);
+    };
+    let position = 0;
+    try {
+      for (const chunk of manifest.chunks) {
+        const prefetchedBytes = prefetched.get(chunk.id);
+        const local = prefetchedBytes
+          ? undefined
+          : await this.localSource(chunk, localChunks, sources);
+        if (
+          local &&
+          span?.source === local.source &&
+          span.from + span.size === local.offset &&
+          span.size + chunk.size <= LOCAL_SPAN_BYTES
+        ) {
+          span.size += chunk.size;
+          span.chunks.push(chunk);
+        } else {
+          await copySpan();
+          if (local)
+            span = {
+              source: local.source,
+              from: local.offset,
+              to: position,
+              size: chunk.size,
+              chunks: [chunk],
+            };
+          else if (prefetchedBytes) await out.writeAt(prefetchedBytes, position);
+          else download(chunk, position);
+        }
+        position += chunk.size;
+      }
+      await copySpan();
+      await this.checkSources(sources);
+    } catch (error) {
+      await flushing; // never leave an fsync running on a handle the caller closes
+      throw error;
+    } finally {
+      for (const source of sources.values()) await source?.handle.close();
+    }
     try {
       await forEachLimited(runs, PARALLEL_RUNS, async (run) => {
         let k = 0;
@@ -946,31 +992,24 @@ export class Executor {
   }
 
   /**
-   * A chunk's bytes from a local file that holds it, per the hash cache. The file is opened
-   * once per download and only if its stat is still the one it was hashed at; the bytes are
-   * not hashed again, because `checkSources` confirms afterwards that no file read from has
-   * changed (the same stat rule the scanner trusts).
+   * Where a chunk can be copied from locally, per the hash cache. The file is opened once per
+   * download and only if its stat is still the one it was hashed at; the bytes are not hashed
+   * again, because `checkSources` confirms afterwards that no file read from has changed (the
+   * same stat rule the scanner trusts).
    */
-  private async readLocalChunk(
+  private async localSource(
     chunk: ChunkRef,
     localChunks: LocalChunks,
     sources: ChunkSources,
-  ): Promise<Uint8Array | undefined> {
+  ): Promise<{ source: ChunkSource; offset: number } | undefined> {
     const location = localChunks.get(chunk.id);
     if (!location) return undefined;
-    try {
-      let source = sources.get(location.path);
-      if (source === undefined) {
-        source = await this.openSource(location.path);
-        sources.set(location.path, source);
-      }
-      if (!source) return undefined;
-      const bytes = new Uint8Array(chunk.size);
-      const n = await readFully(source.handle, bytes, location.offset);
-      return n === chunk.size ? bytes : undefined;
-    } catch {
-      return undefined;
+    let source = sources.get(location.path);
+    if (source === undefined) {
+      source = await this.openSource(location.path).catch(() => null);
+      sources.set(location.path, source);
     }
+    return source ? { source, offset: location.offset } : undefined;
   }
 
   private async openSource(path: string): Promise<ChunkSource | null> {

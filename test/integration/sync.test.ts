@@ -15,6 +15,7 @@ import {
   utimes,
   writeFile,
 } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -165,5 +166,40 @@ describe('two devices stay identical', () => {
     });
     expect(status.workspace.name).toBe('team');
     expect(status.hub).toBe(hub.url);
+  });
+
+  it('sends and fetches only the changed part of a large file, rebuilding the rest locally', async () => {
+    const MiB = 1024 * 1024;
+    const stats = async () => {
+      const { token } = JSON.parse(await readFile(join(homeB, 'config.json'), 'utf8')) as {
+        token: string;
+      };
+      const response = await fetch(`${hub.url}/api/v1/stats`, {
+        headers: { authorization: `Bearer ${token}` },
+      });
+      return (await response.json()) as { chunkBytesIn: number; chunkBytesOut: number };
+    };
+    const sameBytes = (path: string, bytes: Buffer) => async () =>
+      (await readFile(path).catch(() => undefined))?.equals(bytes) === true;
+    const original = randomBytes(24 * MiB);
+    await writeFile(join(dirA, 'big.bin'), original);
+    await waitFor(sameBytes(join(dirB, 'big.bin'), original), { what: () => 'big.bin on B' });
+    const before = await stats();
+    // 1 MiB overwritten in the middle, 100 bytes inserted earlier (shifting what follows), and
+    // the last 4 MiB moved to the front: B must rebuild every unchanged chunk from its own
+    // copy, at its new place.
+    const edited = Buffer.from(original);
+    randomBytes(MiB).copy(edited, 12 * MiB);
+    const next = Buffer.concat([
+      edited.subarray(20 * MiB),
+      edited.subarray(0, 5 * MiB),
+      randomBytes(100),
+      edited.subarray(5 * MiB, 20 * MiB),
+    ]);
+    await writeFile(join(dirA, 'big.bin'), next);
+    await waitFor(sameBytes(join(dirB, 'big.bin'), next), { what: () => 'the edit on B' });
+    const after = await stats();
+    expect(after.chunkBytesIn - before.chunkBytesIn).toBeLessThan(5 * MiB);
+    expect(after.chunkBytesOut - before.chunkBytesOut).toBeLessThan(5 * MiB);
   });
 });

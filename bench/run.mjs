@@ -6,13 +6,24 @@
 //   npm run bench -- --quick       small sizes, one run each: a fast check that it works
 //   npm run bench -- --only W3     one workload (W1..W5, scale, baselines)
 //   npm run bench -- --json        one JSON document on stdout instead of the table
+//   npm run bench -- --keep        keep the temporary folders (removed by default)
 //
 // Figures are medians over the runs. Each run's figures are kept in bench/results/.
 
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream, existsSync, readFileSync } from 'node:fs';
-import { mkdir, mkdtemp, open, readdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
+import {
+  mkdir,
+  mkdtemp,
+  open,
+  readdir,
+  readFile,
+  rename,
+  rm,
+  stat,
+  writeFile,
+} from 'node:fs/promises';
 import { createServer, connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -41,6 +52,7 @@ if (flag('--help')) {
   process.exit(0);
 }
 const QUICK = flag('--quick');
+const KEEP = flag('--keep');
 const JSON_OUT = flag('--json');
 const SMOKE = flag('--smoke'); // from npm test: quick, and fail if a workload does not complete
 const ONLY = option('--only')?.toUpperCase();
@@ -609,6 +621,16 @@ function medianOf(runs, pick) {
 
 async function main() {
   const root = await mkdtemp(join(process.env.TANDEM_BENCH_DIR ?? tmpdir(), 'tandem-bench-'));
+  try {
+    await benchIn(root);
+  } finally {
+    // A full run leaves ~14 GiB of test data: repeated runs must not fill the disk.
+    if (KEEP) log(`kept ${root}`);
+    else await rm(root, { recursive: true, force: true });
+  }
+}
+
+async function benchIn(root) {
   log(`working in ${root}${QUICK ? ' (quick)' : ''}`);
   const results = {
     when: new Date().toISOString(),
@@ -696,7 +718,6 @@ async function main() {
     log('baselines');
     results.baselines = await baselines(root);
   }
-  results.root = root;
   await mkdir(join(HERE, 'results'), { recursive: true });
   const file = join(
     HERE,

@@ -24,6 +24,11 @@ export class ChunkUploader {
     private readonly workspaceId: string,
   ) {}
 
+  /** The ids of `ids` the hub does not store. */
+  missing(ids: readonly ChunkId[]): Promise<Set<ChunkId>> {
+    return this.client.missing(this.workspaceId, ids);
+  }
+
   /** Queues a chunk; waits while too many requests are in flight. Throws an earlier failure. */
   async add(id: ChunkId, bytes: Uint8Array): Promise<void> {
     this.batch.push({ id, bytes });
@@ -75,11 +80,7 @@ export class EarlyUpload {
   private stopped = false;
   private readonly sent = new Set<ChunkId>();
 
-  constructor(
-    private readonly client: HubClient,
-    private readonly workspaceId: string,
-    private readonly uploader: ChunkUploader,
-  ) {}
+  constructor(private readonly uploader: ChunkUploader) {}
 
   /** For the hasher (which does not reuse the bytes it hands out). */
   onChunk = async (chunk: ChunkRef, bytes: Buffer): Promise<void> => {
@@ -116,10 +117,7 @@ export class EarlyUpload {
   }
 
   private async send(batch: readonly { id: ChunkId; bytes: Buffer }[]): Promise<void> {
-    const missing = await this.client.missing(
-      this.workspaceId,
-      batch.map((p) => p.id),
-    );
+    const missing = await this.uploader.missing(batch.map((p) => p.id));
     for (const { id, bytes } of batch) {
       if (!missing.delete(id) || this.sent.has(id)) continue;
       this.sent.add(id); // (the hub may not have it yet when a later batch asks)

@@ -168,7 +168,7 @@ export class SyncEngine {
       hashes: store.hashes,
       known: store.base,
       chunkSink: (size: number) =>
-        size >= UPLOAD_BATCH_BYTES ? new EarlyUpload(client, workspaceId, uploader) : undefined,
+        size >= UPLOAD_BATCH_BYTES ? new EarlyUpload(uploader) : undefined,
       // Hashes are written in one transaction after the scan, not one per file.
       setHash: (path: string, record: HashRecord | undefined) => hashWrites.push([path, record]),
       now: this.now,

@@ -548,9 +548,8 @@ export class Executor {
     const unstable = new Set<string>();
     const allIds = [...new Set(files.flatMap((f) => f.chunks.map((c) => c.id)))];
     if (allIds.length === 0) return unstable;
-    const missing = await this.options.client.missing(this.options.workspaceId, allIds);
     const uploader = new ChunkUploader(this.options.client, this.options.workspaceId);
-    const send = (id: ChunkId, bytes: Uint8Array) => uploader.add(id, bytes);
+    const missing = await uploader.missing(allIds);
     for (const { change, chunks } of files) {
       const wanted = chunks.some((c) => missing.has(c.id));
       if (!wanted) continue;
@@ -560,7 +559,7 @@ export class Executor {
         let offset = 0;
         for (const chunk of chunks) {
           if (missing.delete(chunk.id))
-            await send(chunk.id, hashed.subarray(offset, offset + chunk.size));
+            await uploader.add(chunk.id, hashed.subarray(offset, offset + chunk.size));
           offset += chunk.size;
         }
         continue;
@@ -591,7 +590,7 @@ export class Executor {
           if ((await readFully(handle, bytes, offset)) !== spanBytes)
             throw new PathProblem(`${change.path} changed while uploading; will look again`);
           for (let at = 0, k = 0; k < span.length; at += span[k]!.size, k++)
-            await send(span[k]!.id, bytes.subarray(at, at + span[k]!.size));
+            await uploader.add(span[k]!.id, bytes.subarray(at, at + span[k]!.size));
           offset += spanBytes;
         }
         await this.expect(change.path, change.local); // still exactly as hashed?
@@ -962,13 +961,6 @@ export class Executor {
       }
       await copySpan();
       await this.checkSources(sources);
-    } catch (error) {
-      await flushing; // never leave an fsync running on a handle the caller closes
-      throw error;
-    } finally {
-      for (const source of sources.values()) await source?.handle.close();
-    }
-    try {
       await forEachLimited(runs, PARALLEL_RUNS, async (run) => {
         let k = 0;
         for await (const { id, bytes } of this.options.client.fetchChunks(
@@ -987,6 +979,7 @@ export class Executor {
       });
     } finally {
       await flushing; // never leave an fsync running on a handle the caller closes
+      for (const source of sources.values()) await source?.handle.close();
     }
     if (flushError) throw flushError;
   }

@@ -162,7 +162,7 @@ async function recordManifests(
 }
 
 /** Records that chunks belong to a workspace, which is what lets its readers download them. */
-export async function linkChunks(
+async function linkChunks(
   trx: Transaction<Database> | HubContext['db'],
   workspaceId: string,
   ids: readonly string[],

@@ -4,8 +4,10 @@
  * through it, and so does the scan, which sends a large file's missing chunks while hashing
  * it (the file is read once, and hashing overlaps sending).
  */
+import { randomBytes } from 'node:crypto';
 import type { ChunkRef } from '../core/hashing.js';
 import type { ChunkId } from '../core/ids.js';
+import type { UploadPreview } from '../protocol/api.js';
 import type { HubClient } from './hub-client.js';
 
 export const UPLOAD_BATCH_BYTES = 8 * 1024 * 1024;
@@ -29,6 +31,11 @@ export class ChunkUploader {
     return this.client.missing(this.workspaceId, ids);
   }
 
+  /** Tells the workspace's other devices which chunks of a file are on the hub already. */
+  preview(preview: UploadPreview): Promise<void> {
+    return this.client.previewUpload(this.workspaceId, preview);
+  }
+
   /** Queues a chunk; waits while too many requests are in flight. Throws an earlier failure. */
   async add(id: ChunkId, bytes: Uint8Array): Promise<void> {
     this.batch.push({ id, bytes });
@@ -43,9 +50,26 @@ export class ChunkUploader {
     if (this.failure) throw this.failure;
   }
 
+  /**
+   * Sends what is queued, without waiting; the promise resolves once every chunk added so far
+   * is acknowledged, and rejects if any request failed.
+   */
+  acknowledged(): Promise<void> {
+    this.send();
+    return Promise.all(this.inFlight).then(() => {
+      if (this.failure) throw this.failure;
+    });
+  }
+
   private async flush(): Promise<void> {
     if (this.failure) throw this.failure;
-    if (this.batch.length === 0) return;
+    this.send();
+    if (this.inFlight.size >= UPLOADS_IN_FLIGHT) await Promise.race(this.inFlight);
+    if (this.failure) throw this.failure;
+  }
+
+  private send(): void {
+    if (this.failure || this.batch.length === 0) return;
     const sending = this.batch;
     const bytes = this.batchBytes;
     this.batch = [];
@@ -60,8 +84,6 @@ export class ChunkUploader {
       })
       .finally(() => this.inFlight.delete(request));
     this.inFlight.add(request);
-    if (this.inFlight.size >= UPLOADS_IN_FLIGHT) await Promise.race(this.inFlight);
-    if (this.failure) throw this.failure;
   }
 }
 
@@ -70,6 +92,10 @@ export class ChunkUploader {
  * asking it once per batch. Best effort: after a failure it stops quietly, and the upload
  * before the commit sends whatever is still missing (the hub verifies every chunk, so bytes
  * of a file that changed while being read are only wasted, never wrong).
+ *
+ * Once a batch is on the hub, the batch is previewed (every chunk of that stretch of the file,
+ * in order), so other devices can fetch the file while it is still being read here. A preview
+ * promises nothing: the file may change before it is committed, and only the commit counts.
  */
 export class EarlyUpload {
   private pending: { id: ChunkId; bytes: Buffer }[] = [];
@@ -79,8 +105,17 @@ export class EarlyUpload {
   private tail: Promise<void> = Promise.resolve();
   private stopped = false;
   private readonly sent = new Set<ChunkId>();
+  /** This read of the file, for the previews; and where the next batch starts in it. */
+  private readonly upload = randomBytes(8).toString('hex');
+  private at = 0;
+  private previews: Promise<void> = Promise.resolve();
+  private previewing = true;
 
-  constructor(private readonly uploader: ChunkUploader) {}
+  constructor(
+    private readonly uploader: ChunkUploader,
+    private readonly path: string,
+    private readonly size: number,
+  ) {}
 
   /** For the hasher (which does not reuse the bytes it hands out). */
   onChunk = async (chunk: ChunkRef, bytes: Buffer): Promise<void> => {
@@ -97,6 +132,7 @@ export class EarlyUpload {
   async end(): Promise<void> {
     this.handOn();
     await this.tail;
+    await this.previews;
   }
 
   private handOn(): void {
@@ -104,10 +140,12 @@ export class EarlyUpload {
     this.pending = [];
     this.pendingBytes = 0;
     if (batch.length === 0) return;
+    const at = this.at;
+    for (const { bytes } of batch) this.at += bytes.length;
     this.queued++;
     this.tail = this.tail.then(async () => {
       try {
-        if (!this.stopped) await this.send(batch);
+        if (!this.stopped) await this.send(batch, at);
       } catch {
         this.stopped = true;
       } finally {
@@ -116,12 +154,26 @@ export class EarlyUpload {
     });
   }
 
-  private async send(batch: readonly { id: ChunkId; bytes: Buffer }[]): Promise<void> {
+  private async send(batch: readonly { id: ChunkId; bytes: Buffer }[], at: number): Promise<void> {
     const missing = await this.uploader.missing(batch.map((p) => p.id));
     for (const { id, bytes } of batch) {
       if (!missing.delete(id) || this.sent.has(id)) continue;
       this.sent.add(id); // (the hub may not have it yet when a later batch asks)
       await this.uploader.add(id, bytes);
     }
+    // Previewed once the hub has every chunk of the batch; hashing does not wait for that.
+    const stored = this.uploader.acknowledged();
+    stored.catch(() => undefined);
+    const chunks = batch.map(({ id, bytes }) => ({ id, size: bytes.length }));
+    const preview = { upload: this.upload, path: this.path, size: this.size, at, chunks };
+    this.previews = this.previews.then(async () => {
+      if (!this.previewing) return;
+      try {
+        await stored;
+        await this.uploader.preview(preview);
+      } catch {
+        this.previewing = false; // a preview missed makes the later ones useless
+      }
+    });
   }
 }

@@ -7,6 +7,7 @@
 import type { BaseNode, LocalNode, RemoteNode, Tree } from '../core/entry.js';
 import { IGNORE_FILE, makeIgnoreMatcher, STATE_DIR, type IgnoreMatcher } from '../core/ignore.js';
 import { plan, type Change } from '../core/planner.js';
+import type { UploadPreview } from '../protocol/api.js';
 import { TandemError } from '../protocol/errors.js';
 import type { ContentId } from '../core/ids.js';
 import { ChunkUploader, EarlyUpload, UPLOAD_BATCH_BYTES } from './chunk-uploader.js';
@@ -96,6 +97,17 @@ export class SyncEngine {
     for (const path of execution.touched) this.pendingHints.add(path);
   }
 
+  /** Another device is uploading a large file: fetch it ahead unless it is ignored here. */
+  preview(preview: UploadPreview): Promise<void> {
+    if (this.matcher?.(preview.path, false) === true) return Promise.resolve();
+    return this.executor.preview(preview);
+  }
+
+  /** Drops what was fetched ahead and not used (the agent is stopping). */
+  close(): Promise<void> {
+    return this.executor.close();
+  }
+
   /** Clears leftovers of a crash in `.tandem/tmp` (never the user's files). */
   async prepare(): Promise<void> {
     const tmp = absolute(this.options.root, `${STATE_DIR}/tmp`);
@@ -167,8 +179,8 @@ export class SyncEngine {
       isIgnored: matcher,
       hashes: store.hashes,
       known: store.base,
-      chunkSink: (size: number) =>
-        size >= UPLOAD_BATCH_BYTES ? new EarlyUpload(uploader) : undefined,
+      chunkSink: (path: string, size: number) =>
+        size >= UPLOAD_BATCH_BYTES ? new EarlyUpload(uploader, path, size) : undefined,
       // Hashes are written in one transaction after the scan, not one per file.
       setHash: (path: string, record: HashRecord | undefined) => hashWrites.push([path, record]),
       now: this.now,

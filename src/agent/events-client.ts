@@ -1,10 +1,10 @@
 /**
  * The agent's end of the event socket: subscribes to one workspace and calls `onChanged`
- * when the hub says its head moved. Reconnects with backoff; every (re)connection also
+ * when the hub says its head moved (and `onUploading` for other devices' upload previews). Reconnects with backoff; every (re)connection also
  * counts as a change, since pokes may have been missed while disconnected.
  */
 import WebSocket from 'ws';
-import { PROTOCOL_VERSION } from '../protocol/api.js';
+import { PROTOCOL_VERSION, type UploadPreview } from '../protocol/api.js';
 import {
   CLOSE_PROTOCOL_MISMATCH,
   CLOSE_UNAUTHENTICATED,
@@ -17,6 +17,8 @@ export interface EventsClientOptions {
   readonly token: string;
   readonly workspaceId: string;
   readonly onChanged: (seq: number) => void;
+  /** Another device is uploading a large file to the workspace. */
+  readonly onUploading?: (preview: UploadPreview) => void;
   /** A fatal refusal (revoked token, protocol mismatch): reconnecting will not help. */
   readonly onFatal: (message: string) => void;
   readonly log: (line: string) => void;
@@ -51,8 +53,10 @@ export class EventsClient {
     });
     socket.on('message', (data) => {
       const message = parseHubMessage(data.toString());
-      if (message?.type === 'changed' && message.workspace === this.options.workspaceId)
-        this.options.onChanged(message.seq);
+      if (message?.type === 'welcome' || message?.type === 'error') return;
+      if (message?.workspace !== this.options.workspaceId) return;
+      if (message.type === 'changed') this.options.onChanged(message.seq);
+      else this.options.onUploading?.(message.preview);
     });
     socket.on('close', (code, reason) => {
       if (this.closed) return;

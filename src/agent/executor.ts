@@ -32,19 +32,26 @@ import {
   type PushMove,
   type PushPut,
 } from '../core/planner.js';
-import {
-  errorCode,
-  type FileSystem,
-  type ReadHandle,
-  type Stat,
-  type WriteHandle,
-} from '../fs/file-system.js';
+import { errorCode, type FileSystem, type ReadHandle, type Stat } from '../fs/file-system.js';
 import { TandemError } from '../protocol/errors.js';
-import { MAX_OPS_PER_COMMIT, type OpResult, type WireOp } from '../protocol/api.js';
+import {
+  MAX_OPS_PER_COMMIT,
+  type OpResult,
+  type UploadPreview,
+  type WireOp,
+} from '../protocol/api.js';
 import { ChunkUploader, UPLOAD_BATCH_BYTES } from './chunk-uploader.js';
+import {
+  checkAncestors,
+  ContentWriter,
+  PathProblem,
+  readFully,
+  TempFile,
+} from './content-writer.js';
 import type { HubClient } from './hub-client.js';
-import { absolute, hashStillValid, type Problem } from './scanner.js';
-import type { HashRecord, StateStore } from './state-store.js';
+import { Prefetcher, type StagedFile } from './prefetcher.js';
+import { absolute, type Problem } from './scanner.js';
+import type { StateStore } from './state-store.js';
 
 export interface ExecutorOptions {
   readonly fs: FileSystem;
@@ -71,23 +78,14 @@ export interface ExecutionResult {
   touched: string[];
 }
 
-/** A per-path failure that is reported, not thrown further. */
-class PathProblem extends Error {}
-
 /** Puts are committed in groups of at most this many files or bytes. */
 const PUSH_GROUP_FILES = 1000;
 const PUSH_GROUP_BYTES = 64 * 1024 * 1024;
-const DOWNLOAD_RUN_BYTES = 32 * 1024 * 1024;
 const PARALLEL_DOWNLOADS = 16;
-/** Runs of one large file fetched at once. */
-const PARALLEL_RUNS = 4;
-/** A large download is flushed to disk every this many bytes. */
-const FLUSH_EVERY_BYTES = 64 * 1024 * 1024;
-/** Neighbouring local chunks are copied in reads of up to this many bytes. */
-const LOCAL_SPAN_BYTES = 8 * 1024 * 1024;
 /** Files up to this size are downloaded in batches (many per request). */
 const SMALL_FILE_BYTES = 1024 * 1024;
 const SMALL_BATCH_FILES = 2000;
+const SMALL_BATCH_BYTES = 32 * 1024 * 1024;
 
 /**
  * The bytes of small files exactly as a scan hashed them, up to a byte budget. An upload takes
@@ -123,9 +121,24 @@ interface WrittenFile {
 
 export class Executor {
   private readonly tmpDir: string;
+  private readonly writer: ContentWriter;
+  /** Files other devices are uploading, fetched ahead of their commits. */
+  private readonly prefetcher: Prefetcher;
 
   constructor(private readonly options: ExecutorOptions) {
     this.tmpDir = absolute(options.root, `${STATE_DIR}/tmp`);
+    this.writer = new ContentWriter(options);
+    this.prefetcher = new Prefetcher({ fs: options.fs, tmpDir: this.tmpDir, writer: this.writer });
+  }
+
+  /** Another device is uploading a large file: start fetching it (see Prefetcher). */
+  preview(preview: UploadPreview): Promise<void> {
+    return this.prefetcher.offer(preview);
+  }
+
+  /** Drops what was fetched ahead and not used. */
+  close(): Promise<void> {
+    return this.prefetcher.close();
   }
 
   private abs(path: string): string {
@@ -227,7 +240,7 @@ export class Executor {
 
   /** Throws unless the disk holds exactly `expected` at `path` (undefined: nothing). */
   private async expect(path: string, expected: LocalNode | undefined): Promise<void> {
-    await this.checkAncestors(path);
+    await checkAncestors(this.options.fs, this.options.root, path);
     const stat = await this.options.fs.lstat(this.abs(path));
     if (!expected) {
       if (stat) throw new PathProblem(`${path} appeared locally since the scan; will look again`);
@@ -240,19 +253,6 @@ export class Executor {
       (expected.entry.kind !== 'file' ||
         (stat.size === expected.entry.size && stat.mtimeMs === expected.entry.mtime));
     if (!same) throw new PathProblem(`${path} changed locally since the scan; will look again`);
-  }
-
-  /** Every ancestor of `path` must be a real folder (not a link): nothing is written through links. */
-  private async checkAncestors(path: string): Promise<void> {
-    for (const ancestor of ancestorsOf(path)) {
-      const stat = await this.options.fs.lstat(this.abs(ancestor));
-      if (stat && stat.kind !== 'dir') {
-        throw new PathProblem(
-          `${ancestor} is a ${stat.kind === 'symlink' ? 'symbolic link' : stat.kind}, not a folder: nothing is written through it`,
-        );
-      }
-      if (!stat) return; // missing: nothing below exists either
-    }
   }
 
   /** Creates the missing ancestors of `path` as real folders. */
@@ -661,7 +661,7 @@ export class Executor {
     for (let i = 0; i < small.length;) {
       const batch: PullPut[] = [];
       let bytes = 0;
-      while (i < small.length && batch.length < SMALL_BATCH_FILES && bytes < DOWNLOAD_RUN_BYTES) {
+      while (i < small.length && batch.length < SMALL_BATCH_FILES && bytes < SMALL_BATCH_BYTES) {
         batch.push(small[i]!);
         bytes += sizeOf(small[i]!);
         i++;
@@ -679,7 +679,7 @@ export class Executor {
     result: ExecutionResult,
   ): Promise<void> {
     const started = performance.now();
-    const prefetched = new Map<ChunkId, Uint8Array>();
+    const batchChunks = new Map<ChunkId, Uint8Array>();
     if (batch.length > 1) {
       const wanted = new Set<ChunkId>();
       for (const change of batch) {
@@ -689,13 +689,13 @@ export class Executor {
         for (const chunk of manifest?.chunks ?? [])
           if (!localChunks.has(chunk.id)) wanted.add(chunk.id);
       }
-      if (wanted.size > 0) await this.fetchInto([...wanted], prefetched, result);
+      if (wanted.size > 0) await this.fetchInto([...wanted], batchChunks, result);
     }
     const fetched = performance.now();
     const written: WrittenFile[] = [];
     await forEachLimited(batch, PARALLEL_DOWNLOADS, async (change) => {
       await this.guarded(change.path, result, async () => {
-        written.push(await this.pullFile(change, manifests, localChunks, prefetched, result));
+        written.push(await this.pullFile(change, manifests, batchChunks, result));
       });
     });
     if (written.length === 0) return;
@@ -832,8 +832,7 @@ export class Executor {
   private async pullFile(
     change: PullPut,
     manifests: ReadonlyMap<ContentId, Manifest>,
-    localChunks: LocalChunks,
-    prefetched: ReadonlyMap<ChunkId, Uint8Array>,
+    batchChunks: ReadonlyMap<ChunkId, Uint8Array>,
     result: ExecutionResult,
   ): Promise<WrittenFile> {
     const { fs } = this.options;
@@ -841,15 +840,17 @@ export class Executor {
     const manifest = manifests.get(entry.contentId);
     if (!manifest) throw new PathProblem(`the hub has no manifest for ${change.path}; will retry`);
     const mode = entry.executable ? 0o755 : 0o644;
-    const temp = `${this.tmpDir}/${randomBytes(8).toString('hex')}`;
-    const handle = await fs.createWrite(temp, mode);
+    const { file, kept } = await this.tempFileFor(change.path, manifest, result);
+    const temp = file.path;
     let written = false;
     try {
-      await this.writeContent(handle, manifest, localChunks, prefetched, result);
-      await handle.sync();
+      const rest = manifest.chunks.slice(kept.chunks);
+      await this.writer.write(file, rest, kept.bytes, batchChunks, result);
+      await file.sync();
       written = true;
     } finally {
-      await handle.close();
+      await file.settle();
+      await file.handle.close();
       if (!written) await fs.unlink(temp).catch(() => undefined);
     }
     try {
@@ -871,174 +872,41 @@ export class Executor {
   }
 
   /**
-   * Writes a manifest's bytes, from local files where possible, else from the hub: chunks
-   * missing here are fetched in runs, several runs at once, each written at its place.
+   * The temporary file to download a manifest into: the one fetched ahead of the commit, if
+   * its first chunks are the manifest's first chunks (those are kept) and nothing was written
+   * past the manifest's end; else a new one.
    */
-  private async writeContent(
-    out: Pick<WriteHandle, 'writeAt' | 'sync'>,
+  private async tempFileFor(
+    path: string,
     manifest: Manifest,
-    localChunks: LocalChunks,
-    prefetched: ReadonlyMap<ChunkId, Uint8Array>,
     result: ExecutionResult,
-  ): Promise<void> {
-    const runs: { chunks: ChunkRef[]; positions: number[]; bytes: number }[] = [];
-    const download = (chunk: ChunkRef, position: number) => {
-      let run = runs.at(-1);
-      if (!run || run.bytes >= DOWNLOAD_RUN_BYTES) {
-        run = { chunks: [], positions: [], bytes: 0 };
-        runs.push(run);
-      }
-      run.chunks.push(chunk);
-      run.positions.push(position);
-      run.bytes += chunk.size;
-    };
-    // A large file is flushed as it is written, so the fsync before the rename has little left
-    // to write. A failed early flush fails the file (a later fsync might not report it).
-    let unflushed = 0;
-    let flushing: Promise<void> | undefined;
-    let flushError: unknown;
-    const wrote = (bytes: number) => {
-      unflushed += bytes;
-      if (unflushed < FLUSH_EVERY_BYTES || flushing) return;
-      unflushed = 0;
-      flushing = out
-        .sync()
-        .catch((error: unknown) => {
-          flushError ??= error;
-        })
-        .finally(() => {
-          flushing = undefined;
-        });
-    };
-    const sources: ChunkSources = new Map();
-    // Neighbouring chunks of one local file that stay neighbours here are copied in one read
-    // and one write (a file edited in the middle is mostly such spans). What cannot be read
-    // is downloaded instead.
-    type Span = { source: ChunkSource; from: number; to: number; size: number; chunks: ChunkRef[] };
-    let span: Span | undefined;
-    const copySpan = async () => {
-      if (!span) return;
-      const { source, from, to, size, chunks } = span;
-      span = undefined;
-      const bytes = Buffer.allocUnsafe(size);
-      const read = await readFully(source.handle, bytes, from).catch(() => -1);
-      if (read === size) {
-        await out.writeAt(bytes, to);
-        return wrote(size);
-      }
-      for (let k = 0, at = to; k < chunks.length; at += chunks[k]!.size, k++)
-        download(chunks[k]!, at);
-    };
-    let position = 0;
-    try {
-      for (const chunk of manifest.chunks) {
-        const prefetchedBytes = prefetched.get(chunk.id);
-        const local = prefetchedBytes
-          ? undefined
-          : await this.localSource(chunk, localChunks, sources);
-        if (
-          local &&
-          span?.source === local.source &&
-          span.from + span.size === local.offset &&
-          span.size + chunk.size <= LOCAL_SPAN_BYTES
-        ) {
-          span.size += chunk.size;
-          span.chunks.push(chunk);
-        } else {
-          await copySpan();
-          if (local)
-            span = {
-              source: local.source,
-              from: local.offset,
-              to: position,
-              size: chunk.size,
-              chunks: [chunk],
-            };
-          else if (prefetchedBytes) await out.writeAt(prefetchedBytes, position);
-          else download(chunk, position);
-        }
-        position += chunk.size;
-      }
-      await copySpan();
-      await this.checkSources(sources);
-      await forEachLimited(runs, PARALLEL_RUNS, async (run) => {
-        let k = 0;
-        for await (const { id, bytes } of this.options.client.fetchChunks(
-          this.options.workspaceId,
-          run.chunks.map((c) => c.id),
-        )) {
-          if (id !== run.chunks[k]?.id || chunkIdOf(bytes) !== id)
-            throw new PathProblem(`chunk ${id.slice(0, 12)} arrived corrupted; will retry`);
-          await out.writeAt(bytes, run.positions[k]!);
-          wrote(bytes.length);
-          result.downloaded += bytes.length;
-          k++;
-        }
-        if (k !== run.chunks.length)
-          throw new PathProblem('the hub sent fewer chunks than asked; will retry');
-      });
-    } finally {
-      await flushing; // never leave an fsync running on a handle the caller closes
-      for (const source of sources.values()) await source?.handle.close();
+  ): Promise<{ file: TempFile; kept: { chunks: number; bytes: number } }> {
+    const staged = await this.prefetcher.take(path);
+    if (staged && staged.extent <= manifest.size) {
+      const kept = keptPrefix(staged, manifest);
+      result.downloaded += staged.downloaded;
+      this.options.trace?.(
+        `${path}: ${kept.bytes} of ${manifest.size} bytes were fetched before the commit`,
+      );
+      return { file: staged.file, kept };
     }
-    if (flushError) throw flushError;
-  }
-
-  /**
-   * Where a chunk can be copied from locally, per the hash cache. The file is opened once per
-   * download and only if its stat is still the one it was hashed at; the bytes are not hashed
-   * again, because `checkSources` confirms afterwards that no file read from has changed (the
-   * same stat rule the scanner trusts).
-   */
-  private async localSource(
-    chunk: ChunkRef,
-    localChunks: LocalChunks,
-    sources: ChunkSources,
-  ): Promise<{ source: ChunkSource; offset: number } | undefined> {
-    const location = localChunks.get(chunk.id);
-    if (!location) return undefined;
-    let source = sources.get(location.path);
-    if (source === undefined) {
-      source = await this.openSource(location.path).catch(() => null);
-      sources.set(location.path, source);
-    }
-    return source ? { source, offset: location.offset } : undefined;
-  }
-
-  private async openSource(path: string): Promise<ChunkSource | null> {
-    await this.checkAncestors(path);
-    const handle = await this.options.fs.openRead(this.abs(path));
-    const stat = await handle.stat();
-    const record = this.options.store.hashes.get(path);
-    if (record && hashStillValid(record, stat)) return { handle, record };
-    await handle.close();
-    return null;
-  }
-
-  /** Throws unless every file chunks were copied from still is as it was hashed. */
-  private async checkSources(sources: ChunkSources): Promise<void> {
-    for (const [path, source] of sources) {
-      if (!source) continue;
-      const now = await this.options.fs.lstat(this.abs(path));
-      if (!now || !hashStillValid(source.record, now))
-        throw new PathProblem(`${path} changed while chunks were copied from it; will retry`);
-    }
+    await staged?.file.discard(this.options.fs);
+    const temp = `${this.tmpDir}/${randomBytes(8).toString('hex')}`;
+    const file = new TempFile(temp, await this.options.fs.createWrite(temp, 0o644));
+    return { file, kept: { chunks: 0, bytes: 0 } };
   }
 }
 
-/** Files chunks are copied from during one download (null: not usable). */
-type ChunkSources = Map<string, ChunkSource | null>;
-interface ChunkSource {
-  readonly handle: ReadHandle;
-  readonly record: HashRecord;
-}
-
-async function readFully(handle: ReadHandle, into: Uint8Array, position: number): Promise<number> {
-  let total = 0;
-  while (total < into.length) {
-    const n = await handle.read(into, total, into.length - total, position + total);
-    if (n === 0) break;
-    total += n;
+/** How many of a manifest's first chunks a staged file already holds, and their bytes. */
+function keptPrefix(staged: StagedFile, manifest: Manifest): { chunks: number; bytes: number } {
+  let chunks = 0;
+  let bytes = 0;
+  while (chunks < staged.chunks.length && chunks < manifest.chunks.length) {
+    const have = staged.chunks[chunks]!;
+    const want = manifest.chunks[chunks]!;
+    if (have.id !== want.id || have.size !== want.size) break;
+    bytes += want.size;
+    chunks++;
   }
-  return total;
+  return { chunks, bytes };
 }

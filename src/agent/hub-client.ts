@@ -18,6 +18,7 @@ import {
   type Credentials,
   type ManifestsResponse,
   type MissingResponse,
+  type UploadPreview,
   type WorkspaceInfo,
 } from '../protocol/api.js';
 import { TandemError, type ErrorBody } from '../protocol/errors.js';
@@ -191,6 +192,15 @@ export class HubClient {
       for (const id of missing) out.add(id);
     }
     return out;
+  }
+
+  /** Names chunks of a large file being uploaded, for other devices (see UploadPreview). */
+  async previewUpload(workspace: string, preview: UploadPreview): Promise<void> {
+    await this.call({
+      method: 'POST',
+      path: `${API}/workspaces/${workspace}/previews`,
+      json: preview,
+    });
   }
 
   /** Uploads chunks in one request, framed as [u32 length][32-byte id][bytes]. */

@@ -74,6 +74,7 @@ export class SyncRunner {
       onChanged: (seq) => {
         if (seq > this.options.engine.store.cursor) this.poke();
       },
+      onUploading: (preview) => void this.options.engine.preview(preview),
       onFatal: (message) => {
         this.fatal = new TandemError('UNAUTHENTICATED', message);
         this.stop();
@@ -100,6 +101,7 @@ export class SyncRunner {
       if (this.settleTimer) clearTimeout(this.settleTimer);
       this.events.close();
       await this.watch?.close();
+      await this.options.engine.close();
     }
     if (this.fatal) throw this.fatal;
   }

@@ -53,7 +53,7 @@ export interface ScanOptions {
    * Where the chunks of a file of `size` bytes go as it is hashed (large files are sent to
    * the hub while being read), or undefined.
    */
-  readonly chunkSink?: (size: number) => ChunkSink | undefined;
+  readonly chunkSink?: (path: string, size: number) => ChunkSink | undefined;
 }
 
 export interface ChunkSink {
@@ -311,7 +311,7 @@ async function hashInto(
   }
   try {
     const hashedAt = options.now();
-    const sink = options.chunkSink?.(before.size);
+    const sink = options.chunkSink?.(path, before.size);
     let hashed;
     try {
       hashed = await hashAndKeep(options.fs, full, undefined, before.size, sink?.onChunk);

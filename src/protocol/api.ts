@@ -5,7 +5,13 @@
  */
 import type { Entry } from '../core/entry.js';
 import type { ChunkId, ContentId, Seq } from '../core/ids.js';
-import type { CommitRequestSchema, CredentialsSchema, IdListSchema, OpSchema } from './schemas.js';
+import type {
+  CommitRequestSchema,
+  CredentialsSchema,
+  IdListSchema,
+  OpSchema,
+  UploadPreviewSchema,
+} from './schemas.js';
 import type { Static } from '@sinclair/typebox';
 
 export const API = '/api/v1';
@@ -17,11 +23,21 @@ export const MAX_CHUNK_BATCH_BYTES = 64 * 1024 * 1024;
 export const MAX_JSON_BYTES = 32 * 1024 * 1024;
 export const MAX_OPS_PER_COMMIT = 10_000;
 export const MAX_IDS_PER_QUERY = 20_000;
+/** Chunks named by one upload preview (8 MiB of them is a few dozen). */
+export const MAX_PREVIEW_CHUNKS = 4096;
 
 export type WireOp = Static<typeof OpSchema>;
 export type CommitRequest = Static<typeof CommitRequestSchema>;
 export type Credentials = Static<typeof CredentialsSchema>;
 export type IdList = Static<typeof IdListSchema>;
+/**
+ * A stretch of a large file's chunks, stored on the hub, announced by the device uploading it
+ * before it commits, so other devices can start fetching them. Only a commit makes a file:
+ * a receiver keeps what it fetched aside and uses it only for the part of the committed
+ * manifest that matches. `upload` names one read of the file; `at` is the byte offset of the
+ * first chunk, and previews of one upload arrive in order, each starting where the last ended.
+ */
+export type UploadPreview = Static<typeof UploadPreviewSchema>;
 
 export const ROLES = ['owner', 'editor', 'viewer'] as const;
 export type Role = (typeof ROLES)[number];

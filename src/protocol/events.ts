@@ -3,6 +3,7 @@
  * its protocol version in the URL (`?protocol=1`); the hub closes with 4426 on a mismatch.
  */
 import type { Seq } from '../core/ids.js';
+import { MAX_PREVIEW_CHUNKS, type UploadPreview } from './api.js';
 
 export const EVENTS_PATH = '/api/v1/events';
 export const CLOSE_PROTOCOL_MISMATCH = 4426;
@@ -12,6 +13,8 @@ export const CLOSE_UNAUTHENTICATED = 4401;
 export type HubMessage =
   | { readonly type: 'welcome'; readonly protocol: number }
   | { readonly type: 'changed'; readonly workspace: string; readonly seq: Seq }
+  /** Another device is uploading a large file (see UploadPreview). */
+  | { readonly type: 'uploading'; readonly workspace: string; readonly preview: UploadPreview }
   | { readonly type: 'error'; readonly code: string; readonly message: string };
 
 /** Client -> hub. */
@@ -42,8 +45,28 @@ export function parseHubMessage(text: string): HubMessage | undefined {
     const value = JSON.parse(text) as { type?: unknown };
     if (value.type === 'welcome' || value.type === 'changed' || value.type === 'error')
       return value as HubMessage;
+    if (value.type === 'uploading' && isUploadPreview((value as { preview?: unknown }).preview))
+      return value as HubMessage;
   } catch {
     // fall through
   }
   return undefined;
+}
+
+/** The shape of an upload preview (the hub validated it against its schema already). */
+function isUploadPreview(value: unknown): value is UploadPreview {
+  const p = value as Partial<Record<keyof UploadPreview, unknown>> | null | undefined;
+  const offset = (n: unknown) => Number.isSafeInteger(n) && (n as number) >= 0;
+  return (
+    typeof p?.upload === 'string' &&
+    typeof p.path === 'string' &&
+    offset(p.size) &&
+    offset(p.at) &&
+    Array.isArray(p.chunks) &&
+    p.chunks.length <= MAX_PREVIEW_CHUNKS &&
+    p.chunks.every(
+      (c: { id?: unknown; size?: unknown } | null) =>
+        typeof c?.id === 'string' && /^[0-9a-f]{64}$/.test(c.id) && offset(c.size) && c.size !== 0,
+    )
+  );
 }

@@ -3,7 +3,7 @@
  * apart from api.ts so that clients do not load the schema builder.
  */
 import { Type } from '@sinclair/typebox';
-import { MAX_IDS_PER_QUERY, MAX_OPS_PER_COMMIT } from './api.js';
+import { MAX_IDS_PER_QUERY, MAX_OPS_PER_COMMIT, MAX_PREVIEW_CHUNKS } from './api.js';
 
 const Sha256 = Type.String({ pattern: '^[0-9a-f]{64}$' });
 const WirePath = Type.String({ minLength: 1, maxLength: 4096 });
@@ -61,6 +61,24 @@ export const CommitRequestSchema = Type.Object(
   {
     ops: Type.Array(OpSchema, { minItems: 1, maxItems: MAX_OPS_PER_COMMIT }),
     manifests: Type.Optional(Type.Array(ManifestSchema)),
+  },
+  { additionalProperties: false },
+);
+
+/** Chunks of a large file being uploaded, announced before the commit (see UploadPreview). */
+export const UploadPreviewSchema = Type.Object(
+  {
+    upload: Type.String({ pattern: '^[0-9a-f]{16,64}$' }),
+    path: WirePath,
+    size: Type.Integer({ minimum: 0 }),
+    at: Type.Integer({ minimum: 0 }),
+    chunks: Type.Array(
+      Type.Object(
+        { id: Sha256, size: Type.Integer({ minimum: 1 }) },
+        { additionalProperties: false },
+      ),
+      { minItems: 1, maxItems: MAX_PREVIEW_CHUNKS },
+    ),
   },
   { additionalProperties: false },
 );

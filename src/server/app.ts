@@ -16,6 +16,7 @@ import { registerAuthRoutes } from './routes/auth.js';
 import { registerEventsRoute } from './routes/events.js';
 import { registerWorkspaceRoutes } from './routes/workspaces.js';
 import { authenticate } from './services/accounts.js';
+import { PreviewedChunks } from './services/previews.js';
 
 export interface AppOptions {
   readonly db: Kysely<Database>;
@@ -41,11 +42,13 @@ export type HubApp = FastifyInstance;
 
 /** Builds the hub. The caller owns `db` and `chunks` and closes them after `app.close()`. */
 export async function buildApp(options: AppOptions): Promise<HubApp> {
+  const now = options.now ?? Date.now;
   const ctx: HubContext = {
     db: options.db,
     chunks: options.chunks,
     events: options.events ?? new LocalEventBus(),
-    now: options.now ?? Date.now,
+    previews: new PreviewedChunks(now),
+    now,
     stats: newStats(),
   };
   const app = Fastify({

@@ -3,11 +3,14 @@ import type { Kysely } from 'kysely';
 import type { ChunkStore } from '../store/chunk-store.js';
 import type { Database } from './db/schema.js';
 import type { EventBus } from './event-bus.js';
+import type { PreviewedChunks } from './services/previews.js';
 
 export interface HubContext {
   readonly db: Kysely<Database>;
   readonly chunks: ChunkStore;
   readonly events: EventBus;
+  /** Chunks of uploads under way, readable before their commit (see previews.ts). */
+  readonly previews: PreviewedChunks;
   readonly now: () => number;
   /** Counters since this process started, for `GET /api/v1/stats` and the benchmark. */
   readonly stats: HubStats;

@@ -26,7 +26,7 @@ describe('early upload', () => {
     const fs = new MemoryFileSystem();
     await fs.writeFile('/big.bin', bytes);
     const uploader = new ChunkUploader(uploadClient, ws);
-    const early = new EarlyUpload(uploader);
+    const early = new EarlyUpload(uploader, 'big.bin', bytes.length);
     const { manifest } = await hashAndKeep(fs, '/big.bin', undefined, bytes.length, early.onChunk);
     await early.end();
     await uploader.finish();

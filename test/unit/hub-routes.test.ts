@@ -157,6 +157,52 @@ describe('hub routes', () => {
     await expect(fetchThrough()).rejects.toMatchObject({ status: 404, code: 'CHUNK_NOT_FOUND' });
   });
 
+  it('passes an upload preview to the other devices, whose chunks they may then fetch', async () => {
+    // (`other` is a viewer of ws since the test above.)
+    const bytes = randomBytes(3000);
+    const id = chunkIdOf(bytes);
+    const stranger = randomBytes(10);
+    const seen: unknown[] = [];
+    const unsubscribe = hub.app.hub.events.subscribe((event) => seen.push(event));
+    const preview = {
+      upload: '0123456789abcdef',
+      path: 'big/file.bin',
+      size: 3000,
+      at: 0,
+      chunks: [{ id, size: 3000 }],
+    };
+    const fetchAs = async (client: HubClient, ids: string[]) => {
+      const got: Buffer[] = [];
+      for await (const c of client.fetchChunks(ws, ids as never)) got.push(c.bytes);
+      return got;
+    };
+    try {
+      await owner.uploadChunks(ws, [{ id, bytes }]);
+      // Stored but neither committed nor previewed: not readable yet.
+      await expect(fetchAs(other, [id])).rejects.toMatchObject({ code: 'CHUNK_NOT_FOUND' });
+      await expect(
+        owner.previewUpload(ws, { ...preview, chunks: [{ id: chunkIdOf(stranger), size: 10 }] }),
+      ).rejects.toMatchObject({ status: 404, code: 'CHUNK_NOT_FOUND' });
+      await expect(owner.previewUpload(ws, { ...preview, path: '../x' })).rejects.toMatchObject({
+        status: 400,
+        code: 'INVALID_PATH',
+      });
+      await expect(owner.previewUpload(ws, { ...preview, upload: 'x' })).rejects.toMatchObject({
+        status: 400,
+        code: 'BAD_REQUEST',
+      });
+      await expect(other.previewUpload(ws, preview)).rejects.toMatchObject({ status: 403 });
+      expect(seen).toEqual([]);
+      await owner.previewUpload(ws, preview);
+      expect(seen).toEqual([
+        { kind: 'preview', workspace: ws, preview, device: expect.any(String) as string },
+      ]);
+      expect((await fetchAs(other, [id]))[0]!.equals(bytes)).toBe(true);
+    } finally {
+      unsubscribe();
+    }
+  });
+
   it('answers with clear JSON errors for bad input and missing auth', async () => {
     const noAuth = await hub.app.inject({ method: 'GET', url: '/api/v1/workspaces' });
     expect(noAuth.statusCode).toBe(401);

@@ -1,6 +1,7 @@
 /**
  * The event socket: one per agent or browser. The hub sends a small `changed` poke when a
- * subscribed workspace's head moves; the receiver pulls the feed from its own cursor.
+ * subscribed workspace's head moves (the receiver pulls the feed from its own cursor), and
+ * passes on other devices' upload previews.
  */
 import type { FastifyInstance } from 'fastify';
 import { PROTOCOL_VERSION } from '../../protocol/api.js';
@@ -36,8 +37,12 @@ export function registerEventsRoute(app: FastifyInstance, ctx: HubContext): void
       return;
     }
     const subscribed = new Set<string>();
-    const unsubscribe = ctx.events.subscribe((workspace, seq) => {
-      if (subscribed.has(workspace)) send({ type: 'changed', workspace, seq });
+    const unsubscribe = ctx.events.subscribe((event) => {
+      if (!subscribed.has(event.workspace)) return;
+      if (event.kind === 'head')
+        send({ type: 'changed', workspace: event.workspace, seq: event.seq });
+      else if (event.device !== caller.deviceId)
+        send({ type: 'uploading', workspace: event.workspace, preview: event.preview });
     });
     socket.on('close', unsubscribe);
     socket.on('message', (data: Buffer) => {

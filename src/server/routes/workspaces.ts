@@ -1,4 +1,7 @@
-/** Workspace routes: listing, members, the change feed, chunks, manifests and commits. */
+/**
+ * Workspace routes: listing, members, the change feed, chunks, upload previews, manifests and
+ * commits.
+ */
 import type { FastifyInstance } from 'fastify';
 import { Readable } from 'node:stream';
 import type { ChunkId, ContentId } from '../../core/ids.js';
@@ -8,6 +11,7 @@ import {
   type CommitRequest,
   type IdList,
   type Role,
+  type UploadPreview,
 } from '../../protocol/api.js';
 import {
   AddMemberSchema,
@@ -16,6 +20,7 @@ import {
   CommitRequestSchema,
   CreateWorkspaceSchema,
   IdListSchema,
+  UploadPreviewSchema,
   WorkspaceParamsSchema,
 } from '../../protocol/schemas.js';
 import { TandemError } from '../../protocol/errors.js';
@@ -30,6 +35,7 @@ import {
   receiveChunks,
 } from '../services/chunks.js';
 import { changes, commit, history } from '../services/commits.js';
+import { previewUpload } from '../services/previews.js';
 import { createWorkspace, listWorkspaces, requireRole, setMember } from '../services/workspaces.js';
 
 type WithId = { Params: { id: string } };
@@ -110,6 +116,16 @@ export function registerWorkspaceRoutes(app: FastifyInstance, ctx: HubContext): 
       return {
         stored: await receiveChunks(ctx, request.body as Readable, MAX_CHUNK_BATCH_BYTES),
       };
+    },
+  );
+
+  app.post<WithId & { Body: UploadPreview }>(
+    '/api/v1/workspaces/:id/previews',
+    { schema: { params: WorkspaceParamsSchema, body: UploadPreviewSchema } },
+    async (request, reply) => {
+      const { caller, id } = await access(request, 'editor');
+      await previewUpload(ctx, caller, id, request.body);
+      return reply.status(204).send();
     },
   );
 

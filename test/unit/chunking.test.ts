@@ -1,6 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { ChunkSplitter, DEFAULT_CHUNK_PARAMS, splitBuffer } from '../../src/core/chunking.js';
+import fc from 'fast-check';
+import {
+  ChunkSplitter,
+  cutAll,
+  cutPoint,
+  DEFAULT_CHUNK_PARAMS,
+  splitBuffer,
+} from '../../src/core/chunking.js';
 import { chunkIdOf, contentIdOf, EMPTY_CONTENT_ID, manifestOf } from '../../src/core/hashing.js';
 import { pseudoRandomBytes } from '../helpers/bytes.js';
 
@@ -68,6 +75,52 @@ describe('FastCDC chunking', () => {
       got.push(...splitter.finish().map((c) => chunkIdOf(c)));
       expect(got).toEqual(whole);
     }
+  });
+});
+
+describe('chunking in WebAssembly', () => {
+  /** The reference: the JavaScript loop, one cut at a time. */
+  function cutAllInJs(
+    data: Uint8Array,
+    start: number,
+    end: number,
+    final: boolean,
+    params = DEFAULT_CHUNK_PARAMS,
+  ) {
+    const lengths: number[] = [];
+    for (let offset = start; end - offset >= params.maxSize || (final && offset < end);) {
+      const length = cutPoint(data, offset, end, params);
+      lengths.push(length);
+      offset += length;
+    }
+    return lengths;
+  }
+
+  it('cuts where the JavaScript loop cuts, for any bytes, stretch and chunk sizes', () => {
+    const noisy = bytes(6 * 1024 * 1024, 11);
+    // Long runs of one byte never match the mask: every chunk there is cut at its maximum.
+    const flat = Buffer.concat([
+      noisy.subarray(0, 2 * 1024 * 1024),
+      Buffer.alloc(3 * 1024 * 1024, 7),
+    ]);
+    fc.assert(
+      fc.property(
+        fc.constantFrom(noisy, flat),
+        fc.integer({ min: 0, max: 1024 * 1024 }),
+        fc.integer({ min: 1024 * 1024, max: 4 * 1024 * 1024 }),
+        fc.boolean(),
+        fc.integer({ min: 6, max: 16 }),
+        (data, start, length, final, minBits) => {
+          const minSize = 2 ** minBits;
+          const params = { minSize, avgSize: minSize * 4, maxSize: minSize * 16 };
+          const end = Math.min(data.length, start + length);
+          expect(cutAll(data, start, end, final, params)).toEqual(
+            cutAllInJs(data, start, end, final, params),
+          );
+        },
+      ),
+      { numRuns: 40 },
+    );
   });
 });
 

@@ -33,18 +33,30 @@ export class FrameDecoder {
    * it; one that spans buffers is copied once into a buffer of its own.
    */
   push(data: Buffer): Buffer[] {
+    return this.frames(data, (n) => this.take(n));
+  }
+
+  /**
+   * Like `push`, but each frame comes as the consecutive views of the received buffers that
+   * hold it: nothing is copied (a large frame usually spans several reads of the socket).
+   */
+  pushParts(data: Buffer): Buffer[][] {
+    return this.frames(data, (n) => this.takeParts(n));
+  }
+
+  private frames<T>(data: Buffer, take: (n: number) => T): T[] {
     if (data.length > 0) {
       this.buffered.push(data);
       this.bufferedBytes += data.length;
     }
-    const frames: Buffer[] = [];
+    const frames: T[] = [];
     while (this.bufferedBytes >= 4) {
       const length = this.peekLength();
       if (length > this.maxFrame)
         throw new RangeError(`frame of ${length} bytes exceeds ${this.maxFrame}`);
       if (this.bufferedBytes < 4 + length) break;
-      this.take(4); // the header
-      frames.push(this.take(length));
+      this.takeParts(4); // the header
+      frames.push(take(length));
     }
     return frames;
   }
@@ -66,7 +78,26 @@ export class FrameDecoder {
     return head.readUInt32BE(0);
   }
 
-  /** Removes the next `n` buffered bytes (n <= bufferedBytes). */
+  /** Removes the next `n` buffered bytes (n <= bufferedBytes), as views. */
+  private takeParts(n: number): Buffer[] {
+    this.bufferedBytes -= n;
+    const parts: Buffer[] = [];
+    for (let left = n; left > 0;) {
+      const part = this.buffered[0]!;
+      if (part.length <= left) {
+        parts.push(part);
+        this.buffered.shift();
+        left -= part.length;
+      } else {
+        parts.push(part.subarray(0, left));
+        this.buffered[0] = part.subarray(left);
+        left = 0;
+      }
+    }
+    return parts;
+  }
+
+  /** Removes the next `n` buffered bytes (n <= bufferedBytes), in one buffer. */
   private take(n: number): Buffer {
     this.bufferedBytes -= n;
     const first = this.buffered[0];

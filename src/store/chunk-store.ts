@@ -9,6 +9,19 @@ import type { ChunkId } from '../core/ids.js';
 /** Largest chunk any implementation accepts (the chunker's maximum is far below). */
 export const MAX_CHUNK_BYTES = 8 * 1024 * 1024;
 
+/** A chunk's bytes: whole, or in consecutive parts (as they arrived from the network). */
+export type ChunkBytes = Uint8Array | readonly Uint8Array[];
+
+/** The parts of a chunk's bytes, in order. */
+export function partsOf(bytes: ChunkBytes): readonly Uint8Array[] {
+  return bytes instanceof Uint8Array ? [bytes] : bytes;
+}
+
+export interface StoredChunk {
+  readonly id: ChunkId;
+  readonly bytes: ChunkBytes;
+}
+
 export interface ChunkStore {
   /** The subset of `ids` that is stored. */
   has(ids: readonly ChunkId[]): Promise<Set<ChunkId>>;
@@ -16,12 +29,12 @@ export interface ChunkStore {
    * Stores chunks. The caller has verified each id against its bytes. Resolves only when every
    * chunk is durable (it survives a crash of the process or the machine).
    */
-  put(chunks: readonly { readonly id: ChunkId; readonly bytes: Uint8Array }[]): Promise<void>;
+  put(chunks: readonly StoredChunk[]): Promise<void>;
   /**
    * Stores chunks without waiting for the disk: they are readable at once, but a crash before
    * the next `sync` may lose them (then they are simply missing, never wrong).
    */
-  write(chunks: readonly { readonly id: ChunkId; readonly bytes: Uint8Array }[]): Promise<void>;
+  write(chunks: readonly StoredChunk[]): Promise<void>;
   /** Makes every chunk written before this call durable. */
   sync(): Promise<void>;
   /** A chunk's bytes, or undefined when it is not stored. */
@@ -40,14 +53,12 @@ export class MemoryChunkStore implements ChunkStore {
     return new Set(ids.filter((id) => this.chunks.has(id)));
   }
 
-  async put(
-    chunks: readonly { readonly id: ChunkId; readonly bytes: Uint8Array }[],
-  ): Promise<void> {
+  async put(chunks: readonly StoredChunk[]): Promise<void> {
     for (const { id, bytes } of chunks)
-      if (!this.chunks.has(id)) this.chunks.set(id, Buffer.from(bytes));
+      if (!this.chunks.has(id)) this.chunks.set(id, Buffer.concat(partsOf(bytes)));
   }
 
-  write(chunks: readonly { readonly id: ChunkId; readonly bytes: Uint8Array }[]): Promise<void> {
+  write(chunks: readonly StoredChunk[]): Promise<void> {
     return this.put(chunks);
   }
 

@@ -15,7 +15,7 @@ import { constants } from 'node:fs';
 import { mkdir, open, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ChunkId } from '../core/ids.js';
-import type { ChunkStore } from './chunk-store.js';
+import { partsOf, type ChunkBytes, type ChunkStore, type StoredChunk } from './chunk-store.js';
 
 /** Packs kept open for reading. */
 const OPEN_PACKS = 32;
@@ -74,17 +74,13 @@ export class DiskChunkStore implements ChunkStore {
     return this.unsynced.get(id) ?? this.lookup.get(id);
   }
 
-  async put(
-    chunks: readonly { readonly id: ChunkId; readonly bytes: Uint8Array }[],
-  ): Promise<void> {
+  async put(chunks: readonly StoredChunk[]): Promise<void> {
     await this.write(chunks);
     await this.sync();
   }
 
-  async write(
-    chunks: readonly { readonly id: ChunkId; readonly bytes: Uint8Array }[],
-  ): Promise<void> {
-    const fresh = new Map<ChunkId, Uint8Array>();
+  async write(chunks: readonly StoredChunk[]): Promise<void> {
+    const fresh = new Map<ChunkId, ChunkBytes>();
     const waits: Promise<void>[] = [];
     for (const { id, bytes } of chunks) {
       if (fresh.has(id)) continue;
@@ -144,7 +140,7 @@ export class DiskChunkStore implements ChunkStore {
       if (this.unsynced.get(id) === location) this.unsynced.delete(id);
   }
 
-  private async writePack(chunks: ReadonlyMap<ChunkId, Uint8Array>): Promise<void> {
+  private async writePack(chunks: ReadonlyMap<ChunkId, ChunkBytes>): Promise<void> {
     const pack = `${randomUUID()}.pack`;
     const handle = await open(
       join(this.root, 'packs', pack),
@@ -156,9 +152,13 @@ export class DiskChunkStore implements ChunkStore {
       let offset = 0;
       const all: Uint8Array[] = [];
       for (const [id, bytes] of chunks) {
-        locations.push([id, { pack, offset, size: bytes.length }]);
-        offset += bytes.length;
-        all.push(bytes);
+        let size = 0;
+        for (const part of partsOf(bytes)) {
+          size += part.length;
+          all.push(part);
+        }
+        locations.push([id, { pack, offset, size }]);
+        offset += size;
       }
       // Many chunks per system call (small chunks would cost one write each).
       for (let i = 0, position = 0; i < all.length; i += WRITEV_BUFFERS) {

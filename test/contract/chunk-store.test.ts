@@ -32,6 +32,17 @@ function chunkStoreContract(
       expect((await opened.store.get(empty.id))?.length).toBe(0);
     });
 
+    it('stores a chunk given in parts as the bytes of its parts in order', async () => {
+      const opened = await open();
+      cleanup = opened.cleanup;
+      const whole = randomBytes(5000);
+      const parts = [whole.subarray(0, 1), whole.subarray(1, 4096), whole.subarray(4096)];
+      const other = chunk(randomBytes(300));
+      await opened.store.put([{ id: chunkIdOf(whole), bytes: parts }, other]);
+      expect((await opened.store.get(chunkIdOf(whole)))?.equals(whole)).toBe(true);
+      expect((await opened.store.get(other.id))?.equals(Buffer.from(other.bytes))).toBe(true);
+    });
+
     it('returns many chunks in the order asked, neighbours or not', async () => {
       const opened = await open();
       cleanup = opened.cleanup;

@@ -24,6 +24,16 @@ describe('FrameDecoder', () => {
           }
           expect(out.map((b) => [...b])).toEqual(frames.map((f) => [...f]));
           expect(decoder.idle).toBe(true);
+          // In parts: views of what arrived, which put together are the same frames.
+          const inParts = new FrameDecoder(1000);
+          const parts: Buffer[][] = [];
+          for (let at = 0, i = 0; at < stream.length; i++) {
+            const size = cuts[i % cuts.length]!;
+            parts.push(...inParts.pushParts(stream.subarray(at, at + size)));
+            at += size;
+          }
+          expect(parts.map((p) => [...Buffer.concat(p)])).toEqual(frames.map((f) => [...f]));
+          expect(inParts.idle).toBe(true);
         },
       ),
     );

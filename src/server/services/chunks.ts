@@ -4,12 +4,12 @@
  * that workspace refers to it, or for a while after an upload in it previewed the chunk.
  */
 import type { Readable } from 'node:stream';
-import { chunkIdOf } from '../../core/hashing.js';
+import { createHash } from 'node:crypto';
 import type { ChunkId, ContentId } from '../../core/ids.js';
 import type { ManifestsResponse } from '../../protocol/api.js';
 import { TandemError } from '../../protocol/errors.js';
 import { FrameDecoder } from '../../protocol/frames.js';
-import { MAX_CHUNK_BYTES } from '../../store/chunk-store.js';
+import { MAX_CHUNK_BYTES, type StoredChunk } from '../../store/chunk-store.js';
 import type { HubContext } from '../context.js';
 
 /** The ids of `ids` that the hub does not store. */
@@ -29,8 +29,8 @@ export async function receiveChunks(
   body: Readable,
   maxBytes: number,
 ): Promise<number> {
-  const decoder = new FrameDecoder(MAX_CHUNK_BYTES);
-  let pending: { id: ChunkId; bytes: Uint8Array }[] = [];
+  const decoder = new FrameDecoder(MAX_CHUNK_BYTES + 32);
+  let pending: StoredChunk[] = [];
   let pendingBytes = 0;
   let received = 0;
   let total = 0;
@@ -48,18 +48,20 @@ export async function receiveChunks(
       total += (data as Buffer).length;
       if (total > maxBytes)
         throw TandemError.of('PAYLOAD_TOO_LARGE', `${maxBytes} bytes per request`);
-      for (const frame of decoder.push(data as Buffer)) {
+      // Frames are kept as the views of the received buffers that hold them: a chunk is hashed
+      // and written part by part, never copied into one buffer (which cost the hub a copy and
+      // a garbage collection every few dozen megabytes).
+      for (const frame of decoder.pushParts(data as Buffer)) {
         // Each frame is [32-byte id][bytes]; the id is checked against the bytes.
-        if (frame.length < 32)
-          throw TandemError.of('BAD_REQUEST', 'a chunk frame is shorter than its id');
-        const id = frame.subarray(0, 32).toString('hex') as ChunkId;
-        const bytes = frame.subarray(32);
-        if (chunkIdOf(bytes) !== id) throw TandemError.of('CHUNK_MISMATCH', id);
+        const { id, bytes, size } = splitChunkFrame(frame);
+        const hash = createHash('sha256');
+        for (const part of bytes) hash.update(part);
+        if (hash.digest('hex') !== id) throw TandemError.of('CHUNK_MISMATCH', id);
         pending.push({ id, bytes });
-        pendingBytes += bytes.length;
+        pendingBytes += size;
         received++;
         ctx.stats.chunksIn++;
-        ctx.stats.chunkBytesIn += bytes.length;
+        ctx.stats.chunkBytesIn += size;
         if (pendingBytes >= 16 * 1024 * 1024) await flush();
       }
     }
@@ -71,6 +73,30 @@ export async function receiveChunks(
     throw TandemError.of('BAD_REQUEST', 'the upload ended in the middle of a chunk');
   await flush();
   return received;
+}
+
+/** A chunk frame's id and the parts of its bytes. */
+function splitChunkFrame(frame: readonly Buffer[]): {
+  id: ChunkId;
+  bytes: Buffer[];
+  size: number;
+} {
+  let size = -32;
+  for (const part of frame) size += part.length;
+  if (size < 0) throw TandemError.of('BAD_REQUEST', 'a chunk frame is shorter than its id');
+  const first = frame[0]!;
+  const head = first.length >= 32 ? first : Buffer.concat(frame).subarray(0, 32);
+  const bytes: Buffer[] = [];
+  let skip = 32;
+  for (const part of frame) {
+    if (skip >= part.length) {
+      skip -= part.length;
+      continue;
+    }
+    bytes.push(skip > 0 ? part.subarray(skip) : part);
+    skip = 0;
+  }
+  return { id: head.subarray(0, 32).toString('hex') as ChunkId, bytes, size };
 }
 
 /**

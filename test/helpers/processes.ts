@@ -67,10 +67,17 @@ export interface Background {
   exited: Promise<number | null>;
 }
 
-/** Starts `tandem ARGS` in the background. */
-export function background(args: readonly string[], options: { home?: string } = {}): Background {
+/** Starts `tandem ARGS` in the background (`env` adds to this process's environment). */
+export function background(
+  args: readonly string[],
+  options: { home?: string; env?: Record<string, string> } = {},
+): Background {
   const child = spawn(process.execPath, [TANDEM, ...args], {
-    env: { ...process.env, ...(options.home ? { TANDEM_HOME: options.home } : {}) },
+    env: {
+      ...process.env,
+      ...(options.home ? { TANDEM_HOME: options.home } : {}),
+      ...options.env,
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   running.add(child);

@@ -4,6 +4,7 @@
  * runs, several at once, each written at its place. Downloads use it, and so does the
  * prefetcher, which writes a file another device is still uploading.
  */
+import { randomBytes } from 'node:crypto';
 import { forEachLimited } from '../core/concurrency.js';
 import { chunkIdOf, type ChunkRef } from '../core/hashing.js';
 import type { ChunkId } from '../core/ids.js';
@@ -38,6 +39,10 @@ export interface ContentWriterOptions {
  * later fsync might not report it).
  */
 export class TempFile {
+  /** Names unique in this process (the agent empties its temporary folder when it starts). */
+  private static readonly prefix = randomBytes(4).toString('hex');
+  private static count = 0;
+
   private unflushed = 0;
   private flushing: Promise<void> | undefined;
   private flushError: unknown;
@@ -46,6 +51,12 @@ export class TempFile {
     readonly path: string,
     readonly handle: WriteHandle,
   ) {}
+
+  /** Creates a new, empty temporary file in `dir`. */
+  static async create(fs: FileSystem, dir: string): Promise<TempFile> {
+    const path = `${dir}/${TempFile.prefix}-${(TempFile.count++).toString(36)}`;
+    return new TempFile(path, await fs.createWrite(path, 0o644));
+  }
 
   async writeAt(bytes: Uint8Array, position: number): Promise<void> {
     await this.handle.writeAt(bytes, position);

@@ -11,10 +11,10 @@
  *   and are renamed into place atomically;
  * - a file is uploaded only if it reads back exactly as it was hashed (stable).
  *
- * Nothing here is remembered across rounds: after a crash the planner starts again from the
- * three trees.
+ * Nothing here is remembered across rounds but files fetched ahead of their commits (see
+ * Prefetcher), which are only a cache: after a crash the planner starts again from the three
+ * trees, and `.tandem/tmp` is emptied.
  */
-import { randomBytes } from 'node:crypto';
 import { forEachLimited } from '../core/concurrency.js';
 import { conflictedCopyPath } from '../core/conflict-name.js';
 import type { BaseNode, Entry, LocalNode, RemoteNode } from '../core/entry.js';
@@ -891,8 +891,7 @@ export class Executor {
       return { file: staged.file, kept };
     }
     await staged?.file.discard(this.options.fs);
-    const temp = `${this.tmpDir}/${randomBytes(8).toString('hex')}`;
-    const file = new TempFile(temp, await this.options.fs.createWrite(temp, 0o644));
+    const file = await TempFile.create(this.options.fs, this.tmpDir);
     return { file, kept: { chunks: 0, bytes: 0 } };
   }
 }

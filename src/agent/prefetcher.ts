@@ -7,7 +7,6 @@
  * fsyncs, checks and renames as always. Nothing here touches the synced folder, and nothing
  * staged is used unless a commit names the same chunks.
  */
-import { randomBytes } from 'node:crypto';
 import type { ChunkRef } from '../core/hashing.js';
 import type { ChunkId } from '../core/ids.js';
 import type { FileSystem } from '../fs/file-system.js';
@@ -139,10 +138,9 @@ export class Prefetcher {
       stopped: false,
       timer: undefined,
     };
-    const path = `${tmpDir}/${randomBytes(8).toString('hex')}`;
-    stage.work = fs.createWrite(path, 0o644).then(
-      (handle) => {
-        stage.file = new TempFile(path, handle);
+    stage.work = TempFile.create(fs, tmpDir).then(
+      (file) => {
+        stage.file = file;
       },
       () => {
         stage.stopped = true;

@@ -6,7 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { forEachLimited } from '../core/concurrency.js';
-import { chunkIdOf, type ChunkRef } from '../core/hashing.js';
+import { chunkIdOfParts, type ChunkRef } from '../core/hashing.js';
 import type { ChunkId } from '../core/ids.js';
 import { ancestorsOf } from '../core/paths.js';
 import type { FileSystem, ReadHandle, WriteHandle } from '../fs/file-system.js';
@@ -168,15 +168,20 @@ export class ContentWriter {
       await this.checkSources(sources);
       await forEachLimited(runs, PARALLEL_RUNS, async (run) => {
         let k = 0;
-        for await (const { id, bytes } of this.options.client.fetchChunks(
+        // Each chunk is written in the parts it arrived in, without a copy into one buffer.
+        for await (const { id, parts, size } of this.options.client.fetchChunkParts(
           this.options.workspaceId,
           run.chunks.map((c) => c.id),
         )) {
           const chunk = run.chunks[k];
-          if (id !== chunk?.id || bytes.length !== chunk.size || chunkIdOf(bytes) !== id)
+          if (id !== chunk?.id || size !== chunk.size || chunkIdOfParts(parts) !== id)
             throw new PathProblem(`chunk ${id.slice(0, 12)} arrived corrupted; will retry`);
-          await out.writeAt(bytes, run.positions[k]!);
-          counter.downloaded += bytes.length;
+          let at = run.positions[k]!;
+          for (const part of parts) {
+            await out.writeAt(part, at);
+            at += part.length;
+          }
+          counter.downloaded += size;
           k++;
         }
         if (k !== run.chunks.length)

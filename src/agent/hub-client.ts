@@ -22,7 +22,7 @@ import {
   type WorkspaceInfo,
 } from '../protocol/api.js';
 import { TandemError, type ErrorBody } from '../protocol/errors.js';
-import { chunkFrameHead, FrameDecoder } from '../protocol/frames.js';
+import { chunkFrameHead, FrameDecoder, splitChunkFrame } from '../protocol/frames.js';
 import { MAX_CHUNK_BYTES } from '../store/chunk-store.js';
 
 export interface TransportResponse {
@@ -224,6 +224,18 @@ export class HubClient {
     workspace: string,
     ids: readonly ChunkId[],
   ): AsyncGenerator<{ id: ChunkId; bytes: Buffer }> {
+    for await (const { id, parts } of this.fetchChunkParts(workspace, ids))
+      yield { id, bytes: parts.length === 1 ? parts[0]! : Buffer.concat(parts) };
+  }
+
+  /**
+   * Like `fetchChunks`, with each chunk as the views of the received buffers that hold it:
+   * nothing is copied (a large download made as much garbage again as it received).
+   */
+  async *fetchChunkParts(
+    workspace: string,
+    ids: readonly ChunkId[],
+  ): AsyncGenerator<{ id: ChunkId; parts: Buffer[]; size: number }> {
     const response = await this.transport.send({
       method: 'POST',
       path: `${API}/workspaces/${workspace}/chunks/fetch`,
@@ -233,10 +245,12 @@ export class HubClient {
     if (response.status >= 400) throw await errorOf(response, this.transport.hub);
     const decoder = new FrameDecoder(MAX_CHUNK_BYTES + 32);
     for await (const data of response.stream()) {
-      for (const frame of decoder.push(
+      for (const frame of decoder.pushParts(
         Buffer.from(data.buffer, data.byteOffset, data.byteLength),
       )) {
-        yield { id: frame.subarray(0, 32).toString('hex') as ChunkId, bytes: frame.subarray(32) };
+        const chunk = splitChunkFrame(frame);
+        if (!chunk) throw TandemError.of('BAD_REQUEST', 'the hub sent a chunk frame without an id');
+        yield chunk;
       }
     }
     if (!decoder.idle) throw TandemError.of('BAD_REQUEST', 'the hub ended a chunk download early');

@@ -21,6 +21,13 @@ export function chunkIdOf(bytes: Uint8Array): ChunkId {
   return createHash('sha256').update(bytes).digest('hex') as ChunkId;
 }
 
+/** The id of a chunk given as consecutive parts. */
+export function chunkIdOfParts(parts: readonly Uint8Array[]): ChunkId {
+  const hash = createHash('sha256');
+  for (const part of parts) hash.update(part);
+  return hash.digest('hex') as ChunkId;
+}
+
 export function contentIdOf(chunks: readonly { readonly id: ChunkId }[]): ContentId {
   const hash = createHash('sha256');
   for (const chunk of chunks) hash.update(Buffer.from(chunk.id, 'hex'));

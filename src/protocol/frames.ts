@@ -2,6 +2,7 @@
  * The binary framing of chunk batches: `[u32 big-endian length][bytes]` repeated. Used for
  * uploading many chunks in one request and downloading many in one response.
  */
+import type { ChunkId } from '../core/ids.js';
 
 /** Encodes one frame header. */
 export function frameHeader(length: number): Buffer {
@@ -119,4 +120,29 @@ export class FrameDecoder {
     }
     return out;
   }
+}
+
+/**
+ * A chunk frame (`[32-byte id][bytes]`, in parts as `pushParts` gives it): the id, and the
+ * parts of the bytes as views. Undefined when the frame is shorter than an id.
+ */
+export function splitChunkFrame(
+  frame: readonly Buffer[],
+): { id: ChunkId; parts: Buffer[]; size: number } | undefined {
+  let size = -32;
+  for (const part of frame) size += part.length;
+  if (size < 0) return undefined;
+  const first = frame[0]!;
+  const head = first.length >= 32 ? first : Buffer.concat(frame).subarray(0, 32);
+  const bytes: Buffer[] = [];
+  let skip = 32;
+  for (const part of frame) {
+    if (skip >= part.length) {
+      skip -= part.length;
+      continue;
+    }
+    bytes.push(skip > 0 ? part.subarray(skip) : part);
+    skip = 0;
+  }
+  return { id: head.subarray(0, 32).toString('hex') as ChunkId, parts: bytes, size };
 }

@@ -4,11 +4,11 @@
  * that workspace refers to it, or for a while after an upload in it previewed the chunk.
  */
 import type { Readable } from 'node:stream';
-import { createHash } from 'node:crypto';
+import { chunkIdOfParts } from '../../core/hashing.js';
 import type { ChunkId, ContentId } from '../../core/ids.js';
 import type { ManifestsResponse } from '../../protocol/api.js';
 import { TandemError } from '../../protocol/errors.js';
-import { FrameDecoder } from '../../protocol/frames.js';
+import { FrameDecoder, splitChunkFrame } from '../../protocol/frames.js';
 import { MAX_CHUNK_BYTES, type StoredChunk } from '../../store/chunk-store.js';
 import type { HubContext } from '../context.js';
 
@@ -53,10 +53,10 @@ export async function receiveChunks(
       // a garbage collection every few dozen megabytes).
       for (const frame of decoder.pushParts(data as Buffer)) {
         // Each frame is [32-byte id][bytes]; the id is checked against the bytes.
-        const { id, bytes, size } = splitChunkFrame(frame);
-        const hash = createHash('sha256');
-        for (const part of bytes) hash.update(part);
-        if (hash.digest('hex') !== id) throw TandemError.of('CHUNK_MISMATCH', id);
+        const split = splitChunkFrame(frame);
+        if (!split) throw TandemError.of('BAD_REQUEST', 'a chunk frame is shorter than its id');
+        const { id, parts: bytes, size } = split;
+        if (chunkIdOfParts(bytes) !== id) throw TandemError.of('CHUNK_MISMATCH', id);
         pending.push({ id, bytes });
         pendingBytes += size;
         received++;
@@ -73,30 +73,6 @@ export async function receiveChunks(
     throw TandemError.of('BAD_REQUEST', 'the upload ended in the middle of a chunk');
   await flush();
   return received;
-}
-
-/** A chunk frame's id and the parts of its bytes. */
-function splitChunkFrame(frame: readonly Buffer[]): {
-  id: ChunkId;
-  bytes: Buffer[];
-  size: number;
-} {
-  let size = -32;
-  for (const part of frame) size += part.length;
-  if (size < 0) throw TandemError.of('BAD_REQUEST', 'a chunk frame is shorter than its id');
-  const first = frame[0]!;
-  const head = first.length >= 32 ? first : Buffer.concat(frame).subarray(0, 32);
-  const bytes: Buffer[] = [];
-  let skip = 32;
-  for (const part of frame) {
-    if (skip >= part.length) {
-      skip -= part.length;
-      continue;
-    }
-    bytes.push(skip > 0 ? part.subarray(skip) : part);
-    skip = 0;
-  }
-  return { id: head.subarray(0, 32).toString('hex') as ChunkId, bytes, size };
 }
 
 /**

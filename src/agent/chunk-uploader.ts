@@ -115,6 +115,8 @@ export class EarlyUpload {
     private readonly uploader: ChunkUploader,
     private readonly path: string,
     private readonly size: number,
+    /** True once the file has changed since hashing began. */
+    private readonly changed: () => Promise<boolean> = async () => false,
   ) {}
 
   /** For the hasher (which does not reuse the bytes it hands out). */
@@ -155,6 +157,10 @@ export class EarlyUpload {
   }
 
   private async send(batch: readonly { id: ChunkId; bytes: Buffer }[], at: number): Promise<void> {
+    if (await this.changed()) {
+      this.stopped = true; // being written: the upload after the stability check sends it
+      return;
+    }
     const missing = await this.uploader.missing(batch.map((p) => p.id));
     for (const { id, bytes } of batch) {
       if (!missing.delete(id) || this.sent.has(id)) continue;

@@ -179,8 +179,8 @@ export class SyncEngine {
       isIgnored: matcher,
       hashes: store.hashes,
       known: store.base,
-      chunkSink: (path: string, size: number) =>
-        size >= UPLOAD_BATCH_BYTES ? new EarlyUpload(uploader, path, size) : undefined,
+      chunkSink: (path: string, size: number, changed: () => Promise<boolean>) =>
+        size >= UPLOAD_BATCH_BYTES ? new EarlyUpload(uploader, path, size, changed) : undefined,
       // Hashes are written in one transaction after the scan, not one per file.
       setHash: (path: string, record: HashRecord | undefined) => hashWrites.push([path, record]),
       now: this.now,

@@ -51,9 +51,14 @@ export interface ScanOptions {
   readonly known?: ReadonlyMap<string, { readonly entry: Entry }>;
   /**
    * Where the chunks of a file of `size` bytes go as it is hashed (large files are sent to
-   * the hub while being read), or undefined.
+   * the hub while being read), or undefined. `changed` says whether the file has changed
+   * since hashing began (then what was read is not worth sending).
    */
-  readonly chunkSink?: (path: string, size: number) => ChunkSink | undefined;
+  readonly chunkSink?: (
+    path: string,
+    size: number,
+    changed: () => Promise<boolean>,
+  ) => ChunkSink | undefined;
 }
 
 export interface ChunkSink {
@@ -311,7 +316,10 @@ async function hashInto(
   }
   try {
     const hashedAt = options.now();
-    const sink = options.chunkSink?.(path, before.size);
+    const sink = options.chunkSink?.(path, before.size, async () => {
+      const now = await options.fs.lstat(full);
+      return !now || !sameFileStat(before, now);
+    });
     let hashed;
     try {
       hashed = await hashAndKeep(options.fs, full, undefined, before.size, sink?.onChunk);

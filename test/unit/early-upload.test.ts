@@ -22,11 +22,11 @@ describe('early upload', () => {
   });
   afterAll(async () => hub.close());
 
-  async function hashWithEarlyUpload(bytes: Buffer, uploadClient: HubClient) {
+  async function hashWithEarlyUpload(bytes: Buffer, uploadClient: HubClient, changed = false) {
     const fs = new MemoryFileSystem();
     await fs.writeFile('/big.bin', bytes);
     const uploader = new ChunkUploader(uploadClient, ws);
-    const early = new EarlyUpload(uploader, 'big.bin', bytes.length);
+    const early = new EarlyUpload(uploader, 'big.bin', bytes.length, async () => changed);
     const { manifest } = await hashAndKeep(fs, '/big.bin', undefined, bytes.length, early.onChunk);
     await early.end();
     await uploader.finish();
@@ -44,6 +44,11 @@ describe('early upload', () => {
     expect(uploaded).toBe([...unique.values()].reduce((a, b) => a + b, 0));
     // Hashed again, nothing is missing and nothing is sent.
     expect((await hashWithEarlyUpload(bytes, client)).uploaded).toBe(0);
+  });
+
+  it('sends nothing of a file that changed since hashing began (it is still being written)', async () => {
+    const { uploaded } = await hashWithEarlyUpload(randomBytes(20 * 1024 * 1024), client, true);
+    expect(uploaded).toBe(0);
   });
 
   it('stops quietly when the hub fails, leaving the upload to the commit', async () => {

@@ -157,6 +157,20 @@ export async function account(
   return home;
 }
 
+/** The hub's transfer counters (`GET /api/v1/stats`), asked as the device signed in at `home`. */
+export async function hubStats(
+  hubUrl: string,
+  home: string,
+): Promise<{ chunkBytesIn: number; chunkBytesOut: number }> {
+  const { token } = JSON.parse(await readFile(join(home, 'config.json'), 'utf8')) as {
+    token: string;
+  };
+  const response = await fetch(`${hubUrl}/api/v1/stats`, {
+    headers: { authorization: `Bearer ${token}` },
+  });
+  return (await response.json()) as { chunkBytesIn: number; chunkBytesOut: number };
+}
+
 /** Polls `probe` until it returns a value other than undefined/false. */
 export async function waitFor<T>(
   probe: () => T | undefined | false | Promise<T | undefined | false>,

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   background,
+  hubStats,
   startHub,
   stopAll,
   tempDir,
@@ -50,15 +51,7 @@ describe('a large file streams to the other device', () => {
   });
 
   it('is written on B while A uploads it, and arrives byte for byte', async () => {
-    const stats = async () => {
-      const { token } = JSON.parse(await readFile(join(homeB, 'config.json'), 'utf8')) as {
-        token: string;
-      };
-      const response = await fetch(`${hub.url}/api/v1/stats`, {
-        headers: { authorization: `Bearer ${token}` },
-      });
-      return (await response.json()) as { chunkBytesOut: number };
-    };
+    const stats = () => hubStats(hub.url, homeB);
     const before = await stats();
     const bytes = randomBytes(64 * MiB);
     await mkdir(join(root, 'stage'));

@@ -20,6 +20,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   background,
+  hubStats,
   startHub,
   stopAll,
   tandem,
@@ -170,15 +171,7 @@ describe('two devices stay identical', () => {
 
   it('sends and fetches only the changed part of a large file, rebuilding the rest locally', async () => {
     const MiB = 1024 * 1024;
-    const stats = async () => {
-      const { token } = JSON.parse(await readFile(join(homeB, 'config.json'), 'utf8')) as {
-        token: string;
-      };
-      const response = await fetch(`${hub.url}/api/v1/stats`, {
-        headers: { authorization: `Bearer ${token}` },
-      });
-      return (await response.json()) as { chunkBytesIn: number; chunkBytesOut: number };
-    };
+    const stats = () => hubStats(hub.url, homeB);
     const sameBytes = (path: string, bytes: Buffer) => async () =>
       (await readFile(path).catch(() => undefined))?.equals(bytes) === true;
     const original = randomBytes(24 * MiB);

@@ -11,6 +11,7 @@ import type { UploadPreview } from '../protocol/api.js';
 import { TandemError } from '../protocol/errors.js';
 import type { ContentId } from '../core/ids.js';
 import { ChunkUploader, EarlyUpload, UPLOAD_BATCH_BYTES } from './chunk-uploader.js';
+import { DeletionHold } from './deletion-hold.js';
 import { ContentCache, Executor, type ExecutionResult, type ExecutorOptions } from './executor.js';
 import {
   absolute,
@@ -28,15 +29,20 @@ export interface EngineOptions extends Omit<ExecutorOptions, 'now' | 'log' | 'tr
   readonly log?: (line: string) => void;
   /** Log how long each phase of a round took. */
   readonly trace?: boolean;
+  /** How long a local deletion must hold before it is sent (ms; DELETE_SETTLE_MS). */
+  readonly deleteSettleMs?: number;
 }
 
 export interface RoundResult {
   /** Changes the planner asked for (0: everything agrees). */
   readonly planned: number;
   readonly execution: ExecutionResult;
-  /** Files still being written: the round is not final until they settle. */
+  /**
+   * Paths not final yet: files still being written, and local deletions held back a moment
+   * (they may be half of a rename). The round is not final until they settle.
+   */
   readonly unstable: number;
-  /** When to look again for the files still being written (ms). */
+  /** When to look again at the paths not final yet (ms). */
   readonly retryInMs: number;
   readonly scanProblems: readonly Problem[];
 }
@@ -56,10 +62,12 @@ export class SyncEngine {
   private readonly now: () => number;
   private readonly log: (line: string) => void;
   private readonly executor: Executor;
+  private readonly deletions: DeletionHold;
 
   constructor(private readonly options: EngineOptions) {
     this.now = options.now ?? Date.now;
     this.log = options.log ?? (() => {});
+    this.deletions = new DeletionHold(options.deleteSettleMs);
     this.executor = new Executor({
       fs: options.fs,
       root: options.root,
@@ -209,15 +217,26 @@ export class SyncEngine {
       skip: scan.skip,
       isIgnored,
     };
+    // Deletions wait until they have held a moment (see DeletionHold); the paths are looked
+    // at again when they are due, so only a deletion seen twice is sent.
+    let held: string[] = [];
+    let heldRetryMs = UNSTABLE_RETRY_MS;
+    const settle = (planned: readonly Change[]): readonly Change[] => {
+      const hold = this.deletions.filter(planned, this.now());
+      held = hold.held;
+      heldRetryMs = hold.retryInMs;
+      if (this.pendingHints !== 'all') for (const path of held) this.pendingHints.add(path);
+      return hold.ready;
+    };
     const first = plan(trees);
-    let changes = first.changes;
+    let changes = first.movesOnly ? first.changes : settle(first.changes);
     let execution =
       changes.length > 0 ? await this.executor.execute(changes, contents) : emptyExecution();
     this.hintChanged(changes, execution);
     if (first.movesOnly && execution.applied === 0) {
       // No rename could be applied (the disk or the hub moved on since the scan): plan them
       // as delete + create instead, which always makes progress and loses nothing.
-      changes = plan({ ...trees, detectMoves: false }).changes;
+      changes = settle(plan({ ...trees, detectMoves: false }).changes);
       const fallback = await this.executor.execute(changes, contents);
       this.hintChanged(changes, fallback);
       execution = { ...fallback, problems: [...execution.problems, ...fallback.problems] };
@@ -233,23 +252,29 @@ export class SyncEngine {
     return {
       planned: changes.length,
       execution,
-      unstable: scan.unstable.size,
-      retryInMs: scan.settlesInMs ?? UNSTABLE_RETRY_MS,
+      unstable: scan.unstable.size + held.length,
+      retryInMs:
+        scan.unstable.size === 0
+          ? heldRetryMs
+          : Math.min(
+              scan.settlesInMs ?? UNSTABLE_RETRY_MS,
+              held.length > 0 ? heldRetryMs : Infinity,
+            ),
       scanProblems: scan.problems,
     };
   }
 
   /**
-   * Runs rounds until one plans nothing and no file is still being written, or until
-   * `maxRounds`. Returns the last round.
+   * Runs rounds until one plans nothing and no path is waiting to settle, or until
+   * `maxRounds`, looking again at waiting paths when due (but at least every `maxWaitMs`).
+   * Returns the last round.
    */
-  async syncUntilIdle(maxRounds = 50, waitUnstableMs = UNSTABLE_RETRY_MS): Promise<RoundResult> {
+  async syncUntilIdle(maxRounds = 50, maxWaitMs = UNSTABLE_RETRY_MS): Promise<RoundResult> {
     let last: RoundResult | undefined;
     for (let i = 0; i < maxRounds; i++) {
       last = await this.round();
       if (last.planned === 0 && last.unstable === 0) return last;
-      if (last.planned === 0 && last.unstable > 0)
-        await sleep(Math.min(waitUnstableMs, last.retryInMs));
+      if (last.planned === 0 && last.unstable > 0) await sleep(Math.min(maxWaitMs, last.retryInMs));
     }
     return last!;
   }

@@ -85,12 +85,18 @@ export async function simAccount(hub: SimHub, user: string, device: string, regi
   return new HubClient(hub.transport, auth.token);
 }
 
+/**
+ * An agent on an in-memory disk. Its local deletions are sent at once unless
+ * `deleteSettleMs` says otherwise: simulated clocks jump by call, not by time, so the hold
+ * would only add rounds (it has tests of its own, with a clock they drive).
+ */
 export async function simDevice(
   hub: SimHub,
   client: HubClient,
   workspaceId: string,
   name: string,
   now: () => number,
+  deleteSettleMs = 0,
 ): Promise<SimDevice> {
   const fs = new MemoryFileSystem(now);
   const root = `/${name}`;
@@ -108,6 +114,7 @@ export async function simDevice(
     workspaceId,
     deviceName: name,
     now,
+    deleteSettleMs,
     ...(log ? { log } : {}),
   });
   await engine.prepare();

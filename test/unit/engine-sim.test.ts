@@ -1,4 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { HubClient } from '../../src/agent/hub-client.js';
+import type { WorkspaceInfo } from '../../src/protocol/api.js';
 import { simAccount, simDevice, startSimHub, type SimDevice, type SimHub } from '../helpers/sim.js';
 
 describe('two simulated devices through the real hub app', () => {
@@ -61,5 +63,81 @@ describe('two simulated devices through the real hub app', () => {
     const names = [...snapA.keys()].filter((k) => !k.startsWith('.tandem'));
     expect(names.some((n) => n.includes('conflicted copy'))).toBe(true);
     for (const [k, v] of snapA) if (!k.startsWith('.tandem')) expect(snapB.get(k)).toEqual(v);
+  });
+});
+
+describe('local deletions wait a moment before they are sent', () => {
+  // A clock the test drives: the hold is about time between rounds.
+  let clock = 1_700_000_000_000;
+  const now = () => clock;
+  const later = (ms: number) => (clock += ms);
+  const HOLD_MS = 500;
+  let hub: SimHub;
+  let a: SimDevice;
+  let b: SimDevice;
+  let clientA: HubClient;
+  let ws: WorkspaceInfo;
+
+  beforeEach(async () => {
+    hub = await startSimHub(now);
+    clientA = await simAccount(hub, 'alice', 'laptop', true);
+    const clientB = await simAccount(hub, 'alice', 'desktop', false);
+    ws = await clientA.createWorkspace('docs');
+    a = await simDevice(hub, clientA, ws.id, 'laptop', now, HOLD_MS);
+    b = await simDevice(hub, clientB, ws.id, 'desktop', now, HOLD_MS);
+    await a.fs.mkdir('/laptop/notes');
+    await a.fs.writeFile('/laptop/notes/todo.txt', 'buy milk');
+    await a.fs.writeFile('/laptop/notes/done.txt', 'bread');
+    later(10_000); // (files written a moment ago are still being written)
+    await a.engine.round();
+    await b.engine.round();
+  });
+  afterEach(async () => {
+    await hub.close();
+  });
+  const headOf = async () => (await clientA.changes(ws.id, 0)).head;
+
+  it('sends a rename seen in two halves as one move, not a deletion', async () => {
+    // The watcher can report "notes is gone" and "archive appeared" in two batches, and a
+    // scan can list a folder just before it is renamed. The round that sees only the first
+    // half must not send a deletion: B would delete its copy and download it all again.
+    const seen = await headOf();
+    await a.fs.rename('/laptop/notes', '/laptop/archive');
+    const firstHalf = await a.engine.round(['notes']);
+    expect(firstHalf.execution.applied).toBe(0);
+    expect(firstHalf.unstable).toBe(3);
+    expect(firstHalf.retryInMs).toBe(HOLD_MS);
+    later(50);
+    const secondHalf = await a.engine.round(['archive']);
+    expect(secondHalf.execution.applied).toBe(1);
+
+    const feed = await clientA.changes(ws.id, seen);
+    expect(feed.rows?.map((row) => [row.op, row.path])).toEqual([['move', 'archive']]);
+    await b.engine.round();
+    expect((await b.fs.readFile('/desktop/archive/todo.txt')).toString()).toBe('buy milk');
+    expect(await b.fs.lstat('/desktop/notes')).toBeUndefined();
+  });
+
+  it('sends a deletion once it has stayed deleted for the hold, looking at the path again', async () => {
+    const head = await headOf();
+    await a.fs.unlink('/laptop/notes/todo.txt');
+    expect((await a.engine.round(['notes/todo.txt'])).execution.applied).toBe(0);
+    later(HOLD_MS - 1);
+    expect((await a.engine.round()).execution.applied).toBe(0);
+
+    // Back before the hold ran out: the engine looks at the path again by itself (no hint),
+    // sends nothing, and a new deletion waits the whole hold again.
+    await a.fs.writeFile('/laptop/notes/todo.txt', 'buy milk');
+    later(10_000);
+    await a.engine.round([]);
+    expect(await headOf()).toBe(head);
+    await a.fs.unlink('/laptop/notes/todo.txt');
+    expect((await a.engine.round(['notes/todo.txt'])).execution.applied).toBe(0);
+    later(HOLD_MS);
+    expect((await a.engine.round([])).execution.applied).toBe(1);
+
+    await b.engine.round();
+    expect(await b.fs.lstat('/desktop/notes/todo.txt')).toBeUndefined();
+    expect((await b.fs.readFile('/desktop/notes/done.txt')).toString()).toBe('bread');
   });
 });

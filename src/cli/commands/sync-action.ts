@@ -119,7 +119,7 @@ async function syncOnce(
 ): Promise<void> {
   let result;
   try {
-    result = await engine.syncUntilIdle(100);
+    result = await engine.syncUntilIdle(100, 5_000);
   } catch (error) {
     if (error instanceof SyncHalted) throw new CliError(error.message, 2);
     throw error;

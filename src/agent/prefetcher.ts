@@ -15,6 +15,11 @@ import { TempFile, type ContentWriter } from './content-writer.js';
 
 /** Files staged at once; previews of further files are passed over. */
 const MAX_STAGED = 2;
+/**
+ * Previews of one file fetched at once: one fetch's round trips and disk writes overlap the
+ * next one's transfer and checks, so the receiver keeps pace with the uploader.
+ */
+const FETCHES_AHEAD = 2;
 /** A staged file that no commit claims is dropped after this long without a preview. */
 export const STAGE_IDLE_MS = 2 * 60_000;
 
@@ -31,15 +36,24 @@ export interface StagedFile {
 interface Stage {
   readonly upload: string;
   file: TempFile | undefined;
+  /** Resolves once the temporary file exists (or could not be made: `file` stays unset). */
+  readonly created: Promise<void>;
+  /** The chunks written, in order from the start of the file. */
   readonly chunks: ChunkRef[];
   /** Where the next preview must start. */
-  end: number;
+  next: number;
   extent: number;
   readonly counter: { downloaded: number };
-  /** Writes run one after another, in the order the previews came. */
+  /** The writes under way (at most FETCHES_AHEAD), oldest first. */
+  readonly writing: Promise<unknown>[];
+  /** Every write's bookkeeping, chained in the order the previews came. */
   work: Promise<void>;
-  /** No more writes: a preview was missed or a write failed, or a download took it over. */
+  /** No more writes start: a write failed, or a download took the file over. */
   stopped: boolean;
+  /** A write failed: what was written after it has no place in `chunks`. */
+  broken: boolean;
+  /** A preview went missing: later ones are not taken (those before it are still written). */
+  missed: boolean;
   timer: NodeJS.Timeout | undefined;
 }
 
@@ -71,16 +85,20 @@ export class Prefetcher {
       stage = this.start(preview.upload);
       this.stages.set(preview.path, stage);
     }
-    if (stage.stopped) return Promise.resolve();
+    if (stage.stopped || stage.missed) return Promise.resolve();
     const current = stage;
+    if (preview.at !== current.next) {
+      current.missed = true; // a preview went missing: what follows has no place
+      return current.work;
+    }
     const chunks = preview.chunks.map((c) => ({ id: c.id as ChunkId, size: c.size }));
     const bytes = chunks.reduce((sum, c) => sum + c.size, 0);
-    current.work = current.work.then(async () => {
-      if (current.stopped || !current.file) return;
-      if (preview.at !== current.end) {
-        current.stopped = true; // a preview went missing: what follows has no place
-        return;
-      }
+    current.next += bytes;
+    const turn = current.writing.length >= FETCHES_AHEAD ? current.writing.shift() : undefined;
+    const written = (async () => {
+      await turn;
+      await current.created;
+      if (current.stopped || !current.file) return false;
       current.extent = Math.max(current.extent, preview.at + bytes);
       try {
         await this.options.writer.write(
@@ -90,11 +108,18 @@ export class Prefetcher {
           new Map(),
           current.counter,
         );
-        current.chunks.push(...chunks);
-        current.end += bytes;
+        return true;
       } catch {
         current.stopped = true; // the download will fetch what is not here
+        return false;
       }
+    })();
+    current.writing.push(written);
+    current.work = current.work.then(async () => {
+      const ok = await written;
+      if (!ok) current.broken = true;
+      if (current.broken) return;
+      current.chunks.push(...chunks);
     });
     this.arm(preview.path, current);
     return current.work;
@@ -127,25 +152,30 @@ export class Prefetcher {
 
   private start(upload: string): Stage {
     const { fs, tmpDir } = this.options;
+    const created = TempFile.create(fs, tmpDir);
     const stage: Stage = {
       upload,
       file: undefined,
+      created: created.then(
+        (file) => {
+          stage.file = file;
+        },
+        () => {
+          stage.stopped = true;
+        },
+      ),
       chunks: [],
-      end: 0,
+      next: 0,
       extent: 0,
       counter: { downloaded: 0 },
+      writing: [],
       work: Promise.resolve(),
       stopped: false,
+      broken: false,
+      missed: false,
       timer: undefined,
     };
-    stage.work = TempFile.create(fs, tmpDir).then(
-      (file) => {
-        stage.file = file;
-      },
-      () => {
-        stage.stopped = true;
-      },
-    );
+    stage.work = stage.created;
     return stage;
   }
 

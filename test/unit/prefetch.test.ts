@@ -87,6 +87,22 @@ describe('fetching a file while it is uploaded', () => {
     expect((await b.fs.readFile(`${b.root}/big.bin`)).equals(second)).toBe(true);
   });
 
+  it('keeps what came before a preview that went missing, and nothing after it', async () => {
+    const bytes = randomBytes(32 * MiB);
+    const previews = await upload(bytes);
+    expect(previews.length).toBeGreaterThan(2);
+    const [first, , ...rest] = previews;
+    const firstBytes = first!.chunks.reduce((sum, c) => sum + c.size, 0);
+    // Offered at once, as a socket delivers them: fetches overlap, the gap stops the rest.
+    const ahead = await sentDuring(() =>
+      Promise.all([first!, ...rest].map((p) => b.engine.preview(p))),
+    );
+    expect(ahead).toBe(firstBytes);
+    const during = await sentDuring(() => b.engine.round());
+    expect(during).toBe(bytes.length - firstBytes);
+    expect((await b.fs.readFile(`${b.root}/big.bin`)).equals(bytes)).toBe(true);
+  });
+
   it('does not use a staged file that reaches past the committed end', async () => {
     const first = randomBytes(24 * MiB);
     const early = await upload(first);

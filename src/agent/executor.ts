@@ -658,6 +658,7 @@ export class Executor {
     const sizeOf = (c: PullPut) => (c.remote.entry as Extract<Entry, { kind: 'file' }>).size;
     const small = files.filter((c) => sizeOf(c) <= SMALL_FILE_BYTES);
     const large = files.filter((c) => sizeOf(c) > SMALL_FILE_BYTES);
+    const batches: PullPut[][] = [];
     for (let i = 0; i < small.length;) {
       const batch: PullPut[] = [];
       let bytes = 0;
@@ -666,31 +667,55 @@ export class Executor {
         bytes += sizeOf(small[i]!);
         i++;
       }
-      await this.pullBatch(batch, manifests, localChunks, result);
+      batches.push(batch);
     }
-    for (const change of large) await this.pullBatch([change], manifests, localChunks, result);
+    // The next batch's chunks are fetched while this one is written (and fsynced).
+    let fetching = this.fetchBatch(batches[0] ?? [], manifests, localChunks, result);
+    for (let i = 0; i < batches.length; i++) {
+      const started = performance.now();
+      const chunks = await fetching;
+      const waited = performance.now() - started;
+      if (i + 1 < batches.length) {
+        fetching = this.fetchBatch(batches[i + 1]!, manifests, localChunks, result);
+        fetching.catch(() => {}); // (awaited next turn; this batch may fail first)
+      }
+      await this.pullBatch(batches[i]!, manifests, chunks, waited, result);
+    }
+    for (const change of large) await this.pullBatch([change], manifests, new Map(), 0, result);
   }
 
-  /** Downloads a batch of files, then makes their folders durable, then records them. */
-  private async pullBatch(
+  /** The chunks of a batch of small files that no local file holds, fetched in one request. */
+  private async fetchBatch(
     batch: readonly PullPut[],
     manifests: ReadonlyMap<ContentId, Manifest>,
     localChunks: LocalChunks,
     result: ExecutionResult,
-  ): Promise<void> {
-    const started = performance.now();
+  ): Promise<Map<ChunkId, Uint8Array>> {
     const batchChunks = new Map<ChunkId, Uint8Array>();
-    if (batch.length > 1) {
-      const wanted = new Set<ChunkId>();
-      for (const change of batch) {
-        const manifest = manifests.get(
-          (change.remote.entry as Extract<Entry, { kind: 'file' }>).contentId,
-        );
-        for (const chunk of manifest?.chunks ?? [])
-          if (!localChunks.has(chunk.id)) wanted.add(chunk.id);
-      }
-      if (wanted.size > 0) await this.fetchInto([...wanted], batchChunks, result);
+    if (batch.length <= 1) return batchChunks;
+    const wanted = new Set<ChunkId>();
+    for (const change of batch) {
+      const manifest = manifests.get(
+        (change.remote.entry as Extract<Entry, { kind: 'file' }>).contentId,
+      );
+      for (const chunk of manifest?.chunks ?? [])
+        if (!localChunks.has(chunk.id)) wanted.add(chunk.id);
     }
+    if (wanted.size > 0) await this.fetchInto([...wanted], batchChunks, result);
+    return batchChunks;
+  }
+
+  /**
+   * Writes a batch of files (from `batchChunks`, local files, or the hub), then makes their
+   * folders durable, then records them.
+   */
+  private async pullBatch(
+    batch: readonly PullPut[],
+    manifests: ReadonlyMap<ContentId, Manifest>,
+    batchChunks: ReadonlyMap<ChunkId, Uint8Array>,
+    fetchMs: number,
+    result: ExecutionResult,
+  ): Promise<void> {
     const fetched = performance.now();
     const written: WrittenFile[] = [];
     await forEachLimited(batch, PARALLEL_DOWNLOADS, async (change) => {
@@ -724,7 +749,7 @@ export class Executor {
     });
     const ms = (from: number, to: number) => `${Math.round(to - from)} ms`;
     this.options.trace?.(
-      `pulled ${batch.length} files: fetch ${ms(started, fetched)}, write ${ms(fetched, wrote)}, ` +
+      `pulled ${batch.length} files: waited ${Math.round(fetchMs)} ms for chunks, write ${ms(fetched, wrote)}, ` +
         `folder syncs ${ms(wrote, synced)}, record ${ms(synced, performance.now())}`,
     );
   }

@@ -63,11 +63,14 @@ export class SyncEngine {
   private readonly log: (line: string) => void;
   private readonly executor: Executor;
   private readonly deletions: DeletionHold;
+  /** Time for waits between rounds: monotonic unless the caller drives the clock. */
+  private readonly elapsed: () => number;
 
   constructor(private readonly options: EngineOptions) {
     this.now = options.now ?? Date.now;
     this.log = options.log ?? (() => {});
     this.deletions = new DeletionHold(options.deleteSettleMs);
+    this.elapsed = options.now ?? (() => performance.now());
     this.executor = new Executor({
       fs: options.fs,
       root: options.root,
@@ -222,7 +225,7 @@ export class SyncEngine {
     let held: string[] = [];
     let heldRetryMs = UNSTABLE_RETRY_MS;
     const settle = (planned: readonly Change[]): readonly Change[] => {
-      const hold = this.deletions.filter(planned, this.now());
+      const hold = this.deletions.filter(planned, this.elapsed());
       held = hold.held;
       heldRetryMs = hold.retryInMs;
       if (this.pendingHints !== 'all') for (const path of held) this.pendingHints.add(path);

@@ -11,7 +11,7 @@ import type { UploadPreview } from '../protocol/api.js';
 import { TandemError } from '../protocol/errors.js';
 import type { ContentId } from '../core/ids.js';
 import { ChunkUploader, EarlyUpload, UPLOAD_BATCH_BYTES } from './chunk-uploader.js';
-import { DeletionHold } from './deletion-hold.js';
+import { DeletionHold, type HoldResult } from './deletion-hold.js';
 import { ContentCache, Executor, type ExecutionResult, type ExecutorOptions } from './executor.js';
 import {
   absolute,
@@ -222,13 +222,10 @@ export class SyncEngine {
     };
     // Deletions wait until they have held a moment (see DeletionHold); the paths are looked
     // at again when they are due, so only a deletion seen twice is sent.
-    let held: string[] = [];
-    let heldRetryMs = UNSTABLE_RETRY_MS;
+    let hold: HoldResult | undefined;
     const settle = (planned: readonly Change[]): readonly Change[] => {
-      const hold = this.deletions.filter(planned, this.elapsed());
-      held = hold.held;
-      heldRetryMs = hold.retryInMs;
-      if (this.pendingHints !== 'all') for (const path of held) this.pendingHints.add(path);
+      hold = this.deletions.filter(planned, this.elapsed());
+      if (this.pendingHints !== 'all') for (const path of hold.held) this.pendingHints.add(path);
       return hold.ready;
     };
     const first = plan(trees);
@@ -252,17 +249,15 @@ export class SyncEngine {
           `${execution.uploaded} B up, ${execution.downloaded} B down)`,
       );
     }
+    const held = hold?.held.length ?? 0;
+    const waits: number[] = [];
+    if (scan.unstable.size > 0) waits.push(scan.settlesInMs ?? UNSTABLE_RETRY_MS);
+    if (hold && held > 0) waits.push(hold.retryInMs);
     return {
       planned: changes.length,
       execution,
-      unstable: scan.unstable.size + held.length,
-      retryInMs:
-        scan.unstable.size === 0
-          ? heldRetryMs
-          : Math.min(
-              scan.settlesInMs ?? UNSTABLE_RETRY_MS,
-              held.length > 0 ? heldRetryMs : Infinity,
-            ),
+      unstable: scan.unstable.size + held,
+      retryInMs: waits.length > 0 ? Math.min(...waits) : UNSTABLE_RETRY_MS,
       scanProblems: scan.problems,
     };
   }

@@ -670,10 +670,10 @@ export class Executor {
       batches.push(batch);
     }
     // The next batch's chunks are fetched while this one is written (and fsynced).
-    let fetching = this.fetchBatch(batches[0] ?? [], manifests, localChunks, result);
+    let fetching = batches[0] && this.fetchBatch(batches[0], manifests, localChunks, result);
     for (let i = 0; i < batches.length; i++) {
       const started = performance.now();
-      const chunks = await fetching;
+      const chunks = (await fetching)!;
       const waited = performance.now() - started;
       if (i + 1 < batches.length) {
         fetching = this.fetchBatch(batches[i + 1]!, manifests, localChunks, result);

@@ -152,30 +152,29 @@ export class Prefetcher {
 
   private start(upload: string): Stage {
     const { fs, tmpDir } = this.options;
-    const created = TempFile.create(fs, tmpDir);
+    const created = TempFile.create(fs, tmpDir).then(
+      (file) => {
+        stage.file = file;
+      },
+      () => {
+        stage.stopped = true;
+      },
+    );
     const stage: Stage = {
       upload,
       file: undefined,
-      created: created.then(
-        (file) => {
-          stage.file = file;
-        },
-        () => {
-          stage.stopped = true;
-        },
-      ),
+      created,
       chunks: [],
       next: 0,
       extent: 0,
       counter: { downloaded: 0 },
       writing: [],
-      work: Promise.resolve(),
+      work: created,
       stopped: false,
       broken: false,
       missed: false,
       timer: undefined,
     };
-    stage.work = stage.created;
     return stage;
   }
 

@@ -133,7 +133,7 @@ export function splitChunkFrame(
   for (const part of frame) size += part.length;
   if (size < 0) return undefined;
   const first = frame[0]!;
-  const head = first.length >= 32 ? first : Buffer.concat(frame).subarray(0, 32);
+  const head = first.length >= 32 ? first : Buffer.concat(frame, 32); // (only the id copied)
   const bytes: Buffer[] = [];
   let skip = 32;
   for (const part of frame) {

@@ -13,11 +13,21 @@ import type { HubClient } from './hub-client.js';
 export const UPLOAD_BATCH_BYTES = 8 * 1024 * 1024;
 const UPLOADS_IN_FLIGHT = 2;
 
+/** A chunk the hasher handed out, until it goes to the uploader (`handed`) or is let go. */
+interface PendingChunk {
+  readonly id: ChunkId;
+  readonly bytes: Buffer;
+  readonly release: () => void;
+  handed: boolean;
+}
+
 export class ChunkUploader {
   /** Bytes the hub has acknowledged. */
   uploaded = 0;
   private batch: { id: ChunkId; bytes: Uint8Array }[] = [];
   private batchBytes = 0;
+  /** Called once the request that carries the chunks queued so far has ended. */
+  private releases: (() => void)[] = [];
   private readonly inFlight = new Set<Promise<void>>();
   private failure: unknown;
 
@@ -36,11 +46,15 @@ export class ChunkUploader {
     return this.client.previewUpload(this.workspaceId, preview);
   }
 
-  /** Queues a chunk; waits while too many requests are in flight. Throws an earlier failure. */
-  async add(id: ChunkId, bytes: Uint8Array): Promise<void> {
+  /**
+   * Queues a chunk; waits while too many requests are in flight. Throws an earlier failure.
+   * `release` is called once the bytes are no longer needed (their request ended, or failed).
+   */
+  async add(id: ChunkId, bytes: Uint8Array, release?: () => void): Promise<void> {
     this.batch.push({ id, bytes });
     this.batchBytes += bytes.length;
-    if (this.batchBytes >= UPLOAD_BATCH_BYTES) await this.flush();
+    if (release) this.releases.push(release);
+    if (this.failure || this.batchBytes >= UPLOAD_BATCH_BYTES) await this.flush();
   }
 
   /** Sends everything queued and waits for every request to be acknowledged. */
@@ -62,18 +76,21 @@ export class ChunkUploader {
   }
 
   private async flush(): Promise<void> {
-    if (this.failure) throw this.failure;
     this.send();
     if (this.inFlight.size >= UPLOADS_IN_FLIGHT) await Promise.race(this.inFlight);
     if (this.failure) throw this.failure;
   }
 
+  /** Sends what is queued; after a failure, lets it go instead (nothing more is sent). */
   private send(): void {
-    if (this.failure || this.batch.length === 0) return;
+    if (this.failure) this.dropBatch();
+    if (this.batch.length === 0) return;
     const sending = this.batch;
     const bytes = this.batchBytes;
+    const releases = this.releases;
     this.batch = [];
     this.batchBytes = 0;
+    this.releases = [];
     const request = this.client
       .uploadChunks(this.workspaceId, sending)
       .then(() => {
@@ -82,8 +99,18 @@ export class ChunkUploader {
       .catch((error: unknown) => {
         this.failure ??= error;
       })
-      .finally(() => this.inFlight.delete(request));
+      .finally(() => {
+        for (const release of releases) release();
+        this.inFlight.delete(request);
+      });
     this.inFlight.add(request);
+  }
+
+  private dropBatch(): void {
+    for (const release of this.releases) release();
+    this.batch = [];
+    this.batchBytes = 0;
+    this.releases = [];
   }
 }
 
@@ -98,7 +125,7 @@ export class ChunkUploader {
  * promises nothing: the file may change before it is committed, and only the commit counts.
  */
 export class EarlyUpload {
-  private pending: { id: ChunkId; bytes: Buffer }[] = [];
+  private pending: PendingChunk[] = [];
   private pendingBytes = 0;
   /** Batches handed on and not sent yet; hashing waits when there are too many. */
   private queued = 0;
@@ -119,10 +146,10 @@ export class EarlyUpload {
     private readonly changed: () => Promise<boolean> = async () => false,
   ) {}
 
-  /** For the hasher (which does not reuse the bytes it hands out). */
-  onChunk = async (chunk: ChunkRef, bytes: Buffer): Promise<void> => {
-    if (this.stopped) return;
-    this.pending.push({ id: chunk.id, bytes });
+  /** For the hasher: each chunk's bytes are released once sent, or once known not needed. */
+  onChunk = async (chunk: ChunkRef, bytes: Buffer, release: () => void): Promise<void> => {
+    if (this.stopped) return release();
+    this.pending.push({ id: chunk.id, bytes, release, handed: false });
     this.pendingBytes += bytes.length;
     if (this.pendingBytes < UPLOAD_BATCH_BYTES) return;
     this.handOn();
@@ -152,20 +179,23 @@ export class EarlyUpload {
         this.stopped = true;
       } finally {
         this.queued--;
+        // (What went to the uploader is released by it, once its request has ended.)
+        for (const chunk of batch) if (!chunk.handed) chunk.release();
       }
     });
   }
 
-  private async send(batch: readonly { id: ChunkId; bytes: Buffer }[], at: number): Promise<void> {
+  private async send(batch: readonly PendingChunk[], at: number): Promise<void> {
     if (await this.changed()) {
       this.stopped = true; // being written: the upload after the stability check sends it
       return;
     }
     const missing = await this.uploader.missing(batch.map((p) => p.id));
-    for (const { id, bytes } of batch) {
-      if (!missing.delete(id) || this.sent.has(id)) continue;
-      this.sent.add(id); // (the hub may not have it yet when a later batch asks)
-      await this.uploader.add(id, bytes);
+    for (const chunk of batch) {
+      if (!missing.delete(chunk.id) || this.sent.has(chunk.id)) continue;
+      this.sent.add(chunk.id); // (the hub may not have it yet when a later batch asks)
+      chunk.handed = true;
+      await this.uploader.add(chunk.id, chunk.bytes, chunk.release);
     }
     // Previewed once the hub has every chunk of the batch; hashing does not wait for that.
     const stored = this.uploader.acknowledged();

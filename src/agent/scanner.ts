@@ -5,13 +5,12 @@
  * left out of this round. Per-path failures are problems, never an abort of the scan.
  */
 import type { Entry, LocalNode } from '../core/entry.js';
-import type { ChunkRef } from '../core/hashing.js';
 import type { ContentId } from '../core/ids.js';
 import { forEachLimited } from '../core/concurrency.js';
 import { IGNORE_FILE, STATE_DIR, type IgnoreMatcher } from '../core/ignore.js';
 import { ancestorsOf, checkPath, comparePaths, joinPath } from '../core/paths.js';
 import { errorCode, readWholeFile, type FileSystem, type Stat } from '../fs/file-system.js';
-import { hashAndKeep } from './hasher.js';
+import { hashAndKeep, type OnChunk } from './hasher.js';
 import type { HashRecord } from './state-store.js';
 
 export interface Problem {
@@ -62,7 +61,7 @@ export interface ScanOptions {
 }
 
 export interface ChunkSink {
-  readonly onChunk: (chunk: ChunkRef, bytes: Buffer) => Promise<void>;
+  readonly onChunk: OnChunk;
   /** The file is hashed (or hashing failed). */
   end(): Promise<void>;
 }

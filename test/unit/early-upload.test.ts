@@ -27,9 +27,27 @@ describe('early upload', () => {
     await fs.writeFile('/big.bin', bytes);
     const uploader = new ChunkUploader(uploadClient, ws);
     const early = new EarlyUpload(uploader, 'big.bin', bytes.length, async () => changed);
-    const { manifest } = await hashAndKeep(fs, '/big.bin', undefined, bytes.length, early.onChunk);
+    // Every chunk handed out must come back, and only once nothing holds on to its bytes.
+    let out = 0;
+    const { manifest } = await hashAndKeep(
+      fs,
+      '/big.bin',
+      undefined,
+      bytes.length,
+      (chunk, chunkBytes, release) => {
+        out++;
+        let released = false;
+        return early.onChunk(chunk, chunkBytes, () => {
+          expect(released).toBe(false);
+          released = true;
+          out--;
+          release();
+        });
+      },
+    );
     await early.end();
-    await uploader.finish();
+    await uploader.finish().catch(() => {});
+    expect(out).toBe(0);
     return { manifest, uploaded: uploader.uploaded };
   }
 

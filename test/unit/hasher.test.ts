@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { hashFile } from '../../src/agent/hasher.js';
+import { hashAndKeep, hashFile } from '../../src/agent/hasher.js';
 import { splitBuffer } from '../../src/core/chunking.js';
 import { chunkIdOf, manifestOf } from '../../src/core/hashing.js';
 import { MemoryFileSystem } from '../../src/fs/memory-file-system.js';
@@ -25,5 +25,35 @@ describe('hashFile', () => {
     const data = pseudoRandom(5 * 1024 * 1024, 9);
     await fs.writeFile('/f', data);
     expect(await hashFile(fs, '/f', undefined, 100)).toEqual(expected(data));
+  });
+
+  describe('handing chunks out', () => {
+    const size = 40 * 1024 * 1024 + 5; // five reads
+    const hashOut = async (release: 'never' | 'at once') => {
+      const fs = new MemoryFileSystem();
+      const data = pseudoRandom(size, 3);
+      await fs.writeFile('/f', data);
+      const out: Buffer[] = [];
+      const { manifest } = await hashAndKeep(fs, '/f', undefined, size, async (_, bytes, done) => {
+        out.push(bytes);
+        if (release === 'at once') done();
+      });
+      return { manifest, out, expected: expected(data) };
+    };
+
+    it('never reads into a buffer whose chunks are still out', async () => {
+      const { manifest, out, expected: want } = await hashOut('never');
+      expect(manifest).toEqual(want);
+      // Every chunk still holds the bytes it was cut with.
+      expect(out.map((bytes) => chunkIdOf(bytes))).toEqual(want.chunks.map((c) => c.id));
+      expect(new Set(out.map((bytes) => bytes.buffer)).size).toBeGreaterThanOrEqual(5);
+    });
+
+    it('reads into a buffer again once its chunks are released', async () => {
+      const { manifest, out, expected: want } = await hashOut('at once');
+      expect(manifest).toEqual(want);
+      // Two buffers take turns: the one read into, and the one its unfinished tail came from.
+      expect(new Set(out.map((bytes) => bytes.buffer)).size).toBeLessThanOrEqual(2);
+    });
   });
 });

@@ -319,12 +319,16 @@ export class StateStore {
       const path = this.chunkHolders.get(id);
       const record = path === undefined ? undefined : this.hashes.get(path);
       if (path === undefined || !record) return undefined;
-      let offset = 0;
-      for (const chunk of record.chunks) {
-        if (chunk.id === id) return { path, offset, size: chunk.size };
-        offset += chunk.size;
+      if (record.chunks.length <= 16) {
+        let offset = 0;
+        for (const chunk of record.chunks) {
+          if (chunk.id === id) return { path, offset, size: chunk.size };
+          offset += chunk.size;
+        }
+        return undefined;
       }
-      return undefined;
+      const offset = offsetsOf(record).get(id);
+      return offset === undefined ? undefined : { path, offset: offset[0], size: offset[1] };
     },
   };
 
@@ -384,6 +388,27 @@ type LoadRow = [
 /** The entry's own content id string when it is `contentId`, so the two share one string. */
 function sameContentId(entry: Entry | undefined, contentId: string): ContentId | undefined {
   return entry?.kind === 'file' && entry.contentId === contentId ? entry.contentId : undefined;
+}
+
+/**
+ * Where each chunk of a large file starts, built on the first lookup: rebuilding a 1 GiB file
+ * from a local copy looks up each of its thousands of chunks, and a scan of the list for each
+ * cost time quadratic in their number.
+ */
+const chunkOffsets = new WeakMap<HashRecord, Map<ChunkId, [offset: number, size: number]>>();
+
+function offsetsOf(record: HashRecord): Map<ChunkId, [offset: number, size: number]> {
+  let offsets = chunkOffsets.get(record);
+  if (!offsets) {
+    offsets = new Map();
+    let offset = 0;
+    for (const chunk of record.chunks) {
+      if (!offsets.has(chunk.id)) offsets.set(chunk.id, [offset, chunk.size]);
+      offset += chunk.size;
+    }
+    chunkOffsets.set(record, offsets);
+  }
+  return offsets;
 }
 
 function encodeChunks(chunks: readonly ChunkRef[]): string {

@@ -75,4 +75,32 @@ describe('state store', () => {
     expect(reopened.contentRecord(id('9') as ContentId)?.ino).toBe(14);
     reopened.close();
   });
+
+  it('finds every chunk of a file of many chunks at its offset, and forgets a replaced file', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tandem-state-'));
+    dirs.push(dir);
+    const store = new StateStore(join(dir, 'state.db'));
+    const hex = (n: number) => n.toString(16).padStart(64, '0') as ChunkId;
+    // 100 chunks of sizes 1..100, the last one a repeat of the first.
+    const chunks = Array.from({ length: 100 }, (_, i) => ({ id: hex(i % 99), size: i + 1 }));
+    const record = {
+      ino: 1,
+      size: 5050,
+      mtimeMs: 1000,
+      contentId: id('c') as ContentId,
+      chunks,
+      hashedAt: 1100,
+    };
+    store.setHash('big', record);
+    expect(store.chunks.get(hex(0))).toEqual({ path: 'big', offset: 0, size: 1 });
+    expect(store.chunks.get(hex(50))).toEqual({ path: 'big', offset: 1275, size: 51 });
+    expect(store.chunks.get(hex(98))).toEqual({ path: 'big', offset: 4851, size: 99 });
+    // Replaced by a file that starts with another chunk: the old offsets are not used.
+    store.setHash('big', { ...record, chunks: [{ id: hex(500), size: 7 }, ...chunks.slice(1)] });
+    expect(store.chunks.get(hex(50))).toEqual({ path: 'big', offset: 1281, size: 51 });
+    // (Its repeat, the last chunk, is still there.)
+    expect(store.chunks.get(hex(0))).toEqual({ path: 'big', offset: 4956, size: 100 });
+    expect(store.chunks.get(hex(500))).toEqual({ path: 'big', offset: 0, size: 7 });
+    store.close();
+  });
 });

@@ -31,8 +31,22 @@ describe('FastCDC chunking', () => {
     expect(mean).toBeLessThan(avgSize * 2);
   });
 
+  // Devices running different versions must cut the same bytes at the same places, or the
+  // same file has two content ids (a conflict instead of a match) and nothing dedupes.
   it('cuts at the same places in every version (golden): dedupe across devices depends on it', () => {
     const lengths = splitBuffer(bytes(8 * 1024 * 1024, 7)).map((c) => c.length);
+    expect(lengths).toEqual([
+      74480, 122638, 137487, 153658, 156801, 175261, 148891, 346699, 135636, 134742, 134258, 161538,
+      134186, 156598, 147562, 188809, 219645, 137923, 138260, 163268, 53296, 77496, 76638, 151999,
+      244204, 179095, 137534, 171203, 170831, 132866, 150307, 219379, 141650, 152074, 146659,
+      132492, 133840, 144681, 139859, 181325, 58103, 144802, 139844, 148990, 139879, 162290, 149357,
+      166811, 140481, 220358, 175912, 142916, 34410, 141241, 132082, 166074, 19290,
+    ]);
+  });
+
+  it('cuts as before with the first parameters (64 KiB / 256 KiB / 1 MiB): only they changed', () => {
+    const params = { minSize: 64 * 1024, avgSize: 256 * 1024, maxSize: 1024 * 1024 };
+    const lengths = splitBuffer(bytes(8 * 1024 * 1024, 7), params).map((c) => c.length);
     expect(lengths).toEqual([
       197118, 382619, 263427, 472751, 404636, 303643, 296241, 315985, 255878, 276042, 207430,
       506410, 285787, 285322, 479899, 271255, 292961, 149833, 458531, 286024, 316945, 281098,

@@ -1,8 +1,8 @@
 /**
  * Chunks on local disk, packed: every `write` appends its new chunks to one pack file
  * (`ROOT/packs/<id>.pack`); `sync` fsyncs the packs written since the last sync and their
- * folder, then records where each chunk lives in an index (`ROOT/index.db`, SQLite with
- * synchronous=FULL). Thousands of small chunks, or a gigabyte uploaded in many requests,
+ * folder, then records where each chunk lives in an index (`ROOT/index.db`, SQLite in WAL
+ * mode, its log fsynced before `sync` returns). Thousands of small chunks, or a gigabyte uploaded in many requests,
  * cost a few fsyncs at commit time instead of some per request.
  *
  * The index only names bytes that are already durable; written chunks wait in memory until
@@ -16,6 +16,7 @@ import { mkdir, open, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ChunkId } from '../core/ids.js';
 import { partsOf, type ChunkBytes, type ChunkStore, type StoredChunk } from './chunk-store.js';
+import { WalDurability } from './sqlite-durability.js';
 
 /** Packs kept open for reading. */
 const OPEN_PACKS = 32;
@@ -32,6 +33,7 @@ interface Location {
 
 export class DiskChunkStore implements ChunkStore {
   private readonly index: Database.Database;
+  private readonly indexDurability: WalDurability;
   private readonly lookup: Database.Statement<[string], Location>;
   private readonly insert: Database.Statement<[string, string, number, number]>;
   /** Chunks being written by a put that has not finished, so concurrent puts skip them. */
@@ -47,7 +49,7 @@ export class DiskChunkStore implements ChunkStore {
   private constructor(private readonly root: string) {
     this.index = new Database(join(root, 'index.db'));
     this.index.pragma('journal_mode = WAL');
-    this.index.pragma('synchronous = FULL');
+    this.indexDurability = new WalDurability(this.index, join(root, 'index.db'));
     this.index.exec(
       'CREATE TABLE IF NOT EXISTS chunks (id TEXT PRIMARY KEY, pack TEXT NOT NULL, offset INTEGER NOT NULL, size INTEGER NOT NULL) WITHOUT ROWID',
     );
@@ -136,6 +138,7 @@ export class DiskChunkStore implements ChunkStore {
       for (const [id, { pack, offset, size }] of batch)
         if (!lost.has(pack)) this.insert.run(id, pack, offset, size);
     })();
+    await this.indexDurability.sync();
     for (const [id, location] of batch)
       if (this.unsynced.get(id) === location) this.unsynced.delete(id);
   }
@@ -277,6 +280,7 @@ export class DiskChunkStore implements ChunkStore {
     await Promise.all(
       readers.map((h) => h.then((handle) => handle.close()).catch(() => undefined)),
     );
+    await this.indexDurability.close();
     this.index.close();
   }
 }

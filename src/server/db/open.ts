@@ -1,9 +1,19 @@
 /**
- * Opens the metadata database and brings its schema up to date. SQLite runs in WAL mode with
- * `synchronous = FULL`, so a committed transaction survives a crash of the machine.
+ * Opens the metadata database and brings its schema up to date. SQLite runs in WAL mode, and
+ * a query that wrote resolves only once the log holding it is fsynced (see WalDurability), so
+ * an acknowledged write survives a crash of the machine.
  */
 import SQLite from 'better-sqlite3';
-import { Kysely, Migrator, SqliteDialect, type SqliteDatabase } from 'kysely';
+import {
+  Kysely,
+  Migrator,
+  SqliteDialect,
+  SqliteDriver,
+  type Driver,
+  type SqliteDatabase,
+  type SqliteDialectConfig,
+} from 'kysely';
+import { WalDurability } from '../../store/sqlite-durability.js';
 import { migrationProvider } from './migrations.js';
 import type { Database } from './schema.js';
 
@@ -24,11 +34,16 @@ export interface OpenedDatabase {
 export async function openDatabase(config: DatabaseConfig): Promise<OpenedDatabase> {
   const sqlite = new SQLite(config.file);
   sqlite.pragma('journal_mode = WAL');
-  sqlite.pragma('synchronous = FULL');
+  const durability = new WalDurability(sqlite, config.file);
   sqlite.pragma('foreign_keys = ON');
   sqlite.pragma('busy_timeout = 5000');
+  const writes = { pending: false };
   const db = new Kysely<Database>({
-    dialect: new SqliteDialect({ database: preparedOnce(sqlite) }),
+    dialect: new DurableSqliteDialect(
+      { database: preparedOnce(sqlite, writes) },
+      durability,
+      writes,
+    ),
   });
   const migrator = new Migrator({ db, provider: migrationProvider });
   const { error, results } = await migrator.migrateToLatest();
@@ -45,12 +60,15 @@ export async function openDatabase(config: DatabaseConfig): Promise<OpenedDataba
   return { db, dialect: 'sqlite' };
 }
 
+const TRANSACTION_CONTROL = /^(begin|commit|rollback)\b/i;
+
 /**
  * The database as Kysely's SQLite dialect uses it, with each statement prepared once: Kysely
  * prepares every query it runs, which costs more than many of the queries themselves. (One
- * connection runs one query at a time, so a cached statement is never in use twice.)
+ * connection runs one query at a time, so a cached statement is never in use twice.) Marks
+ * `writes.pending` when a statement that writes is about to run.
  */
-function preparedOnce(sqlite: SQLite.Database): SqliteDatabase {
+function preparedOnce(sqlite: SQLite.Database, writes: { pending: boolean }): SqliteDatabase {
   const statements = new Map<string, SQLite.Statement>();
   return {
     close: () => sqlite.close(),
@@ -62,7 +80,44 @@ function preparedOnce(sqlite: SQLite.Database): SqliteDatabase {
         statement = sqlite.prepare(sql);
         statements.set(sql, statement);
       }
+      // Kysely prepares each query right before running it. (A transaction's own begin and
+      // commit write nothing: a transaction that only read needs no fsync.)
+      if (!statement.reader && !TRANSACTION_CONTROL.test(sql)) writes.pending = true;
       return statement;
     },
   };
+}
+
+/**
+ * Kysely's SQLite dialect, with durable writes: the connection is handed back after a query
+ * or a transaction that wrote, and only then is the log fsynced (off the event loop) before
+ * the caller gets its answer. Others use the connection meanwhile. (Kysely runs queries and
+ * transactions one at a time on SQLite's one connection, so what was written while a caller
+ * held it is that caller's.)
+ */
+class DurableSqliteDialect extends SqliteDialect {
+  constructor(
+    private readonly dialectConfig: SqliteDialectConfig,
+    private readonly durability: WalDurability,
+    private readonly writes: { pending: boolean },
+  ) {
+    super(dialectConfig);
+  }
+
+  override createDriver(): Driver {
+    const { durability, writes } = this;
+    return new (class extends SqliteDriver {
+      override async releaseConnection(): Promise<void> {
+        const wrote = writes.pending;
+        writes.pending = false;
+        await super.releaseConnection();
+        if (wrote) await durability.sync();
+      }
+
+      override async destroy(): Promise<void> {
+        await durability.close();
+        await super.destroy();
+      }
+    })(this.dialectConfig);
+  }
 }

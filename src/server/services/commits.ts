@@ -74,8 +74,8 @@ export async function history(ctx: HubContext, workspaceId: string, path: string
 }
 
 /**
- * Applies a commit. Manifests sent along are verified (id, size, every chunk stored) and
- * recorded first; then the operations run in order in one transaction. Acknowledged only
+ * Applies a commit. Manifests sent along are verified (id, size, every chunk stored); then
+ * they are recorded and the operations run in order, in one transaction. Acknowledged only
  * once that transaction is durable.
  */
 export async function commit(
@@ -84,8 +84,9 @@ export async function commit(
   workspaceId: string,
   request: CommitRequest,
 ): Promise<CommitResponse> {
-  const knownContent = await recordManifests(ctx, workspaceId, request.manifests ?? []);
+  const complete = await completeManifests(ctx, request.manifests ?? []);
   const { head, results } = await ctx.db.transaction().execute(async (trx) => {
+    const knownContent = await recordManifests(trx, workspaceId, complete);
     const ws = await trx
       .selectFrom('workspaces')
       .select('head')
@@ -112,15 +113,13 @@ export async function commit(
   return { head, results };
 }
 
+type Manifests = NonNullable<CommitRequest['manifests']>;
+
 /**
- * Stores the manifests whose chunks are all present, links their chunks to the workspace and
- * returns the ids of every content the commit may reference (new or already known here).
+ * The manifests whose chunks are all stored and durable (the rest are left out: the ops that
+ * need them report missing-content). Throws when a manifest does not match its chunks.
  */
-async function recordManifests(
-  ctx: HubContext,
-  workspaceId: string,
-  manifests: NonNullable<CommitRequest['manifests']>,
-): Promise<Set<string>> {
+async function completeManifests(ctx: HubContext, manifests: Manifests): Promise<Manifests> {
   for (const manifest of manifests) {
     const chunks = manifest.chunks as { id: ChunkId; size: number }[];
     const size = chunks.reduce((sum, c) => sum + c.size, 0);
@@ -132,42 +131,46 @@ async function recordManifests(
     }
   }
   // Uploaded chunks become durable here, before anything that refers to them is committed.
-  // One lookup for every chunk, one transaction for every manifest: a commit of ten thousand
-  // small files must not cost ten thousand fsyncs.
+  // One lookup for every chunk, and the manifests go in the operations' transaction: a
+  // commit of ten thousand small files must not cost ten thousand fsyncs.
   await ctx.chunks.sync();
   const present = await ctx.chunks.has([
     ...new Set(manifests.flatMap((m) => m.chunks.map((c) => c.id as ChunkId))),
   ]);
-  const complete = manifests.filter((m) => m.chunks.every((c) => present.has(c.id as ChunkId)));
+  return manifests.filter((m) => m.chunks.every((c) => present.has(c.id as ChunkId)));
+}
+
+/**
+ * Stores complete manifests, links their chunks to the workspace and returns the ids of the
+ * contents the commit may reference without looking them up.
+ */
+async function recordManifests(
+  trx: Transaction<Database>,
+  workspaceId: string,
+  complete: Manifests,
+): Promise<Set<string>> {
   if (complete.length === 0) return new Set();
-  await ctx.db.transaction().execute(async (trx) => {
-    for (let i = 0; i < complete.length; i += 200) {
-      await trx
-        .insertInto('contents')
-        .values(
-          complete.slice(i, i + 200).map((m) => ({
-            id: m.contentId,
-            size: m.size,
-            chunks: JSON.stringify(m.chunks.map((c) => [c.id, c.size])),
-          })),
-        )
-        .onConflict((oc) => oc.column('id').doNothing())
-        .execute();
-    }
-    await linkChunks(trx, workspaceId, [
-      ...new Set(complete.flatMap((m) => m.chunks.map((c) => c.id))),
-    ]);
-  });
-  // Ops that need a manifest left out here report missing-content.
+  for (let i = 0; i < complete.length; i += 200) {
+    await trx
+      .insertInto('contents')
+      .values(
+        complete.slice(i, i + 200).map((m) => ({
+          id: m.contentId,
+          size: m.size,
+          chunks: JSON.stringify(m.chunks.map((c) => [c.id, c.size])),
+        })),
+      )
+      .onConflict((oc) => oc.column('id').doNothing())
+      .execute();
+  }
+  await linkChunks(trx, workspaceId, [
+    ...new Set(complete.flatMap((m) => m.chunks.map((c) => c.id))),
+  ]);
   return new Set(complete.map((m) => m.contentId));
 }
 
 /** Records that chunks belong to a workspace, which is what lets its readers download them. */
-async function linkChunks(
-  trx: Transaction<Database> | HubContext['db'],
-  workspaceId: string,
-  ids: readonly string[],
-) {
+async function linkChunks(trx: Transaction<Database>, workspaceId: string, ids: readonly string[]) {
   for (let i = 0; i < ids.length; i += 500) {
     const values = ids
       .slice(i, i + 500)

@@ -5,6 +5,7 @@
  * bounded whatever the file's size.
  */
 import { cutAll, DEFAULT_CHUNK_PARAMS, type ChunkParams } from '../core/chunking.js';
+import { BufferPool } from '../core/buffer-pool.js';
 import { chunkIdOf, manifestOf, type ChunkRef, type Manifest } from '../core/hashing.js';
 import type { FileSystem } from '../fs/file-system.js';
 
@@ -48,9 +49,9 @@ export async function hashAndKeep(
   let whole: Buffer | undefined;
   // One spare byte lets a small file's single read also see its end.
   // (Sized to the file: a fixed 64 KiB per small file was most of a scan's garbage.)
-  let buffers = new ReadBuffers(Math.max(4096, Math.min(READ_SIZE + params.maxSize, sizeHint + 1)));
-  let lease = buffers.take();
-  let buffer = lease.buffer;
+  // Read buffers whose chunks are out with `onChunk` are read into again once released.
+  let buffers = new BufferPool(Math.max(4096, Math.min(READ_SIZE + params.maxSize, sizeHint + 1)));
+  let buffer = buffers.take();
   try {
     let filled = 0;
     let position = 0;
@@ -68,7 +69,10 @@ export async function hashAndKeep(
         const bytes = buffer.subarray(offset, offset + length);
         const chunk = { id: chunkIdOf(bytes), size: length };
         chunks.push(chunk);
-        if (onChunk) await onChunk(chunk, bytes, lease.hold());
+        if (onChunk) {
+          buffers.hold(buffer);
+          await onChunk(chunk, bytes, buffers.releaser(buffer));
+        }
         offset += length;
       }
       if (eof) {
@@ -82,21 +86,18 @@ export async function hashAndKeep(
       }
       if (offset === 0 && filled === buffer.length) {
         // The file is larger than its size hint said (it grew): make room for a whole chunk.
-        buffers = new ReadBuffers(READ_SIZE + params.maxSize);
+        buffers = new BufferPool(READ_SIZE + params.maxSize);
         const larger = buffers.take();
-        buffer.copy(larger.buffer, 0, 0, filled);
-        lease.drop();
-        lease = larger;
-        buffer = lease.buffer;
+        buffer.copy(larger, 0, 0, filled);
+        buffer = larger;
         continue;
       }
       if (onChunk) {
         // The chunks handed out keep their bytes until released: read on into another buffer.
         const next = buffers.take();
-        buffer.copy(next.buffer, 0, offset, filled);
-        lease.drop();
-        lease = next;
-        buffer = lease.buffer;
+        buffer.copy(next, 0, offset, filled);
+        buffers.release(buffer);
+        buffer = next;
       } else {
         buffer.copyWithin(0, offset, filled);
       }
@@ -106,47 +107,4 @@ export async function hashAndKeep(
     await handle.close();
   }
   return { manifest: manifestOf(chunks), bytes: whole };
-}
-
-/**
- * The read buffers of one file that hands its chunks out: a buffer is read into again once
- * the hasher has moved past it and every chunk cut from it is released. Hashing a gigabyte
- * then reuses the few buffers its uploads keep busy, instead of leaving a hundred buffers of
- * 9 MiB for the garbage collector, which V8 lets pile up (it collects for every 64 MB of new
- * buffer memory), so the process's memory grew by all of that.
- */
-class ReadBuffers {
-  private readonly spare: Buffer[] = [];
-
-  constructor(private readonly size: number) {}
-
-  /** A buffer to read into, held by the hasher until it calls `drop`. */
-  take(): Lease {
-    const buffer = this.spare.pop() ?? Buffer.allocUnsafe(this.size);
-    let holders = 1;
-    const drop = () => {
-      if (--holders === 0) this.spare.push(buffer);
-    };
-    return {
-      buffer,
-      drop,
-      hold: () => {
-        holders++;
-        let released = false;
-        return () => {
-          if (released) return;
-          released = true;
-          drop();
-        };
-      },
-    };
-  }
-}
-
-interface Lease {
-  readonly buffer: Buffer;
-  /** The hasher is done with the buffer. */
-  drop(): void;
-  /** One more chunk of the buffer is out: returns its release. */
-  hold(): () => void;
 }

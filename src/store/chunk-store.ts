@@ -4,6 +4,7 @@
  * safe. Implementations: disk (embedded default) and memory (tests); all pass the contract
  * suite in test/contract.
  */
+import type { BufferPool } from '../core/buffer-pool.js';
 import type { ChunkId } from '../core/ids.js';
 
 /** Largest chunk any implementation accepts (the chunker's maximum is far below). */
@@ -39,8 +40,13 @@ export interface ChunkStore {
   sync(): Promise<void>;
   /** A chunk's bytes, or undefined when it is not stored. */
   get(id: ChunkId): Promise<Buffer | undefined>;
-  /** The bytes of many chunks, in the order of `ids` (undefined for those not stored). */
-  getMany(ids: readonly ChunkId[]): AsyncIterable<Buffer | undefined>;
+  /**
+   * The bytes of many chunks, in the order of `ids` (undefined for those not stored). With
+   * `reuse`, bytes may be read into its buffers, and such a buffer is read into again once
+   * the iteration has moved past it: a caller that keeps a yielded view longer holds it
+   * (`reuse.hold` before asking for the next chunk, `reuse.release` when done).
+   */
+  getMany(ids: readonly ChunkId[], reuse?: BufferPool): AsyncIterable<Buffer | undefined>;
   /** Releases resources; further calls are not allowed. */
   close(): Promise<void>;
 }

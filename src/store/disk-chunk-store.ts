@@ -14,6 +14,7 @@ import { randomUUID } from 'node:crypto';
 import { constants } from 'node:fs';
 import { mkdir, open, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { BufferPool } from '../core/buffer-pool.js';
 import type { ChunkId } from '../core/ids.js';
 import { partsOf, type ChunkBytes, type ChunkStore, type StoredChunk } from './chunk-store.js';
 import { WalDurability } from './sqlite-durability.js';
@@ -192,7 +193,7 @@ export class DiskChunkStore implements ChunkStore {
    * Reads chunks in order, with neighbours in a pack (the chunks of one upload) read in one
    * call, and the next run read while the current one is being sent.
    */
-  async *getMany(ids: readonly ChunkId[]): AsyncIterable<Buffer | undefined> {
+  async *getMany(ids: readonly ChunkId[], reuse?: BufferPool): AsyncIterable<Buffer | undefined> {
     // A run is neighbouring chunks read in one call; an id not stored is a run of its own.
     const runs: { location: Location | undefined; ids: number }[] = [];
     const locations = ids.map((id) => this.locate(id));
@@ -220,34 +221,59 @@ export class DiskChunkStore implements ChunkStore {
       runs.push(run);
     }
     const read = (run: { location: Location | undefined }) =>
-      run.location ? this.readRun(run.location) : Promise.resolve(undefined);
+      run.location ? this.readRun(run.location, reuse) : Promise.resolve(undefined);
+    // A buffer from `reuse` is let go once its run is yielded (or the caller stopped).
+    const done = (bytes: Buffer | undefined) => {
+      if (bytes && reuse?.lends(bytes)) reuse.release(bytes);
+    };
     let pending = runs.length > 0 ? read(runs[0]!) : undefined;
+    let bytes: Buffer | undefined;
     let k = 0;
-    for (let r = 0; r < runs.length; r++) {
-      const { location: run, ids: count } = runs[r]!;
-      const bytes = await pending;
-      pending = r + 1 < runs.length ? read(runs[r + 1]!) : undefined;
-      pending?.catch(() => undefined); // awaited on the next turn; never unhandled meanwhile
-      for (let n = 0; n < count; n++, k++) {
-        const location = locations[k];
-        const start = run && location ? location.offset - run.offset : 0;
-        yield bytes && location ? bytes.subarray(start, start + location.size) : undefined;
+    try {
+      for (let r = 0; r < runs.length; r++) {
+        const { location: run, ids: count } = runs[r]!;
+        bytes = await pending;
+        pending = r + 1 < runs.length ? read(runs[r + 1]!) : undefined;
+        pending?.catch(() => undefined); // awaited on the next turn; never unhandled meanwhile
+        for (let n = 0; n < count; n++, k++) {
+          const location = locations[k];
+          const start = run && location ? location.offset - run.offset : 0;
+          yield bytes && location ? bytes.subarray(start, start + location.size) : undefined;
+        }
+        done(bytes);
+        bytes = undefined;
       }
+    } finally {
+      done(bytes);
+      pending?.then(done, () => undefined);
     }
   }
 
-  /** Reads bytes of a pack; if the cached handle was closed under us (evicted), uses its own. */
-  private async readRun(location: Location): Promise<Buffer> {
+  /**
+   * Reads bytes of a pack, into a buffer of `reuse` if they fit; if the cached handle was
+   * closed under us (evicted), uses its own.
+   */
+  private async readRun(location: Location, reuse?: BufferPool): Promise<Buffer> {
+    const into =
+      reuse && location.size <= reuse.size
+        ? reuse.take().subarray(0, location.size)
+        : Buffer.allocUnsafe(location.size);
     try {
-      return await readAt(await this.packHandle(location.pack), location);
-    } catch {
-      const handle = await open(join(this.root, 'packs', location.pack), constants.O_RDONLY);
       try {
-        return await readAt(handle, location);
-      } finally {
-        await handle.close();
+        await readAt(await this.packHandle(location.pack), location, into);
+      } catch {
+        const handle = await open(join(this.root, 'packs', location.pack), constants.O_RDONLY);
+        try {
+          await readAt(handle, location, into);
+        } finally {
+          await handle.close();
+        }
       }
+    } catch (error) {
+      if (reuse?.lends(into)) reuse.release(into);
+      throw error;
     }
+    return into;
   }
 
   /**
@@ -304,8 +330,7 @@ async function writeRest(
   }
 }
 
-async function readAt(handle: FileHandle, location: Location): Promise<Buffer> {
-  const bytes = Buffer.allocUnsafe(location.size);
+async function readAt(handle: FileHandle, location: Location, bytes: Buffer): Promise<void> {
   let read = 0;
   while (read < location.size) {
     const n = (await handle.read(bytes, read, location.size - read, location.offset + read))
@@ -313,7 +338,6 @@ async function readAt(handle: FileHandle, location: Location): Promise<Buffer> {
     if (n === 0) throw new Error(`pack ${location.pack} is shorter than its index says`);
     read += n;
   }
-  return bytes;
 }
 
 /** fsync of a file or a folder, by path. */

@@ -4,6 +4,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { BufferPool } from '../../src/core/buffer-pool.js';
 import { chunkIdOf } from '../../src/core/hashing.js';
 import { MemoryChunkStore, type ChunkStore } from '../../src/store/chunk-store.js';
 import { DiskChunkStore } from '../../src/store/disk-chunk-store.js';
@@ -96,6 +97,24 @@ function chunkStoreContract(
       expect((await opened.store.get(a.id))?.equals(Buffer.from(a.bytes))).toBe(true);
     });
 
+    it('never reads into a pooled buffer that the caller still holds', async () => {
+      const opened = await open();
+      cleanup = opened.cleanup;
+      // One put each: separate packs, so separate reads.
+      const chunks = Array.from({ length: 12 }, () => chunk(randomBytes(100_000)));
+      for (const c of chunks) await opened.store.put([c]);
+      const pool = new BufferPool(4 * 1024 * 1024, 4);
+      const kept: Buffer[] = [];
+      for await (const bytes of opened.store.getMany(
+        chunks.map((c) => c.id),
+        pool,
+      )) {
+        if (pool.lends(bytes!)) pool.hold(bytes!);
+        kept.push(bytes!);
+      }
+      expect(kept.map((bytes) => chunkIdOf(bytes))).toEqual(chunks.map((c) => c.id));
+    });
+
     it('keeps chunks across a reopen (when it is durable)', async () => {
       const opened = await open();
       cleanup = opened.cleanup;
@@ -120,4 +139,31 @@ chunkStoreContract('disk', async () => {
     reopen: () => DiskChunkStore.open(dir),
     cleanup: () => rm(dir, { recursive: true, force: true }),
   };
+});
+
+describe('DiskChunkStore', () => {
+  it('reads into the same few pooled buffers when the caller lets each go', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'tandem-chunks-'));
+    const store = await DiskChunkStore.open(dir);
+    try {
+      const chunks = Array.from({ length: 12 }, () => chunk(randomBytes(100_000)));
+      for (const c of chunks) await store.put([c]);
+      const pool = new BufferPool(4 * 1024 * 1024, 4);
+      const buffers = new Set<ArrayBufferLike>();
+      const ids: string[] = [];
+      for await (const bytes of store.getMany(
+        chunks.map((c) => c.id),
+        pool,
+      )) {
+        buffers.add(bytes!.buffer);
+        ids.push(chunkIdOf(bytes!));
+      }
+      expect(ids).toEqual(chunks.map((c) => c.id));
+      // The run being yielded and the one read ahead.
+      expect(buffers.size).toBeLessThanOrEqual(3);
+    } finally {
+      await store.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
 });

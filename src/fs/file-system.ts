@@ -30,8 +30,11 @@ export interface ReadHandle {
 export interface WriteHandle {
   /** Writes all of `data` at the end of what `write` wrote so far. */
   write(data: Uint8Array): Promise<void>;
-  /** Writes all of `data` at `position` (writes to different ranges may run concurrently). */
-  writeAt(data: Uint8Array, position: number): Promise<void>;
+  /**
+   * Writes all of `data` (one buffer, or parts written one after another in one call) at
+   * `position`. Writes to different ranges may run concurrently.
+   */
+  writeAt(data: Uint8Array | readonly Uint8Array[], position: number): Promise<void>;
   /** Flushes the file's data to stable storage. */
   sync(): Promise<void>;
   close(): Promise<void>;

@@ -139,7 +139,8 @@ export class MemoryFileSystem implements FileSystem {
         file.data = Buffer.concat([file.data, ...parts.splice(0)]);
         file.mtimeMs = this.now();
       },
-      writeAt: async (data, position) => {
+      writeAt: async (parts, position) => {
+        const data = parts instanceof Uint8Array ? parts : Buffer.concat(parts);
         const end = position + data.length;
         if (file.data.length < end)
           file.data = Buffer.concat([file.data, Buffer.alloc(end - file.data.length)]);

@@ -18,6 +18,7 @@ import type { FileSystem, ReadHandle, Stat, StatKind, WriteHandle } from './file
 
 const readAsync = promisify(fs.read);
 const writeAsync = promisify(fs.write);
+const writevAsync = promisify(fs.writev);
 const fsyncAsync = promisify(fs.fsync);
 const openAsync = promisify(fs.open);
 
@@ -71,10 +72,25 @@ export class NodeFileSystem implements FileSystem {
       constants.O_CREAT | constants.O_EXCL | constants.O_WRONLY | constants.O_NOFOLLOW,
       mode,
     );
-    const writeAt = async (data: Uint8Array, position: number) => {
+    const writeOne = async (data: Uint8Array, position: number) => {
       for (let done = 0; done < data.length;) {
         done += (await writeAsync(fd, data, done, data.length - done, position + done))
           .bytesWritten;
+      }
+    };
+    // Parts go in one vectored write: one trip to libuv's threads, not one per part.
+    const writeAt = async (data: Uint8Array | readonly Uint8Array[], position: number) => {
+      if (data instanceof Uint8Array) return writeOne(data, position);
+      if (data.length === 1) return writeOne(data[0]!, position);
+      const size = data.reduce((n, part) => n + part.length, 0);
+      let done = (await writevAsync(fd, data as Uint8Array[], position)).bytesWritten;
+      // A short vectored write: the rest part by part.
+      for (let at = 0, k = 0; done < size; at += data[k]!.length, k++) {
+        const part = data[k]!;
+        if (at + part.length <= done) continue;
+        const from = done - at;
+        await writeOne(part.subarray(from), position + done);
+        done += part.length - from;
       }
     };
     let end = 0;
@@ -82,7 +98,7 @@ export class NodeFileSystem implements FileSystem {
       write: async (data) => {
         const position = end;
         end += data.length;
-        await writeAt(data, position);
+        await writeOne(data, position);
       },
       writeAt,
       sync: () => fsyncAsync(fd),

@@ -58,6 +58,21 @@ function fileSystemContract(
       expect((await readWholeFile(fs, `${root}/p`)).toString()).toBe('hello world!');
     });
 
+    it('writes parts one after another at a position, however many there are', async () => {
+      await setup();
+      const handle = await fs.createWrite(`${root}/v`, 0o644);
+      // More parts than one vectored write takes (IOV_MAX is 1024 on Linux).
+      const parts = Array.from({ length: 1500 }, (_, i) => Buffer.from(`${i % 10}`.repeat(3)));
+      await Promise.all([
+        handle.writeAt([Buffer.from('ab'), Buffer.from('cd')], 0),
+        handle.writeAt(parts, 4),
+      ]);
+      await handle.close();
+      expect((await readWholeFile(fs, `${root}/v`)).toString()).toBe(
+        `abcd${Buffer.concat(parts).toString()}`,
+      );
+    });
+
     it('refuses to create over an existing file', async () => {
       await setup();
       await write(fs, `${root}/a`, '1');

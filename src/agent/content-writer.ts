@@ -20,6 +20,8 @@ export class PathProblem extends Error {}
 const DOWNLOAD_RUN_BYTES = 32 * 1024 * 1024;
 /** Runs of one large file fetched at once. */
 const PARALLEL_RUNS = 4;
+/** Bytes of one run's chunks being written while more arrive. */
+const WRITES_AHEAD_BYTES = 4 * 1024 * 1024;
 /** A large file is flushed to disk every this many bytes. */
 const FLUSH_EVERY_BYTES = 64 * 1024 * 1024;
 /** Neighbouring local chunks are copied in reads of up to this many bytes. */
@@ -58,9 +60,11 @@ export class TempFile {
     return new TempFile(path, await fs.createWrite(path, 0o644));
   }
 
-  async writeAt(bytes: Uint8Array, position: number): Promise<void> {
+  /** Writes `bytes` (one buffer, or parts one after another) at `position`. */
+  async writeAt(bytes: Uint8Array | readonly Uint8Array[], position: number): Promise<void> {
     await this.handle.writeAt(bytes, position);
-    this.unflushed += bytes.length;
+    this.unflushed +=
+      bytes instanceof Uint8Array ? bytes.length : bytes.reduce((n, b) => n + b.length, 0);
     if (this.unflushed < FLUSH_EVERY_BYTES || this.flushing) return;
     this.unflushed = 0;
     this.flushing = this.handle
@@ -166,31 +170,57 @@ export class ContentWriter {
       }
       await copySpan();
       await this.checkSources(sources);
-      await forEachLimited(runs, PARALLEL_RUNS, async (run) => {
-        let k = 0;
-        // Each chunk is written in the parts it arrived in, without a copy into one buffer.
-        for await (const { id, parts, size } of this.options.client.fetchChunkParts(
-          this.options.workspaceId,
-          run.chunks.map((c) => c.id),
-        )) {
-          const chunk = run.chunks[k];
-          if (id !== chunk?.id || size !== chunk.size || chunkIdOfParts(parts) !== id)
-            throw new PathProblem(`chunk ${id.slice(0, 12)} arrived corrupted; will retry`);
-          let at = run.positions[k]!;
-          for (const part of parts) {
-            await out.writeAt(part, at);
-            at += part.length;
-          }
-          counter.downloaded += size;
-          k++;
-        }
-        if (k !== run.chunks.length)
-          throw new PathProblem('the hub sent fewer chunks than asked; will retry');
-      });
+      await forEachLimited(runs, PARALLEL_RUNS, (run) => this.fetchRun(out, run, counter));
     } finally {
       await out.settle();
       for (const source of sources.values()) await source?.handle.close();
     }
+  }
+
+  /**
+   * Fetches a run of chunks from the hub into `out`, each written in the parts it arrived in
+   * (one vectored write, no copy into one buffer) while the next ones arrive: a few megabytes
+   * of writes are in flight at most, and all have ended before this returns or throws (the
+   * file is closed after).
+   */
+  private async fetchRun(
+    out: TempFile,
+    run: { chunks: ChunkRef[]; positions: number[] },
+    counter: { downloaded: number },
+  ): Promise<void> {
+    const writes = new Set<Promise<void>>();
+    let writing = 0;
+    let failure: unknown;
+    let k = 0;
+    try {
+      for await (const { id, parts, size } of this.options.client.fetchChunkParts(
+        this.options.workspaceId,
+        run.chunks.map((c) => c.id),
+      )) {
+        const chunk = run.chunks[k];
+        if (id !== chunk?.id || size !== chunk.size || chunkIdOfParts(parts) !== id)
+          throw new PathProblem(`chunk ${id.slice(0, 12)} arrived corrupted; will retry`);
+        const done = () => {
+          writes.delete(write);
+          writing -= size;
+        };
+        const write: Promise<void> = out.writeAt(parts, run.positions[k]!).then(done, (error) => {
+          done();
+          failure ??= error;
+        });
+        writes.add(write);
+        writing += size;
+        if (writing >= WRITES_AHEAD_BYTES) await Promise.race(writes);
+        if (failure) throw failure;
+        counter.downloaded += size;
+        k++;
+      }
+    } finally {
+      await Promise.all(writes);
+    }
+    if (failure) throw failure;
+    if (k !== run.chunks.length)
+      throw new PathProblem('the hub sent fewer chunks than asked; will retry');
   }
 
   /**

@@ -69,10 +69,7 @@ export async function hashAndKeep(
         const bytes = buffer.subarray(offset, offset + length);
         const chunk = { id: chunkIdOf(bytes), size: length };
         chunks.push(chunk);
-        if (onChunk) {
-          buffers.hold(buffer);
-          await onChunk(chunk, bytes, buffers.releaser(buffer));
-        }
+        if (onChunk) await onChunk(chunk, bytes, buffers.hold(buffer));
         offset += length;
       }
       if (eof) {

@@ -319,14 +319,6 @@ export class StateStore {
       const path = this.chunkHolders.get(id);
       const record = path === undefined ? undefined : this.hashes.get(path);
       if (path === undefined || !record) return undefined;
-      if (record.chunks.length <= 16) {
-        let offset = 0;
-        for (const chunk of record.chunks) {
-          if (chunk.id === id) return { path, offset, size: chunk.size };
-          offset += chunk.size;
-        }
-        return undefined;
-      }
       const offset = offsetsOf(record).get(id);
       return offset === undefined ? undefined : { path, offset: offset[0], size: offset[1] };
     },
@@ -391,9 +383,9 @@ function sameContentId(entry: Entry | undefined, contentId: string): ContentId |
 }
 
 /**
- * Where each chunk of a large file starts, built on the first lookup: rebuilding a 1 GiB file
- * from a local copy looks up each of its thousands of chunks, and a scan of the list for each
- * cost time quadratic in their number.
+ * Where each chunk of a file starts, built on its first lookup: rebuilding a 1 GiB file from a
+ * local copy looks up each of its thousands of chunks, and a scan of the list for each cost
+ * time quadratic in their number.
  */
 const chunkOffsets = new WeakMap<HashRecord, Map<ChunkId, [offset: number, size: number]>>();
 

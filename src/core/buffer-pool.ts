@@ -3,7 +3,7 @@
  * buffer on its own and V8 collects buffer memory only for every 64 MB of it, so a gigabyte
  * streamed through fresh buffers leaves up to that much garbage in the process (and a full
  * garbage collection for each 64 MB). Holders count per buffer: `take` holds it once, every
- * `hold` once more, and each `release` lets one go.
+ * `hold` once more, and each release (`release`, or the function `hold` returns) lets one go.
  */
 export class BufferPool {
   private readonly spare: Buffer[] = [];
@@ -29,11 +29,20 @@ export class BufferPool {
     return this.holders.has(view.buffer);
   }
 
-  /** One more holder of the buffer that `view` lies in (taken from this pool). */
-  hold(view: Uint8Array): void {
+  /**
+   * One more holder of the buffer that `view` lies in (taken from this pool). Returns that
+   * holder's release, which does nothing when called again.
+   */
+  hold(view: Uint8Array): () => void {
     const count = this.holders.get(view.buffer);
     if (count === undefined) throw new Error('hold of a buffer this pool does not lend');
     this.holders.set(view.buffer, count + 1);
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.release(view);
+    };
   }
 
   /** One holder fewer; the buffer is reused once it has none. */
@@ -46,15 +55,5 @@ export class BufferPool {
     }
     this.holders.delete(view.buffer);
     if (this.spare.length < this.keep) this.spare.push(Buffer.from(view.buffer, 0, this.size));
-  }
-
-  /** A release of `view` that does nothing when called again. */
-  releaser(view: Uint8Array): () => void {
-    let released = false;
-    return () => {
-      if (released) return;
-      released = true;
-      this.release(view);
-    };
   }
 }

@@ -2,8 +2,8 @@
  * Chunks on local disk, packed: every `write` appends its new chunks to one pack file
  * (`ROOT/packs/<id>.pack`); `sync` fsyncs the packs written since the last sync and their
  * folder, then records where each chunk lives in an index (`ROOT/index.db`, SQLite in WAL
- * mode, its log fsynced before `sync` returns). Thousands of small chunks, or a gigabyte uploaded in many requests,
- * cost a few fsyncs at commit time instead of some per request.
+ * mode, its log fsynced before `sync` returns). Thousands of small chunks, or a gigabyte
+ * uploaded in many requests, cost a few fsyncs at commit time instead of some per request.
  *
  * The index only names bytes that are already durable; written chunks wait in memory until
  * the next sync. A crash before it leaves unindexed packs (wasted space, never a wrong
@@ -49,7 +49,6 @@ export class DiskChunkStore implements ChunkStore {
 
   private constructor(private readonly root: string) {
     this.index = new Database(join(root, 'index.db'));
-    this.index.pragma('journal_mode = WAL');
     this.indexDurability = new WalDurability(this.index, join(root, 'index.db'));
     this.index.exec(
       'CREATE TABLE IF NOT EXISTS chunks (id TEXT PRIMARY KEY, pack TEXT NOT NULL, offset INTEGER NOT NULL, size INTEGER NOT NULL) WITHOUT ROWID',

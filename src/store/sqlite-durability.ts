@@ -21,9 +21,12 @@ export class WalDurability {
   private readonly wal: string | undefined;
   private log: { handle: Promise<FileHandle>; ino: number } | undefined;
 
-  /** Sets the synchronous mode of `db` (opened from `file`) to what `sync` completes. */
+  /**
+   * Puts `db` (opened from `file`) in WAL mode where it can be, and its synchronous mode to
+   * what `sync` completes.
+   */
   constructor(db: Database.Database, file: string) {
-    const mode = String(db.pragma('journal_mode', { simple: true })).toLowerCase();
+    const mode = String(db.pragma('journal_mode = WAL', { simple: true })).toLowerCase();
     if (file !== ':memory:' && file !== '' && mode === 'wal') {
       db.pragma('synchronous = NORMAL');
       this.wal = `${file}-wal`;

@@ -15,12 +15,14 @@ describe('BufferPool', () => {
     expect(again.length).toBe(1024);
   });
 
-  it('keeps at most `keep` idle buffers, and a releaser lets go once', () => {
+  it('keeps at most `keep` idle buffers, and a hold lets go once', () => {
     const pool = new BufferPool(16, 1);
     const [a, b] = [pool.take(), pool.take()];
-    const letGo = pool.releaser(a);
+    const letGo = pool.hold(a);
     letGo();
-    letGo(); // no second release: `a` is idle, not negative
+    letGo(); // no second release: the taker still holds `a`
+    expect(pool.lends(a)).toBe(true);
+    pool.release(a);
     pool.release(b); // over `keep`: dropped
     expect(pool.take().buffer).toBe(a.buffer);
     expect(pool.take().buffer).not.toBe(b.buffer);

@@ -26,7 +26,6 @@ describe('durable SQLite writes', () => {
   it('leaves the fsync to sync() in WAL mode, and keeps FULL where there is no log', async () => {
     const file = join(folder(), 'a.db');
     const db = new Database(file);
-    db.pragma('journal_mode = WAL');
     const durability = new WalDurability(db, file);
     expect(db.pragma('synchronous', { simple: true })).toBe(1); // NORMAL
     db.exec('CREATE TABLE t (x)');
@@ -44,7 +43,6 @@ describe('durable SQLite writes', () => {
   it('syncs the log that is there now, after another connection replaced it', async () => {
     const file = join(folder(), 'b.db');
     const db = new Database(file);
-    db.pragma('journal_mode = WAL');
     const durability = new WalDurability(db, file);
     db.exec('CREATE TABLE t (x)');
     await durability.sync();

@@ -33,7 +33,6 @@ export interface OpenedDatabase {
 /** Opens and migrates. Throws with a clear message when the file cannot be opened. */
 export async function openDatabase(config: DatabaseConfig): Promise<OpenedDatabase> {
   const sqlite = new SQLite(config.file);
-  sqlite.pragma('journal_mode = WAL');
   const durability = new WalDurability(sqlite, config.file);
   sqlite.pragma('foreign_keys = ON');
   sqlite.pragma('busy_timeout = 5000');

@@ -210,11 +210,7 @@ async function sendChunkFrames(
 ): Promise<void> {
   res.writeHead(200, { 'content-type': 'application/octet-stream' });
   // Views of pooled buffers are held until the socket has written them.
-  const held = (bytes: Buffer) => {
-    if (!buffers.lends(bytes)) return undefined;
-    buffers.hold(bytes);
-    return buffers.releaser(bytes);
-  };
+  const held = (bytes: Buffer) => (buffers.lends(bytes) ? buffers.hold(bytes) : undefined);
   let block: Buffer[] = [];
   let blockBytes = 0;
   let blockHolds: (() => void)[] = [];

@@ -4,15 +4,23 @@
 //
 //   npm run bench                  full run (needs ~15 GiB of free disk, several minutes)
 //   npm run bench -- --quick       small sizes, one run each: a fast check that it works
-//   npm run bench -- --only W3     one workload (W1..W5, scale, baselines)
+//   npm run bench -- --only W3     one workload (W1..W5, scale, baselines), or several: W2,W3
 //   npm run bench -- --json        one JSON document on stdout instead of the table
 //   npm run bench -- --keep        keep the temporary folders (removed by default)
+//   npm run bench -- --logs DIR    write what the hub and agents print to DIR (with
+//                                  TANDEM_TRACE=1 agents also time each round's phases)
 //
 // Figures are medians over the runs. Each run's figures are kept in bench/results/.
 
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream, createWriteStream, existsSync, readFileSync } from 'node:fs';
+import {
+  appendFileSync,
+  createReadStream,
+  createWriteStream,
+  existsSync,
+  readFileSync,
+} from 'node:fs';
 import {
   mkdir,
   mkdtemp,
@@ -45,7 +53,7 @@ if (flag('--help')) {
   process.stdout.write(
     readFileSync(fileURLToPath(import.meta.url), 'utf8')
       .split('\n')
-      .slice(1, 11)
+      .slice(1, 13)
       .map((l) => l.replace(/^\/\/ ?/, ''))
       .join('\n') + '\n',
   );
@@ -55,7 +63,8 @@ const QUICK = flag('--quick');
 const KEEP = flag('--keep');
 const JSON_OUT = flag('--json');
 const SMOKE = flag('--smoke'); // from npm test: quick, and fail if a workload does not complete
-const ONLY = option('--only')?.toUpperCase();
+const LOGS = option('--logs');
+const ONLY = option('--only')?.toUpperCase().split(',');
 const RUNS = Number(option('--runs') ?? (QUICK ? 1 : 3));
 const sizes = QUICK
   ? {
@@ -82,7 +91,7 @@ const sizes = QUICK
       sha: 1024 * MiB,
       tcp: 1024 * MiB,
     };
-const wanted = (name) => !ONLY || ONLY === name.toUpperCase();
+const wanted = (name) => !ONLY || ONLY.includes(name.toUpperCase());
 
 const log = (line) => process.stderr.write(`bench: ${line}\n`);
 
@@ -112,6 +121,11 @@ function start(args, { home } = {}) {
   let output = '';
   child.stdout.on('data', (d) => (output += d));
   child.stderr.on('data', (d) => (output += d));
+  if (LOGS) {
+    // One file per process, named after its folder (A, B) or its role: hub.
+    const name = args[0] === 'server' ? 'hub' : args[1].split('/').pop();
+    child.stderr.on('data', (d) => appendFileSync(join(LOGS, `${name}-${child.pid}.log`), d));
+  }
   child.on('exit', () => children.delete(child));
   return { child, output: () => output, pid: child.pid };
 }
@@ -620,6 +634,7 @@ function medianOf(runs, pick) {
 }
 
 async function main() {
+  if (LOGS) await mkdir(LOGS, { recursive: true });
   const root = await mkdtemp(join(process.env.TANDEM_BENCH_DIR ?? tmpdir(), 'tandem-bench-'));
   try {
     await benchIn(root);

@@ -27,8 +27,8 @@ import type { HashRecord, StateStore } from './state-store.js';
 export interface EngineOptions extends Omit<ExecutorOptions, 'now' | 'log' | 'trace'> {
   readonly now?: () => number;
   readonly log?: (line: string) => void;
-  /** Log how long each phase of a round took. */
-  readonly trace?: boolean;
+  /** Where to log how long each phase of a round took (not logged when absent). */
+  readonly trace?: (line: string) => void;
   /** How long a local deletion must hold before it is sent (ms; DELETE_SETTLE_MS). */
   readonly deleteSettleMs?: number;
 }
@@ -80,7 +80,7 @@ export class SyncEngine {
       deviceName: options.deviceName,
       now: this.now,
       log: this.log,
-      trace: options.trace ? this.log : undefined,
+      trace: options.trace,
     });
   }
 
@@ -243,7 +243,7 @@ export class SyncEngine {
     }
     if (this.options.trace && changes.length > 0) {
       const ms = (from: number, to: number) => `${Math.round(to - from)} ms`;
-      this.log(
+      this.options.trace(
         `round: pull ${ms(t0, tPulled)}, scan ${ms(tPulled, tScanned)} (${scan.local.size} paths), ` +
           `execute ${ms(tScanned, performance.now())} (${changes.length} changes, ` +
           `${execution.uploaded} B up, ${execution.downloaded} B down)`,

@@ -41,7 +41,8 @@ export async function runSync(dir: string, options: SyncOptions): Promise<void> 
     workspaceId: link.workspaceId,
     deviceName: config.deviceName,
     log,
-    trace: process.env.TANDEM_TRACE === '1',
+    // Asked for explicitly, so traced even with --quiet.
+    ...(process.env.TANDEM_TRACE === '1' ? { trace: traceLine } : {}),
   });
   try {
     await engine.prepare();
@@ -183,4 +184,9 @@ async function syncForever(
     process.off('SIGTERM', stop);
   }
   process.stderr.write('stopped\n');
+}
+
+/** A trace line on stderr, stamped to the millisecond (phases last milliseconds). */
+function traceLine(line: string): void {
+  process.stderr.write(`${new Date().toISOString().slice(11, 23)} ${line}\n`);
 }

@@ -7,8 +7,8 @@
  *   problem and the path is planned again next round;
  * - it never writes through a symbolic link: every ancestor of a path it touches must be a
  *   real folder inside the synced folder;
- * - downloads go to a temporary file in `.tandem/tmp`, are fsynced, get their mode and mtime,
- *   and are renamed into place atomically;
+ * - downloads go to a temporary file in `.tandem/tmp`, get their mode and mtime, are fsynced
+ *   (both), and are renamed into place atomically;
  * - a file is uploaded only if it reads back exactly as it was hashed (stable).
  *
  * Nothing here is remembered across rounds but files fetched ahead of their commits (see
@@ -867,20 +867,20 @@ export class Executor {
     const mode = entry.executable ? 0o755 : 0o644;
     const { file, kept } = await this.tempFileFor(change.path, manifest, result);
     const temp = file.path;
-    let written = false;
+    let stat: Stat | undefined;
     try {
       const rest = manifest.chunks.slice(kept.chunks);
       await this.writer.write(file, rest, kept.bytes, batchChunks, result);
+      await file.handle.setMeta(mode, entry.mtime);
       await file.sync();
-      written = true;
+      // What is recorded is the file written here, even if someone changes it once renamed.
+      stat = await file.handle.stat();
     } finally {
       await file.settle();
       await file.handle.close();
-      if (!written) await fs.unlink(temp).catch(() => undefined);
+      if (!stat) await fs.unlink(temp).catch(() => undefined);
     }
     try {
-      await fs.chmod(temp, mode);
-      await fs.setMtime(temp, entry.mtime);
       // The last check: the target must still be what the planner saw, right before the rename.
       await this.expect(change.path, change.local);
       if (change.local && change.local.entry.kind !== 'file')
@@ -891,8 +891,6 @@ export class Executor {
       await fs.unlink(temp).catch(() => undefined);
       throw error;
     }
-    const stat = await fs.lstat(this.abs(change.path));
-    if (!stat) throw new PathProblem(`${change.path} vanished right after it was written`);
     return { change, stat, manifest };
   }
 

@@ -35,6 +35,13 @@ export interface WriteHandle {
    * `position`. Writes to different ranges may run concurrently.
    */
   writeAt(data: Uint8Array | readonly Uint8Array[], position: number): Promise<void>;
+  /**
+   * Sets the permission bits and the modification time (ms). Before `sync`, so that they
+   * are made durable with the data.
+   */
+  setMeta(mode: number, mtimeMs: number): Promise<void>;
+  /** The file as it is now (also after it is renamed: same inode, size and mtime). */
+  stat(): Promise<Stat>;
   /** Flushes the file's data to stable storage. */
   sync(): Promise<void>;
   close(): Promise<void>;

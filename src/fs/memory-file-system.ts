@@ -147,6 +147,11 @@ export class MemoryFileSystem implements FileSystem {
         file.data.set(data, position);
         file.mtimeMs = this.now();
       },
+      setMeta: async (mode, mtimeMs) => {
+        file.mode = mode & 0o777;
+        file.mtimeMs = Math.floor(mtimeMs);
+      },
+      stat: async () => MemoryFileSystem.stat(file),
       sync: async () => {},
       close: async () => {},
     };

@@ -111,6 +111,14 @@ export class NodeFileSystem implements FileSystem {
         await writeOne(data, position);
       },
       writeAt,
+      // On the descriptor, not the path: no lookup, and no chance of reaching another file.
+      setMeta: async (mode, mtimeMs) => {
+        // Most files already have their mode from the open (less the umask): skip the call.
+        if ((fs.fstatSync(fd).mode & 0o777) !== mode) fs.fchmodSync(fd, mode);
+        const time = new Date(mtimeMs);
+        fs.futimesSync(fd, time, time);
+      },
+      stat: async () => toStat(fs.fstatSync(fd)),
       sync: () => fsyncAsync(fd),
       close: async () => fs.closeSync(fd),
     };

@@ -73,6 +73,29 @@ function fileSystemContract(
       );
     });
 
+    it("sets a new file's mode and mtime through its handle, which stats it as renamed", async () => {
+      await setup();
+      const handle = await fs.createWrite(`${root}/t`, 0o644);
+      await handle.write(Buffer.from('data'));
+      await handle.setMeta(0o755, 1_600_000_000_123);
+      await handle.sync();
+      const stat = await handle.stat();
+      await handle.close();
+      expect(stat).toMatchObject({
+        kind: 'file',
+        size: 4,
+        mode: 0o755,
+        mtimeMs: 1_600_000_000_123,
+      });
+      await fs.rename(`${root}/t`, `${root}/u`);
+      expect(await fs.lstat(`${root}/u`)).toEqual(stat);
+      // And back to the mode a file is created with.
+      const plain = await fs.createWrite(`${root}/p`, 0o755);
+      await plain.setMeta(0o644, 1_600_000_000_000);
+      expect(await plain.stat()).toMatchObject({ mode: 0o644, mtimeMs: 1_600_000_000_000 });
+      await plain.close();
+    });
+
     it('refuses to create over an existing file', async () => {
       await setup();
       await write(fs, `${root}/a`, '1');

@@ -7,8 +7,8 @@
 //   npm run bench -- --only W3     one workload (W1..W5, scale, baselines), or several: W2,W3
 //   npm run bench -- --json        one JSON document on stdout instead of the table
 //   npm run bench -- --keep        keep the temporary folders (removed by default)
-//   npm run bench -- --logs DIR    write what the hub and agents print to DIR (with
-//                                  TANDEM_TRACE=1 agents also time each round's phases)
+//   npm run bench -- --logs DIR    write what the hub (every request) and agents print to DIR
+//                                  (with TANDEM_TRACE=1 agents also time each round's phases)
 //
 // Figures are medians over the runs. Each run's figures are kept in bench/results/.
 
@@ -124,7 +124,9 @@ function start(args, { home } = {}) {
   if (LOGS) {
     // One file per process, named after its folder (A, B) or its role: hub.
     const name = args[0] === 'server' ? 'hub' : args[1].split('/').pop();
-    child.stderr.on('data', (d) => appendFileSync(join(LOGS, `${name}-${child.pid}.log`), d));
+    const file = join(LOGS, `${name}-${child.pid}.log`);
+    for (const stream of [child.stdout, child.stderr])
+      stream.on('data', (d) => appendFileSync(file, d));
   }
   child.on('exit', () => children.delete(child));
   return { child, output: () => output, pid: child.pid };
@@ -187,7 +189,8 @@ async function withPeakRss(pids, work) {
 
 async function setup(root) {
   const data = join(root, 'hub');
-  const hub = start(['server', '--data', data, '--port', '0']);
+  // With --logs, the hub also logs every request (and how long it took).
+  const hub = start(['server', '--data', data, '--port', '0', ...(LOGS ? ['--verbose'] : [])]);
   const url = await waitFor(() => /listening on (\S+)/.exec(hub.output())?.[1], {
     what: 'the hub',
   });

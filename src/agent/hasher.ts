@@ -6,8 +6,10 @@
  */
 import { cutAll, DEFAULT_CHUNK_PARAMS, type ChunkParams } from '../core/chunking.js';
 import { BufferPool } from '../core/buffer-pool.js';
+import { HashWorker, sharedBuffer } from '../core/hash-worker.js';
 import { chunkIdOf, manifestOf, type ChunkRef, type Manifest } from '../core/hashing.js';
-import type { FileSystem } from '../fs/file-system.js';
+import type { ChunkId } from '../core/ids.js';
+import type { FileSystem, ReadHandle } from '../fs/file-system.js';
 
 const READ_SIZE = 8 * 1024 * 1024;
 
@@ -45,6 +47,13 @@ export async function hashAndKeep(
   onChunk?: OnChunk,
 ): Promise<{ manifest: Manifest; bytes: Buffer | undefined }> {
   const handle = await fs.openRead(path);
+  if (sizeHint >= READ_SIZE) {
+    try {
+      return { manifest: await hashLarge(handle, params, onChunk), bytes: undefined };
+    } finally {
+      await handle.close();
+    }
+  }
   const chunks: ChunkRef[] = [];
   let whole: Buffer | undefined;
   // One spare byte lets a small file's single read also see its end.
@@ -104,4 +113,68 @@ export async function hashAndKeep(
     await handle.close();
   }
   return { manifest: manifestOf(chunks), bytes: whole };
+}
+
+/** Hashes the chunks of large files while the next part is read and cut. */
+const worker = new HashWorker();
+
+/**
+ * A file of at least one read: each part is read into a buffer of shared memory and cut
+ * here, and its chunks' ids are computed on the worker while the next part is read and cut.
+ * Chunks go to `onChunk` in order, each part's once its ids are back.
+ */
+async function hashLarge(
+  handle: ReadHandle,
+  params: ChunkParams,
+  onChunk: OnChunk | undefined,
+): Promise<Manifest> {
+  const chunks: ChunkRef[] = [];
+  // A part: its buffer (held here until its chunks are out) and its cuts.
+  type Part = { buffer: Buffer; lengths: number[]; ids: Promise<ChunkId[]> };
+  const buffers = new BufferPool(READ_SIZE + params.maxSize, 8, sharedBuffer);
+  const emit = async ({ buffer, lengths, ids }: Part) => {
+    const done = await ids;
+    for (let k = 0, offset = 0; k < lengths.length; offset += lengths[k]!, k++) {
+      const chunk = { id: done[k]!, size: lengths[k]! };
+      chunks.push(chunk);
+      if (onChunk)
+        await onChunk(chunk, buffer.subarray(offset, offset + chunk.size), buffers.hold(buffer));
+    }
+    buffers.release(buffer);
+  };
+  let pending: Part | undefined;
+  let buffer = buffers.take();
+  try {
+    let filled = 0;
+    let position = 0;
+    let eof = false;
+    for (;;) {
+      while (!eof && filled < buffer.length) {
+        const n = await handle.read(buffer, filled, buffer.length - filled, position);
+        if (n === 0) eof = true;
+        filled += n;
+        position += n;
+      }
+      // Cut only where the answer cannot depend on bytes not read yet (a full buffer holds
+      // more than a maximum chunk, so it always has a cut).
+      const lengths = cutAll(buffer, 0, filled, eof, params);
+      const part: Part = { buffer, lengths, ids: worker.ids(buffer, 0, lengths) };
+      if (pending) await emit(pending);
+      pending = part;
+      if (eof) break;
+      // The unfinished tail starts the next buffer; this one waits for its ids.
+      const cut = lengths.reduce((n, length) => n + length, 0);
+      const next = buffers.take();
+      buffer.copy(next, 0, cut, filled);
+      filled -= cut;
+      buffer = next;
+    }
+    const last = pending;
+    pending = undefined;
+    await emit(last);
+  } finally {
+    // (On a failure: wait for the worker before the buffers can be reused or dropped.)
+    await pending?.ids.catch(() => undefined);
+  }
+  return manifestOf(chunks);
 }

@@ -10,16 +10,20 @@ export class BufferPool {
   /** (Weak: a buffer a holder never released is simply collected, not kept here.) */
   private readonly holders = new WeakMap<ArrayBufferLike, number>();
 
-  /** `keep`: at most this many idle buffers are kept for reuse. */
+  /**
+   * `keep`: at most this many idle buffers are kept for reuse. `allocate` makes a new one: a
+   * buffer whose (Shared)ArrayBuffer is its own and starts at offset 0, never a slice of
+   * Node's shared pool.
+   */
   constructor(
     readonly size: number,
     private readonly keep = 8,
+    private readonly allocate: (bytes: number) => Buffer = (bytes) => Buffer.allocUnsafeSlow(bytes),
   ) {}
 
   /** A buffer of `size` bytes (its contents are garbage), held once by the caller. */
   take(): Buffer {
-    // (Never a slice of Node's shared pool: the whole ArrayBuffer is this buffer's alone.)
-    const buffer = this.spare.pop() ?? Buffer.allocUnsafeSlow(this.size);
+    const buffer = this.spare.pop() ?? this.allocate(this.size);
     this.holders.set(buffer.buffer, 1);
     return buffer;
   }

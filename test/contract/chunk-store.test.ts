@@ -134,10 +134,15 @@ chunkStoreContract('memory', async () => ({
 }));
 chunkStoreContract('disk', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'tandem-chunks-'));
+  const store = await DiskChunkStore.open(dir);
   return {
-    store: await DiskChunkStore.open(dir),
+    store,
     reopen: () => DiskChunkStore.open(dir),
-    cleanup: () => rm(dir, { recursive: true, force: true }),
+    cleanup: async () => {
+      // (Its open packs too: left to the garbage collector, Node warns about each.)
+      await store.close().catch(() => undefined);
+      await rm(dir, { recursive: true, force: true });
+    },
   };
 });
 

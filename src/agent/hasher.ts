@@ -62,52 +62,45 @@ export async function hashAndKeep(
   let buffers = new BufferPool(Math.max(4096, Math.min(READ_SIZE + params.maxSize, sizeHint + 1)));
   let buffer = buffers.take();
   try {
-    let filled = 0;
-    let position = 0;
-    let eof = false;
+    const at: ReadState = { filled: 0, position: 0, eof: false };
     for (;;) {
-      while (!eof && filled < buffer.length) {
-        const n = await handle.read(buffer, filled, buffer.length - filled, position);
-        if (n === 0) eof = true;
-        filled += n;
-        position += n;
-      }
+      await fill(handle, buffer, at);
       let offset = 0;
       // Cut only where the answer cannot depend on bytes not read yet.
-      for (const length of cutAll(buffer, 0, filled, eof, params)) {
+      for (const length of cutAll(buffer, 0, at.filled, at.eof, params)) {
         const bytes = buffer.subarray(offset, offset + length);
         const chunk = { id: chunkIdOf(bytes), size: length };
         chunks.push(chunk);
         if (onChunk) await onChunk(chunk, bytes, buffers.hold(buffer));
         offset += length;
       }
-      if (eof) {
+      if (at.eof) {
         // All of it is in the buffer (never compacted): keep it, copied if the buffer is roomy.
-        if (position === filled)
+        if (at.position === at.filled)
           whole =
-            buffer.length > 2 * filled
-              ? Buffer.from(buffer.subarray(0, filled))
-              : buffer.subarray(0, filled);
+            buffer.length > 2 * at.filled
+              ? Buffer.from(buffer.subarray(0, at.filled))
+              : buffer.subarray(0, at.filled);
         break;
       }
-      if (offset === 0 && filled === buffer.length) {
+      if (offset === 0 && at.filled === buffer.length) {
         // The file is larger than its size hint said (it grew): make room for a whole chunk.
         buffers = new BufferPool(READ_SIZE + params.maxSize);
         const larger = buffers.take();
-        buffer.copy(larger, 0, 0, filled);
+        buffer.copy(larger, 0, 0, at.filled);
         buffer = larger;
         continue;
       }
       if (onChunk) {
         // The chunks handed out keep their bytes until released: read on into another buffer.
         const next = buffers.take();
-        buffer.copy(next, 0, offset, filled);
+        buffer.copy(next, 0, offset, at.filled);
         buffers.release(buffer);
         buffer = next;
       } else {
-        buffer.copyWithin(0, offset, filled);
+        buffer.copyWithin(0, offset, at.filled);
       }
-      filled -= offset;
+      at.filled -= offset;
     }
   } finally {
     await handle.close();
@@ -145,28 +138,21 @@ async function hashLarge(
   let pending: Part | undefined;
   let buffer = buffers.take();
   try {
-    let filled = 0;
-    let position = 0;
-    let eof = false;
+    const at: ReadState = { filled: 0, position: 0, eof: false };
     for (;;) {
-      while (!eof && filled < buffer.length) {
-        const n = await handle.read(buffer, filled, buffer.length - filled, position);
-        if (n === 0) eof = true;
-        filled += n;
-        position += n;
-      }
+      await fill(handle, buffer, at);
       // Cut only where the answer cannot depend on bytes not read yet (a full buffer holds
       // more than a maximum chunk, so it always has a cut).
-      const lengths = cutAll(buffer, 0, filled, eof, params);
+      const lengths = cutAll(buffer, 0, at.filled, at.eof, params);
       const part: Part = { buffer, lengths, ids: worker.ids(buffer, 0, lengths) };
       if (pending) await emit(pending);
       pending = part;
-      if (eof) break;
+      if (at.eof) break;
       // The unfinished tail starts the next buffer; this one waits for its ids.
       const cut = lengths.reduce((n, length) => n + length, 0);
       const next = buffers.take();
-      buffer.copy(next, 0, cut, filled);
-      filled -= cut;
+      buffer.copy(next, 0, cut, at.filled);
+      at.filled -= cut;
       buffer = next;
     }
     const last = pending;
@@ -177,4 +163,21 @@ async function hashLarge(
     await pending?.ids.catch(() => undefined);
   }
   return manifestOf(chunks);
+}
+
+/** How far a file has been read: bytes in the buffer, the file position, whether it ended. */
+interface ReadState {
+  filled: number;
+  position: number;
+  eof: boolean;
+}
+
+/** Reads on into `buffer` (after its `filled` bytes) until it is full or the file ends. */
+async function fill(handle: ReadHandle, buffer: Buffer, at: ReadState): Promise<void> {
+  while (!at.eof && at.filled < buffer.length) {
+    const n = await handle.read(buffer, at.filled, buffer.length - at.filled, at.position);
+    if (n === 0) at.eof = true;
+    at.filled += n;
+    at.position += n;
+  }
 }

@@ -144,9 +144,9 @@ async function hashLarge(
       // Cut only where the answer cannot depend on bytes not read yet (a full buffer holds
       // more than a maximum chunk, so it always has a cut).
       const lengths = cutAll(buffer, 0, at.filled, at.eof, params);
-      const part: Part = { buffer, lengths, ids: worker.ids(buffer, 0, lengths) };
-      if (pending) await emit(pending);
-      pending = part;
+      const previous = pending;
+      pending = { buffer, lengths, ids: worker.ids(buffer, 0, lengths) };
+      if (previous) await emit(previous);
       if (at.eof) break;
       // The unfinished tail starts the next buffer; this one waits for its ids.
       const cut = lengths.reduce((n, length) => n + length, 0);
@@ -159,7 +159,7 @@ async function hashLarge(
     pending = undefined;
     await emit(last);
   } finally {
-    // (On a failure: wait for the worker before the buffers can be reused or dropped.)
+    // (On a failure: the worker is done with the buffers before they are let go.)
     await pending?.ids.catch(() => undefined);
   }
   return manifestOf(chunks);

@@ -64,6 +64,17 @@ describe('hashFile', () => {
       expect(new Set(out.map((bytes) => bytes.buffer)).size).toBeGreaterThanOrEqual(5);
     });
 
+    it('stops with the error of a receiver that refuses a chunk', async () => {
+      const fs = new MemoryFileSystem();
+      await fs.writeFile('/f', pseudoRandom(size, 5));
+      let received = 0;
+      const refused = hashAndKeep(fs, '/f', undefined, size, async () => {
+        if (++received === 100) throw new Error('no room');
+      });
+      await expect(refused).rejects.toThrow('no room');
+      expect(received).toBe(100);
+    });
+
     it('reads into a buffer again once its chunks are released', async () => {
       const { manifest, out, expected: want } = await hashOut('at once');
       expect(manifest).toEqual(want);

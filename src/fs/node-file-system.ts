@@ -6,10 +6,11 @@
  * round trip through libuv's four-thread pool, where it also queues behind slow fsyncs and
  * reads. Measured here: 20,000 lstats take ~80 ms synchronously and ~390 ms async with 64 in
  * flight. Creating a file is the exception: while other files are being fsynced it waits for
- * the filesystem's journal (10,000 downloads spent 2.7 s of the event loop blocked in those
- * opens; making every changing call async instead was slower still). Calls that move file
+ * the filesystem (ext4's journal; without one, as on this machine, the inode table blocks
+ * those fsyncs are writing): 10,000 downloads spent 2.7 s of the event loop blocked in those
+ * opens, and making every changing call async instead was slower still. Calls that move file
  * data (read, write, fsync) are async, so a large file or a slow disk never stalls the event
- * loop for long.
+ * loop for long; but reads of a small file's size are synchronous (`SYNC_READ_BYTES`).
  */
 import * as fs from 'node:fs';
 import { constants, type Stats } from 'node:fs';
@@ -17,6 +18,10 @@ import { promisify } from 'node:util';
 import type { FileSystem, ReadHandle, Stat, StatKind, WriteHandle } from './file-system.js';
 
 const readAsync = promisify(fs.read);
+const writeAsync = promisify(fs.write);
+const writevAsync = promisify(fs.writev);
+const fsyncAsync = promisify(fs.fsync);
+const openAsync = promisify(fs.open);
 
 /**
  * Reads up to this size are made synchronously: a small file just written is in the page
@@ -25,10 +30,6 @@ const readAsync = promisify(fs.read);
  * the end). Larger reads stay async: they take long enough to stall the loop.
  */
 const SYNC_READ_BYTES = 256 * 1024;
-const writeAsync = promisify(fs.write);
-const writevAsync = promisify(fs.writev);
-const fsyncAsync = promisify(fs.fsync);
-const openAsync = promisify(fs.open);
 
 function toStat(stats: Stats): Stat {
   let kind: StatKind = 'other';

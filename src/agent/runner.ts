@@ -45,6 +45,8 @@ export class SyncRunner {
   private offline = false;
   private idleReported = false;
   private settleTimer: NodeJS.Timeout | undefined;
+  /** The scans every 2 s that stand in for a watcher that cannot run. */
+  private fallbackScan: NodeJS.Timeout | undefined;
   /** Paths the watcher reported since the last round ('all': scan everything). */
   private hints: Set<string> | 'all' = 'all';
   /** The next round follows a filesystem event (debounced); hub pokes and timers are not. */
@@ -97,6 +99,7 @@ export class SyncRunner {
       }
     } finally {
       clearInterval(rescan);
+      clearInterval(this.fallbackScan);
       if (this.timer) clearTimeout(this.timer);
       if (this.settleTimer) clearTimeout(this.settleTimer);
       this.events.close();
@@ -122,15 +125,21 @@ export class SyncRunner {
           );
           void this.watch?.close();
           this.watch = undefined;
-          setInterval(this.pokeAll, 2_000).unref();
+          this.scanWithoutWatcher();
         },
       );
     } catch (error) {
       this.options.log(
         `cannot watch ${this.options.root} (${(error as Error).message}); scanning every 2 s instead`,
       );
-      setInterval(this.pokeAll, 2_000).unref();
+      this.scanWithoutWatcher();
     }
+  }
+
+  /** Without a watcher, a full scan every 2 s (until the runner stops). */
+  private scanWithoutWatcher(): void {
+    if (this.stopping) return;
+    this.fallbackScan ??= setInterval(this.pokeAll, 2_000).unref();
   }
 
   /** Records changed paths (absolute, from the watcher) for the next round to scan. */

@@ -27,9 +27,11 @@ const openAsync = promisify(fs.open);
  * Reads up to this size are made synchronously: a small file just written is in the page
  * cache and is read in microseconds, while the trip through libuv's pool cost ~28 µs of the
  * event loop's time per read (10,000 small files hashed: 2 reads each, the second one seeing
- * the end). Larger reads stay async: they take long enough to stall the loop.
+ * the end). Larger reads stay async, and so do most reads of chunks (32 KiB to 512 KiB) when
+ * a file is rebuilt from a local copy: a gigabyte of them from a cold disk would hold the
+ * event loop for seconds.
  */
-const SYNC_READ_BYTES = 256 * 1024;
+const SYNC_READ_BYTES = 64 * 1024;
 
 function toStat(stats: Stats): Stat {
   let kind: StatKind = 'other';

@@ -112,6 +112,22 @@ export async function hashAndKeep(
 const worker = new HashWorker();
 
 /**
+ * Read buffers of shared memory for large files, by size, reused from file to file. (A pool
+ * per file made new ones for each: the worker's views kept every one alive until its next
+ * garbage collection, which a thread that allocates so little seldom reaches.)
+ */
+const sharedPools = new Map<number, BufferPool>();
+
+function sharedPool(size: number): BufferPool {
+  let pool = sharedPools.get(size);
+  if (!pool) {
+    pool = new BufferPool(size, 3, sharedBuffer);
+    sharedPools.set(size, pool);
+  }
+  return pool;
+}
+
+/**
  * A file of at least one read: each part is read into a buffer of shared memory and cut
  * here, and its chunks' ids are computed on the worker while the next part is read and cut.
  * Chunks go to `onChunk` in order, each part's once its ids are back.
@@ -124,7 +140,7 @@ async function hashLarge(
   const chunks: ChunkRef[] = [];
   // A part: its buffer (held here until its chunks are out) and its cuts.
   type Part = { buffer: Buffer; lengths: number[]; ids: Promise<ChunkId[]> };
-  const buffers = new BufferPool(READ_SIZE + params.maxSize, 8, sharedBuffer);
+  const buffers = sharedPool(READ_SIZE + params.maxSize);
   const emit = async ({ buffer, lengths, ids }: Part) => {
     const done = await ids;
     for (let k = 0, offset = 0; k < lengths.length; offset += lengths[k]!, k++) {

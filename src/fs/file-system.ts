@@ -61,9 +61,6 @@ export interface FileSystem {
   rmdir(path: string): Promise<void>;
   mkdir(path: string): Promise<void>;
   symlink(target: string, path: string): Promise<void>;
-  chmod(path: string, mode: number): Promise<void>;
-  /** Sets the modification time (ms) of a file or folder, not following links. */
-  setMtime(path: string, mtimeMs: number): Promise<void>;
   /** Makes a folder's entries (renames, creations) durable. */
   syncDir(path: string): Promise<void>;
   /** Removes a tree (for the agent's own temporary folder only). */

@@ -207,16 +207,6 @@ export class MemoryFileSystem implements FileSystem {
     dir.children.set(name, link);
   }
 
-  async chmod(path: string, mode: number): Promise<void> {
-    const found = this.get(path, 'chmod');
-    if (found.kind === 'symlink') throw fsError('ELOOP', 'chmod', path);
-    found.mode = mode & 0o777;
-  }
-
-  async setMtime(path: string, mtimeMs: number): Promise<void> {
-    this.get(path, 'utimes').mtimeMs = Math.floor(mtimeMs);
-  }
-
   async syncDir(path: string): Promise<void> {
     this.get(path, 'fsync');
   }

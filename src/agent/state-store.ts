@@ -177,7 +177,8 @@ export class StateStore {
         this.sql('DELETE FROM remote').run();
         this.remote.clear();
         for (const record of page.snapshot) {
-          this.remote.set(record.path, { entry: record.entry, seq: record.seq, node: record.node });
+          const entry = this.shared(record.path, record.entry);
+          this.remote.set(record.path, { entry, seq: record.seq, node: record.node });
           upsert.run(record.path, JSON.stringify(record.entry), record.seq, record.node);
         }
         this.setMeta('cursor', String(page.head));
@@ -195,7 +196,11 @@ export class StateStore {
   private applyRow(row: JournalRow, upsert: Database.Statement, remove: Database.Statement): void {
     switch (row.op) {
       case 'put':
-        this.remote.set(row.path, { entry: row.entry!, seq: row.seq, node: row.node });
+        this.remote.set(row.path, {
+          entry: this.shared(row.path, row.entry!),
+          seq: row.seq,
+          node: row.node,
+        });
         upsert.run(row.path, JSON.stringify(row.entry), row.seq, row.node);
         return;
       case 'delete':
@@ -222,6 +227,16 @@ export class StateStore {
         return;
       }
     }
+  }
+
+  /**
+   * The entry this device already holds for `path` when it is identical to `entry` (as it is
+   * once a change this device sent comes back in the feed), so the base and remote trees
+   * share one object and one content id string, as they do after `load`.
+   */
+  private shared(path: string, entry: Entry): Entry {
+    const held = this.base.get(path)?.entry;
+    return held !== undefined && identical(held, entry) ? held : entry;
   }
 
   /** Forgets the remote tree and cursor (the hub was restored: resync from zero). */
@@ -376,6 +391,24 @@ type LoadRow = [
   hashChunks: string | null,
   hashedAt: number | null,
 ];
+
+/** Every field equal (unlike `sameEntry`, which ignores what does not change the bytes). */
+function identical(a: Entry, b: Entry): boolean {
+  switch (a.kind) {
+    case 'file':
+      return (
+        b.kind === 'file' &&
+        a.contentId === b.contentId &&
+        a.size === b.size &&
+        a.executable === b.executable &&
+        a.mtime === b.mtime
+      );
+    case 'symlink':
+      return b.kind === 'symlink' && a.target === b.target;
+    case 'dir':
+      return b.kind === 'dir';
+  }
+}
 
 /** The entry's own content id string when it is `contentId`, so the two share one string. */
 function sameContentId(entry: Entry | undefined, contentId: string): ContentId | undefined {

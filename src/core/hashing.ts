@@ -37,7 +37,9 @@ export function contentIdOf(chunks: readonly { readonly id: ChunkId }[]): Conten
 export function manifestOf(chunks: readonly ChunkRef[]): Manifest {
   let size = 0;
   for (const chunk of chunks) size += chunk.size;
-  return { contentId: contentIdOf(chunks), size, chunks };
+  // A copy sized to its length: a list built by pushing keeps room for 16 more, and an agent
+  // keeps one list per file it tracks.
+  return { contentId: contentIdOf(chunks), size, chunks: chunks.slice() };
 }
 
 export const EMPTY_CONTENT_ID: ContentId = contentIdOf([]);

@@ -5,6 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { Entry } from '../../src/core/entry.js';
 import type { ChunkId, ContentId } from '../../src/core/ids.js';
 import { StateStore } from '../../src/agent/state-store.js';
+import type { JournalRow } from '../../src/protocol/api.js';
 
 const id = (c: string) => c.repeat(64);
 const file = (c: string, mtime = 1000): Entry => ({
@@ -13,6 +14,18 @@ const file = (c: string, mtime = 1000): Entry => ({
   size: 3,
   executable: false,
   mtime,
+});
+
+const put = (seq: number, path: string, entry: Entry): JournalRow => ({
+  seq,
+  op: 'put',
+  path,
+  entry,
+  node: seq,
+  base: 0,
+  device: null,
+  user: null,
+  time: 0,
 });
 
 describe('state store', () => {
@@ -101,6 +114,26 @@ describe('state store', () => {
     // (Its repeat, the last chunk, is still there.)
     expect(store.chunks.get(hex(0))).toEqual({ path: 'big', offset: 4956, size: 100 });
     expect(store.chunks.get(hex(500))).toEqual({ path: 'big', offset: 0, size: 7 });
+    store.close();
+  });
+  it('holds an entry that comes back from the hub unchanged once, shared with the base', () => {
+    const store = new StateStore(':memory:');
+    const sent = file('a');
+    store.setBase('same', { entry: sent, seq: 1, node: 1, ino: 10 });
+    store.setBase('touched', { entry: file('b'), seq: 2, node: 2, ino: 11 });
+    store.applyChanges({
+      head: 3,
+      more: false,
+      rows: [
+        put(1, 'same', file('a')),
+        put(2, 'touched', file('b', 2000)),
+        put(3, 'new', file('c')),
+      ],
+    });
+    expect(store.remote.get('same')!.entry).toBe(sent);
+    // Not identical (another mtime): the hub's entry is kept as it came.
+    expect(store.remote.get('touched')!.entry).toEqual(file('b', 2000));
+    expect(store.remote.get('new')!.entry).toEqual(file('c'));
     store.close();
   });
 });

@@ -6,7 +6,8 @@
 //   npm run bench -- --quick       small sizes, one run each: a fast check that it works
 //   npm run bench -- --only W3     one workload (W1..W5, scale, baselines), or several: W2,W3
 //   npm run bench -- --json        one JSON document on stdout instead of the table
-//   npm run bench -- --keep        keep the temporary folders (removed by default)
+//   npm run bench -- --keep        keep the temporary folders (removed by default; a full
+//                                  run leaves ~15 GiB: remove them before the next one)
 //   npm run bench -- --logs DIR    write what the hub (every request) and agents print to DIR
 //                                  (with TANDEM_TRACE=1 agents also time each round's phases)
 //
@@ -30,6 +31,7 @@ import {
   rename,
   rm,
   stat,
+  statfs,
   writeFile,
 } from 'node:fs/promises';
 import { createServer, connect } from 'node:net';
@@ -53,7 +55,7 @@ if (flag('--help')) {
   process.stdout.write(
     readFileSync(fileURLToPath(import.meta.url), 'utf8')
       .split('\n')
-      .slice(1, 13)
+      .slice(1, 14)
       .map((l) => l.replace(/^\/\/ ?/, ''))
       .join('\n') + '\n',
   );
@@ -636,9 +638,34 @@ function medianOf(runs, pick) {
   return median(runs.map(pick));
 }
 
+/** About what the chosen workloads write to disk, kept until the end of the run. */
+function diskNeeded() {
+  let bytes = 256 * MiB; // databases, logs, small workloads
+  // Files of ~9 KiB in 4 KiB blocks, in A, in B and in the hub's packs.
+  if (wanted('W2')) bytes += RUNS * sizes.w2Files * 12 * 1024 * 3;
+  // Each W3 run's file in A, in B and in the hub; W4 rewrites one of them on both sides.
+  if (wanted('W3') || wanted('W4')) bytes += ((wanted('W3') ? RUNS : 1) * 3 + 2) * sizes.w3;
+  if (wanted('SCALE')) bytes += sizes.scaleFiles * 4096 * 3;
+  if (wanted('BASELINES')) bytes += 2.5 * sizes.w3;
+  return bytes;
+}
+
 async function main() {
   if (LOGS) await mkdir(LOGS, { recursive: true });
-  const root = await mkdtemp(join(process.env.TANDEM_BENCH_DIR ?? tmpdir(), 'tandem-bench-'));
+  const parent = process.env.TANDEM_BENCH_DIR ?? tmpdir();
+  // A disk that fills up halfway fails the run after minutes, and starves everything else.
+  const { bavail, bsize } = await statfs(parent);
+  const gib = (bytes) => (bytes / 1024 ** 3).toFixed(1);
+  if (bavail * bsize < diskNeeded()) {
+    log(
+      `only ${gib(bavail * bsize)} GiB free in ${parent}, and this run needs about ` +
+        `${gib(diskNeeded())} GiB: free some space, set TANDEM_BENCH_DIR to a roomier disk, ` +
+        'or use --quick or --only',
+    );
+    process.exitCode = 1;
+    return;
+  }
+  const root = await mkdtemp(join(parent, 'tandem-bench-'));
   try {
     await benchIn(root);
   } finally {

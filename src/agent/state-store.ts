@@ -8,7 +8,7 @@
  * use by two processes at once (the agent holds a lock file).
  */
 import Database from 'better-sqlite3';
-import type { BaseNode, Entry, RemoteNode } from '../core/entry.js';
+import { identicalEntry, type BaseNode, type Entry, type RemoteNode } from '../core/entry.js';
 import type { ChunkRef } from '../core/hashing.js';
 import type { ChunkId, ContentId } from '../core/ids.js';
 import { isInside, rebase } from '../core/paths.js';
@@ -236,7 +236,7 @@ export class StateStore {
    */
   private shared(path: string, entry: Entry): Entry {
     const held = this.base.get(path)?.entry;
-    return held !== undefined && identical(held, entry) ? held : entry;
+    return held !== undefined && identicalEntry(held, entry) ? held : entry;
   }
 
   /** Forgets the remote tree and cursor (the hub was restored: resync from zero). */
@@ -391,24 +391,6 @@ type LoadRow = [
   hashChunks: string | null,
   hashedAt: number | null,
 ];
-
-/** Every field equal (unlike `sameEntry`, which ignores what does not change the bytes). */
-function identical(a: Entry, b: Entry): boolean {
-  switch (a.kind) {
-    case 'file':
-      return (
-        b.kind === 'file' &&
-        a.contentId === b.contentId &&
-        a.size === b.size &&
-        a.executable === b.executable &&
-        a.mtime === b.mtime
-      );
-    case 'symlink':
-      return b.kind === 'symlink' && a.target === b.target;
-    case 'dir':
-      return b.kind === 'dir';
-  }
-}
 
 /** The entry's own content id string when it is `contentId`, so the two share one string. */
 function sameContentId(entry: Entry | undefined, contentId: string): ContentId | undefined {

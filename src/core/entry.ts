@@ -47,6 +47,27 @@ export function sameEntry(a: Entry | undefined, b: Entry | undefined): boolean {
   }
 }
 
+/**
+ * True when every field is equal, modification time included (unlike `sameEntry`): one of
+ * the two may then stand for both, so that a tree holds one object, not two copies.
+ */
+export function identicalEntry(a: Entry, b: Entry): boolean {
+  switch (a.kind) {
+    case 'file':
+      return (
+        b.kind === 'file' &&
+        a.contentId === b.contentId &&
+        a.size === b.size &&
+        a.executable === b.executable &&
+        a.mtime === b.mtime
+      );
+    case 'symlink':
+      return b.kind === 'symlink' && a.target === b.target;
+    case 'dir':
+      return b.kind === 'dir';
+  }
+}
+
 /** Identical bytes (files with equal content ids); the executable bit may differ. */
 export function sameBytes(a: Entry | undefined, b: Entry | undefined): boolean {
   return a?.kind === 'file' && b?.kind === 'file' && a.contentId === b.contentId;

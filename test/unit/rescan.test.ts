@@ -2,6 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { rescanPaths, scanTree, type ScanOptions } from '../../src/agent/scanner.js';
 import type { HashRecord } from '../../src/agent/state-store.js';
+import type { Entry } from '../../src/core/entry.js';
 import { makeIgnoreMatcher } from '../../src/core/ignore.js';
 import { MemoryFileSystem } from '../../src/fs/memory-file-system.js';
 
@@ -55,5 +56,19 @@ describe('rescanPaths', () => {
     await fs.rmdir('/root/d');
     const next = await rescanPaths(options, first, new Set(['d']));
     expect(next.local.size).toBe(0);
+  });
+  it("holds an unchanged file's entry as the known one, and a changed file's as its own", async () => {
+    const { fs, options } = await world();
+    await fs.writeFile('/root/same.txt', 'same');
+    await fs.writeFile('/root/touched.txt', 'touched');
+    const first = await scanTree(options);
+    const known = new Map(first.local);
+    // What the base holds for touched.txt differs only in its mtime: not the same entry.
+    const touched = first.local.get('touched.txt')!;
+    known.set('touched.txt', { ...touched, entry: { ...touched.entry, mtime: 1 } as Entry });
+    const next = await scanTree({ ...options, known });
+    expect(next.local.get('same.txt')!.entry).toBe(known.get('same.txt')!.entry);
+    expect(next.local.get('touched.txt')!.entry).not.toBe(known.get('touched.txt')!.entry);
+    expect(next.local.get('touched.txt')!.entry).toEqual(touched.entry);
   });
 });

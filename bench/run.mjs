@@ -52,10 +52,12 @@ const option = (name) => {
   return i >= 0 ? argv[i + 1] : undefined;
 };
 if (flag('--help')) {
+  // The comment at the top of this file, up to its first line that is not a comment.
+  const lines = readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n');
+  const end = lines.findIndex((line, i) => i > 0 && !line.startsWith('//'));
   process.stdout.write(
-    readFileSync(fileURLToPath(import.meta.url), 'utf8')
-      .split('\n')
-      .slice(1, 14)
+    lines
+      .slice(1, end)
       .map((l) => l.replace(/^\/\/ ?/, ''))
       .join('\n') + '\n',
   );
@@ -655,11 +657,12 @@ async function main() {
   const parent = process.env.TANDEM_BENCH_DIR ?? tmpdir();
   // A disk that fills up halfway fails the run after minutes, and starves everything else.
   const { bavail, bsize } = await statfs(parent);
+  const [free, needed] = [bavail * bsize, diskNeeded()];
   const gib = (bytes) => (bytes / 1024 ** 3).toFixed(1);
-  if (bavail * bsize < diskNeeded()) {
+  if (free < needed) {
     log(
-      `only ${gib(bavail * bsize)} GiB free in ${parent}, and this run needs about ` +
-        `${gib(diskNeeded())} GiB: free some space, set TANDEM_BENCH_DIR to a roomier disk, ` +
+      `only ${gib(free)} GiB free in ${parent}, and this run needs about ` +
+        `${gib(needed)} GiB: free some space, set TANDEM_BENCH_DIR to a roomier disk, ` +
         'or use --quick or --only',
     );
     process.exitCode = 1;

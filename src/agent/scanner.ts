@@ -4,7 +4,7 @@
  * A file that changes while being hashed is reported as unstable (still being written) and
  * left out of this round. Per-path failures are problems, never an abort of the scan.
  */
-import { identicalEntry, type Entry, type LocalNode } from '../core/entry.js';
+import type { Entry, LocalNode } from '../core/entry.js';
 import type { ContentId } from '../core/ids.js';
 import { forEachLimited } from '../core/concurrency.js';
 import { IGNORE_FILE, STATE_DIR, type IgnoreMatcher } from '../core/ignore.js';
@@ -353,14 +353,28 @@ async function hashInto(
 }
 
 function fileNode(stat: Stat, record: HashRecord, known?: Entry): LocalNode {
-  const entry: Entry = {
-    kind: 'file',
-    contentId: record.contentId,
-    size: stat.size,
-    executable: (stat.mode & 0o111) !== 0,
-    mtime: stat.mtimeMs,
+  const executable = (stat.mode & 0o111) !== 0;
+  // `identicalEntry`, field by field, so that an unchanged file (nearly every file of a full
+  // scan) costs no entry object of its own: with one built per file to compare, an agent
+  // restarted on 100,000 files rested at 205-206 MB instead of 202-203.
+  const same =
+    known?.kind === 'file' &&
+    known.contentId === record.contentId &&
+    known.size === stat.size &&
+    known.executable === executable &&
+    known.mtime === stat.mtimeMs;
+  return {
+    entry: same
+      ? known
+      : {
+          kind: 'file',
+          contentId: record.contentId,
+          size: stat.size,
+          executable,
+          mtime: stat.mtimeMs,
+        },
+    ino: stat.ino,
   };
-  return { entry: known && identicalEntry(known, entry) ? known : entry, ino: stat.ino };
 }
 
 /** Same file, same bytes as far as stat can tell. */

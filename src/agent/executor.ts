@@ -112,6 +112,17 @@ export class ContentCache {
 
 /** Where each chunk can be read locally: a file whose hash is cached, at an offset. */
 type LocalChunks = StateStore['chunks'];
+
+/** True when `stat` describes the node the scan recorded (for a file: unchanged too). */
+function isScanned(stat: Stat, expected: LocalNode): boolean {
+  return (
+    stat.ino === expected.ino &&
+    stat.kind === expected.entry.kind &&
+    (expected.entry.kind !== 'file' ||
+      (stat.size === expected.entry.size && stat.mtimeMs === expected.entry.mtime))
+  );
+}
+
 /** A downloaded file renamed into place, waiting for its folder's fsync and its record. */
 interface WrittenFile {
   readonly change: PullPut;
@@ -246,13 +257,31 @@ export class Executor {
       if (stat) throw new PathProblem(`${path} appeared locally since the scan; will look again`);
       return;
     }
-    const same =
-      stat !== undefined &&
-      stat.ino === expected.ino &&
-      stat.kind === expected.entry.kind &&
-      (expected.entry.kind !== 'file' ||
-        (stat.size === expected.entry.size && stat.mtimeMs === expected.entry.mtime));
-    if (!same) throw new PathProblem(`${path} changed locally since the scan; will look again`);
+    if (!stat || !isScanned(stat, expected))
+      throw new PathProblem(`${path} changed locally since the scan; will look again`);
+  }
+
+  /**
+   * Opens a file to read it as the scan hashed it: through real folders, and only if the
+   * file opened is the very one scanned, unchanged. Checking the open descriptor rather than
+   * the path leaves no moment in which the path could be swapped for another file, and costs
+   * no path lookup; `stillScanned` checks the descriptor again once it has been read.
+   */
+  private async openScanned(path: string, expected: LocalNode): Promise<ReadHandle> {
+    await checkAncestors(this.options.fs, this.options.root, path);
+    const handle = await this.options.fs.openRead(this.abs(path));
+    try {
+      await this.stillScanned(path, handle, expected);
+      return handle;
+    } catch (error) {
+      await handle.close();
+      throw error;
+    }
+  }
+
+  private async stillScanned(path: string, handle: ReadHandle, expected: LocalNode): Promise<void> {
+    if (!isScanned(await handle.stat(), expected))
+      throw new PathProblem(`${path} changed locally since the scan; will look again`);
   }
 
   /** Creates the missing ancestors of `path` as real folders. */
@@ -566,8 +595,7 @@ export class Executor {
       }
       let handle: ReadHandle | undefined;
       try {
-        await this.expect(change.path, change.local);
-        handle = await this.options.fs.openRead(this.abs(change.path));
+        handle = await this.openScanned(change.path, change.local);
         // Neighbouring missing chunks are read in one call (up to a batch), then sliced.
         // Not hashed again here: the stat checks around the reads show the file is as it was
         // hashed, and the hub verifies every chunk against its id anyway.
@@ -593,7 +621,7 @@ export class Executor {
             await uploader.add(span[k]!.id, bytes.subarray(at, at + span[k]!.size));
           offset += spanBytes;
         }
-        await this.expect(change.path, change.local); // still exactly as hashed?
+        await this.stillScanned(change.path, handle, change.local); // still as hashed?
       } catch (error) {
         if (!(error instanceof PathProblem) && !errorCode(error)) throw error;
         unstable.add(change.path);

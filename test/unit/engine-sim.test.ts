@@ -49,6 +49,41 @@ describe('two simulated devices through the real hub app', () => {
     expect(await a.fs.snapshot('/laptop')).toEqual(await b.fs.snapshot('/desktop'));
   });
 
+  it('leaves a file replaced between its scan and its upload for the next round', async () => {
+    // Three 7 MiB files: the round keeps at most 16 MiB of what the scan read, so one of them
+    // is read again for its upload. Right then it is replaced by another file of the same
+    // size: what was hashed is gone, and nothing must be sent in its name.
+    const names = ['one.bin', 'two.bin', 'three.bin'];
+    for (const [i, name] of names.entries())
+      await a.fs.writeFile(`/laptop/${name}`, Buffer.alloc(7 << 20, i + 1));
+    const replacement = Buffer.alloc(7 << 20, 9);
+    const opens = new Map<string, number>();
+    let replaced: string | undefined;
+    const openRead = a.fs.openRead.bind(a.fs);
+    a.fs.openRead = async (path) => {
+      const count = (opens.get(path) ?? 0) + 1;
+      opens.set(path, count);
+      if (count === 2 && !replaced && names.some((n) => path === `/laptop/${n}`)) {
+        replaced = path.slice('/laptop/'.length);
+        await a.fs.writeFile('/laptop/.tandem/swap', replacement);
+        await a.fs.rename('/laptop/.tandem/swap', path);
+      }
+      return openRead(path);
+    };
+    const first = await a.engine.round();
+    expect(replaced).toBeDefined();
+    expect(first.execution.problems).toEqual([
+      { path: replaced, message: `${replaced} changed locally since the scan; will look again` },
+    ]);
+    expect(first.execution.applied).toBe(2);
+
+    await sync(a, b);
+    for (const [i, name] of names.entries()) {
+      const want = name === replaced ? replacement : Buffer.alloc(7 << 20, i + 1);
+      expect((await b.fs.readFile(`/desktop/${name}`)).equals(want)).toBe(true);
+    }
+  });
+
   it('keeps both versions when both devices edit the same file', async () => {
     await a.fs.writeFile('/laptop/plan.md', 'v0');
     await sync(a, b);

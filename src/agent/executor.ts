@@ -123,6 +123,14 @@ function isScanned(stat: Stat, expected: LocalNode): boolean {
   );
 }
 
+/** A folder or link put in place, waiting for its folder's fsync and its record. */
+interface PlacedNonFile {
+  readonly change: PullPut;
+  readonly ino: number;
+  /** False when a folder was already there (nothing new to make durable). */
+  readonly made: boolean;
+}
+
 /** A downloaded file renamed into place, waiting for its folder's fsync and its record. */
 interface WrittenFile {
   readonly change: PullPut;
@@ -672,10 +680,21 @@ export class Executor {
   private async pull(changes: readonly PullPut[], result: ExecutionResult): Promise<void> {
     const sorted = [...changes].sort((a, b) => comparePaths(a.path, b.path));
     const files = sorted.filter((c) => c.remote.entry.kind === 'file');
+    // Folders and links first, parents before what they hold; their folders are synced once
+    // all are in place (one fsync per folder, not one per entry), and only then recorded.
+    const placed: PlacedNonFile[] = [];
+    const started = performance.now();
     for (const change of sorted) {
       if (change.remote.entry.kind !== 'file')
-        await this.guarded(change.path, result, () => this.pullNonFile(change));
+        await this.guarded(change.path, result, async () => {
+          placed.push(await this.placeNonFile(change));
+        });
     }
+    await this.recordNonFiles(placed);
+    if (placed.length > 0)
+      this.options.trace?.(
+        `pulled ${placed.length} folders and links in ${Math.round(performance.now() - started)} ms`,
+      );
     if (files.length === 0) return;
     const manifests = await this.fetchManifests(
       files.map((f) => (f.remote.entry as Extract<Entry, { kind: 'file' }>).contentId),
@@ -839,27 +858,38 @@ export class Executor {
     return known;
   }
 
-  private async pullNonFile(change: PullPut): Promise<void> {
+  /** Puts a folder or link in place (guarded); its folder's sync and its record are the caller's. */
+  private async placeNonFile(change: PullPut): Promise<PlacedNonFile> {
     const { fs } = this.options;
     const entry = change.remote.entry;
     await this.expect(change.path, change.local);
     const full = this.abs(change.path);
-    if (entry.kind === 'dir' && change.local?.entry.kind === 'dir') {
-      // Already a folder here; only the agreement is new.
-    } else {
+    // (Already a folder here: only the agreement is new.)
+    const made = entry.kind !== 'dir' || change.local?.entry.kind !== 'dir';
+    if (made) {
       await this.removeExpected(change.path, change.local);
       await this.ensureParents(change.path);
       if (entry.kind === 'dir') await fs.mkdir(full);
       else if (entry.kind === 'symlink') await fs.symlink(entry.target, full);
-      await fs.syncDir(this.abs(parentOf(change.path)));
     }
     const stat = await fs.lstat(full);
     if (!stat) throw new PathProblem(`${change.path} vanished right after it was written`);
-    this.recordReceived(
-      change,
-      stat.ino,
-      `received ${entry.kind === 'dir' ? 'folder ' : entry.kind === 'symlink' ? 'link ' : ''}${change.path}`,
+    return { change, ino: stat.ino, made };
+  }
+
+  /** Syncs the folders that placed entries were made in, then records the entries. */
+  private async recordNonFiles(placed: readonly PlacedNonFile[]): Promise<void> {
+    const dirs = new Set(placed.filter((p) => p.made).map((p) => parentOf(p.change.path)));
+    await forEachLimited([...dirs], PARALLEL_DOWNLOADS, (dir) =>
+      this.options.fs.syncDir(this.abs(dir)),
     );
+    this.options.store.batch(() => {
+      for (const { change, ino } of placed) {
+        const kind = change.remote.entry.kind;
+        const what = kind === 'dir' ? 'folder ' : kind === 'symlink' ? 'link ' : '';
+        this.recordReceived(change, ino, `received ${what}${change.path}`);
+      }
+    });
   }
 
   /**

@@ -113,14 +113,15 @@ export class ContentCache {
 /** Where each chunk can be read locally: a file whose hash is cached, at an offset. */
 type LocalChunks = StateStore['chunks'];
 
-/** True when `stat` describes the node the scan recorded (for a file: unchanged too). */
-function isScanned(stat: Stat, expected: LocalNode): boolean {
-  return (
+/** Throws unless `stat` describes the node the scan recorded (for a file: unchanged too). */
+function checkScanned(path: string, stat: Stat | undefined, expected: LocalNode): void {
+  const same =
+    stat !== undefined &&
     stat.ino === expected.ino &&
     stat.kind === expected.entry.kind &&
     (expected.entry.kind !== 'file' ||
-      (stat.size === expected.entry.size && stat.mtimeMs === expected.entry.mtime))
-  );
+      (stat.size === expected.entry.size && stat.mtimeMs === expected.entry.mtime));
+  if (!same) throw new PathProblem(`${path} changed locally since the scan; will look again`);
 }
 
 /** A folder or link put in place, waiting for its folder's fsync and its record. */
@@ -265,8 +266,7 @@ export class Executor {
       if (stat) throw new PathProblem(`${path} appeared locally since the scan; will look again`);
       return;
     }
-    if (!stat || !isScanned(stat, expected))
-      throw new PathProblem(`${path} changed locally since the scan; will look again`);
+    checkScanned(path, stat, expected);
   }
 
   /**
@@ -288,8 +288,7 @@ export class Executor {
   }
 
   private async stillScanned(path: string, handle: ReadHandle, expected: LocalNode): Promise<void> {
-    if (!isScanned(await handle.stat(), expected))
-      throw new PathProblem(`${path} changed locally since the scan; will look again`);
+    checkScanned(path, await handle.stat(), expected);
   }
 
   /** Creates the missing ancestors of `path` as real folders. */
@@ -774,10 +773,7 @@ export class Executor {
     // A rename is durable once its folder is: only then is the new base recorded, so a crash
     // can never leave a base that claims a file the disk lost.
     const wrote = performance.now();
-    const dirs = new Set(written.map((w) => parentOf(w.change.path)));
-    await forEachLimited([...dirs], PARALLEL_DOWNLOADS, (dir) =>
-      this.options.fs.syncDir(this.abs(dir)),
-    );
+    await this.syncParents(written.map((w) => w.change.path));
     const synced = performance.now();
     const { store } = this.options;
     store.batch(() => {
@@ -877,12 +873,17 @@ export class Executor {
     return { change, ino: stat.ino, made };
   }
 
-  /** Syncs the folders that placed entries were made in, then records the entries. */
-  private async recordNonFiles(placed: readonly PlacedNonFile[]): Promise<void> {
-    const dirs = new Set(placed.filter((p) => p.made).map((p) => parentOf(p.change.path)));
+  /** Makes the folders holding `paths` durable: each folder fsynced once, several at a time. */
+  private async syncParents(paths: readonly string[]): Promise<void> {
+    const dirs = new Set(paths.map(parentOf));
     await forEachLimited([...dirs], PARALLEL_DOWNLOADS, (dir) =>
       this.options.fs.syncDir(this.abs(dir)),
     );
+  }
+
+  /** Syncs the folders that placed entries were made in, then records the entries. */
+  private async recordNonFiles(placed: readonly PlacedNonFile[]): Promise<void> {
+    await this.syncParents(placed.filter((p) => p.made).map((p) => p.change.path));
     this.options.store.batch(() => {
       for (const { change, ino } of placed) {
         const kind = change.remote.entry.kind;

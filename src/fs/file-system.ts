@@ -47,6 +47,16 @@ export interface WriteHandle {
   close(): Promise<void>;
 }
 
+/**
+ * Durability for many writes at once: once `flush` resolves, every write made to the
+ * filesystem since the barrier was opened (files' data and metadata, renames, new folders)
+ * is on stable storage. `flush` throws if any of them failed to reach the disk.
+ */
+export interface Barrier {
+  flush(): Promise<void>;
+  close(): Promise<void>;
+}
+
 export interface FileSystem {
   /** The entry at `path` without following a final link; undefined when nothing is there. */
   lstat(path: string): Promise<Stat | undefined>;
@@ -63,6 +73,11 @@ export interface FileSystem {
   symlink(target: string, path: string): Promise<void>;
   /** Makes a folder's entries (renames, creations) durable. */
   syncDir(path: string): Promise<void>;
+  /**
+   * A barrier over the filesystem holding `path`, to open before the writes it must cover;
+   * undefined where there is none (then each file is fsynced on its own).
+   */
+  openBarrier(path: string): Promise<Barrier | undefined>;
   /** Removes a tree (for the agent's own temporary folder only). */
   removeTree(path: string): Promise<void>;
 }

@@ -6,6 +6,7 @@
  */
 import {
   fsError,
+  type Barrier,
   type FileSystem,
   type ReadHandle,
   type Stat,
@@ -209,6 +210,11 @@ export class MemoryFileSystem implements FileSystem {
 
   async syncDir(path: string): Promise<void> {
     this.get(path, 'fsync');
+  }
+
+  async openBarrier(path: string): Promise<Barrier | undefined> {
+    this.get(path, 'open');
+    return { flush: async () => {}, close: async () => {} };
   }
 
   async removeTree(path: string): Promise<void> {

@@ -15,7 +15,15 @@
 import * as fs from 'node:fs';
 import { constants, type Stats } from 'node:fs';
 import { promisify } from 'node:util';
-import type { FileSystem, ReadHandle, Stat, StatKind, WriteHandle } from './file-system.js';
+import type {
+  Barrier,
+  FileSystem,
+  ReadHandle,
+  Stat,
+  StatKind,
+  WriteHandle,
+} from './file-system.js';
+import { syncfs, syncfsAvailable } from './syncfs.js';
 
 const readAsync = promisify(fs.read);
 const writeAsync = promisify(fs.write);
@@ -32,6 +40,14 @@ const openAsync = promisify(fs.open);
  * event loop for seconds.
  */
 const SYNC_READ_BYTES = 64 * 1024;
+
+/** Filesystems whose syncfs makes all their writes durable (statfs f_type magic numbers). */
+const SYNCFS_FILESYSTEMS = new Set([
+  0xef53, // ext2, ext3, ext4
+  0x58465342, // xfs
+  0x9123683e, // btrfs
+  0xf2f52010, // f2fs
+]);
 
 function toStat(stats: Stats): Stat {
   let kind: StatKind = 'other';
@@ -154,6 +170,19 @@ export class NodeFileSystem implements FileSystem {
     } finally {
       fs.closeSync(fd);
     }
+  }
+
+  async openBarrier(path: string): Promise<Barrier | undefined> {
+    // Only where syncfs is known to write and wait for everything; elsewhere (network and
+    // FUSE filesystems, say) each file is fsynced, which reaches their own fsync.
+    if (!syncfsAvailable || !SYNCFS_FILESYSTEMS.has(fs.statfsSync(path).type)) return undefined;
+    // Write-back errors are reported to descriptors opened before them: this one is opened
+    // first, so an error in writing back any file written after it reaches `flush`.
+    const fd = fs.openSync(path, constants.O_RDONLY | constants.O_DIRECTORY);
+    return {
+      flush: () => syncfs(fd, path),
+      close: async () => fs.closeSync(fd),
+    };
   }
 
   removeTree(path: string): Promise<void> {

@@ -82,10 +82,15 @@ export class TempFile {
     await this.flushing;
   }
 
-  /** Makes everything written durable; throws if any flush failed. */
-  async sync(): Promise<void> {
+  /** Waits for an early flush under way; throws if any failed. */
+  async flushed(): Promise<void> {
     await this.settle();
     if (this.flushError) throw this.flushError;
+  }
+
+  /** Makes everything written durable; throws if any flush failed. */
+  async sync(): Promise<void> {
+    await this.flushed();
     await this.handle.sync();
   }
 

@@ -84,6 +84,42 @@ describe('two simulated devices through the real hub app', () => {
     }
   });
 
+  it('makes a big batch of downloads durable before renaming any, and places none if that fails', async () => {
+    // 40 small files arrive in one batch, made durable by a barrier over the filesystem
+    // (syncfs on a real disk): flushed once before the first rename and once after the last.
+    const names = Array.from({ length: 40 }, (_, i) => `f${i}.txt`);
+    for (const name of names) await a.fs.writeFile(`/laptop/${name}`, `bytes of ${name}`);
+    await sync(a);
+    const events: string[] = [];
+    let failures = 1;
+    b.fs.openBarrier = async () => ({
+      flush: async () => {
+        events.push('flush');
+        if (failures-- > 0)
+          throw Object.assign(new Error("EIO: syncfs '/desktop/.tandem/tmp'"), { code: 'EIO' });
+      },
+      close: async () => {},
+    });
+    const rename = b.fs.rename.bind(b.fs);
+    b.fs.rename = async (from, to) => {
+      if (from.startsWith('/desktop/.tandem/tmp/')) events.push('rename');
+      return rename(from, to);
+    };
+
+    await expect(b.engine.round()).rejects.toThrow('EIO');
+    expect(events).toEqual(['flush']);
+    for (const name of names) expect(await b.fs.lstat(`/desktop/${name}`)).toBeUndefined();
+    expect(b.store.base.get(names[0]!)).toBeUndefined();
+    expect(await b.fs.readdir('/desktop/.tandem/tmp')).toEqual([]);
+
+    events.length = 0;
+    await sync(b);
+    expect(events).toEqual(['flush', ...names.map(() => 'rename'), 'flush']);
+    for (const name of names)
+      expect((await b.fs.readFile(`/desktop/${name}`)).toString()).toBe(`bytes of ${name}`);
+    expect(b.store.base.get(names[0]!)?.entry.kind).toBe('file');
+  });
+
   it('keeps both versions when both devices edit the same file', async () => {
     await a.fs.writeFile('/laptop/plan.md', 'v0');
     await sync(a, b);

@@ -271,6 +271,23 @@ export class Executor {
   /** Throws unless the disk holds exactly `expected` at `path` (undefined: nothing). */
   private async expect(path: string, expected: LocalNode | undefined): Promise<void> {
     await checkAncestors(this.options.fs, this.options.root, path);
+    await this.expectAt(path, expected);
+  }
+
+  /**
+   * `expect` for a path about to be written, whose folders must then exist: when nothing is
+   * expected there, missing folders are made first (each checked to be a real folder, as
+   * `expect` checks them), so that each folder is looked at once, not twice.
+   */
+  private async expectToWrite(path: string, expected: LocalNode | undefined): Promise<void> {
+    // (Something expected there means its folders exist, and `expect` checks them.)
+    if (expected) return this.expect(path, expected);
+    await this.ensureParents(path);
+    await this.expectAt(path, undefined);
+  }
+
+  /** `expect` without the check of the folders above `path`. */
+  private async expectAt(path: string, expected: LocalNode | undefined): Promise<void> {
     const stat = await this.options.fs.lstat(this.abs(path));
     if (!expected) {
       if (stat) throw new PathProblem(`${path} appeared locally since the scan; will look again`);
@@ -327,8 +344,7 @@ export class Executor {
   private async pullMove(change: PullMove): Promise<void> {
     const { fs, store } = this.options;
     await this.expect(change.from, change.local);
-    await this.expect(change.to, undefined);
-    await this.ensureParents(change.to);
+    await this.expectToWrite(change.to, undefined);
     await fs.rename(this.abs(change.from), this.abs(change.to));
     await fs.syncDir(this.abs(parentOf(change.to)));
     const root: BaseNode = {
@@ -911,13 +927,12 @@ export class Executor {
   private async placeNonFile(change: PullPut): Promise<PlacedNonFile> {
     const { fs } = this.options;
     const entry = change.remote.entry;
-    await this.expect(change.path, change.local);
+    await this.expectToWrite(change.path, change.local);
     const full = this.abs(change.path);
     // (Already a folder here: only the agreement is new.)
     const made = entry.kind !== 'dir' || change.local?.entry.kind !== 'dir';
     if (made) {
       await this.removeExpected(change.path, change.local);
-      await this.ensureParents(change.path);
       if (entry.kind === 'dir') await fs.mkdir(full);
       else if (entry.kind === 'symlink') await fs.symlink(entry.target, full);
     }
@@ -1006,10 +1021,9 @@ export class Executor {
     const { fs } = this.options;
     try {
       // The last check: the target must still be what the planner saw, right before the rename.
-      await this.expect(change.path, change.local);
+      await this.expectToWrite(change.path, change.local);
       if (change.local && change.local.entry.kind !== 'file')
         await this.removeExpected(change.path, change.local);
-      await this.ensureParents(change.path);
       await fs.rename(temp, this.abs(change.path));
     } catch (error) {
       await fs.unlink(temp).catch(() => undefined);

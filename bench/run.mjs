@@ -655,6 +655,7 @@ function diskNeeded() {
 async function main() {
   if (LOGS) await mkdir(LOGS, { recursive: true });
   const parent = process.env.TANDEM_BENCH_DIR ?? tmpdir();
+  await mkdir(parent, { recursive: true });
   // A disk that fills up halfway fails the run after minutes, and starves everything else.
   const { bavail, bsize } = await statfs(parent);
   const [free, needed] = [bavail * bsize, diskNeeded()];

@@ -794,50 +794,56 @@ export class Executor {
     result: ExecutionResult,
   ): Promise<void> {
     const { fs, store } = this.options;
-    const fetched = performance.now();
+    const write = (change: PullPut, durable: boolean) =>
+      this.writeDownload(change, manifests, batchChunks, result, durable);
+    const started = performance.now();
     const barrier =
       batch.length >= BARRIER_BATCH_FILES ? await fs.openBarrier(this.tmpDir) : undefined;
+    const phases: string[] = [];
+    const phase = (name: string, from: number) => {
+      const now = performance.now();
+      phases.push(`${name} ${Math.round(now - from)} ms`);
+      return now;
+    };
     try {
       const written: Download[] = [];
-      let flushing = fetched;
-      let flushed = fetched;
+      let at = started;
       if (barrier) {
         const staged: Download[] = [];
         await forEachLimited(batch, PARALLEL_DOWNLOADS, async (change) => {
-          const write = async () => {
-            staged.push(await this.writeDownload(change, manifests, batchChunks, result, false));
-          };
-          await this.guarded(change.path, result, write, false);
+          const stage = async () => void staged.push(await write(change, false));
+          await this.guarded(change.path, result, stage, false);
         });
-        flushing = performance.now();
+        at = phase('write', at);
         try {
           await barrier.flush();
         } catch (error) {
           await Promise.all(staged.map((d) => fs.unlink(d.temp).catch(() => undefined)));
           throw error;
         }
-        flushed = performance.now();
+        at = phase('syncfs', at);
         for (const download of staged)
           await this.guarded(download.change.path, result, async () => {
             await this.placeDownload(download);
             written.push(download);
           });
+        at = phase('rename', at);
       } else {
         await forEachLimited(batch, PARALLEL_DOWNLOADS, async (change) => {
           await this.guarded(change.path, result, async () => {
-            const download = await this.writeDownload(change, manifests, batchChunks, result, true);
+            const download = await write(change, true);
             await this.placeDownload(download);
             written.push(download);
           });
         });
+        at = phase('write', at);
       }
       if (written.length === 0) return;
       // A rename is durable once its folder is: only then is the new base recorded, so a crash
       // can never leave a base that claims a file the disk lost.
-      const wrote = performance.now();
       if (barrier) await barrier.flush();
       else await this.syncParents(written.map((w) => w.change.path));
-      const synced = performance.now();
+      at = phase(barrier ? 'syncfs' : 'folder syncs', at);
       store.batch(() => {
         for (const { change, stat, manifest } of written) {
           const entry = change.remote.entry as Extract<Entry, { kind: 'file' }>;
@@ -852,14 +858,9 @@ export class Executor {
           this.recordReceived(change, stat.ino, `received ${change.path}`);
         }
       });
-      const ms = (from: number, to: number) => `${Math.round(to - from)} ms`;
+      phase('record', at);
       this.options.trace?.(
-        `pulled ${batch.length} files: waited ${Math.round(fetchMs)} ms for chunks, ` +
-          (barrier
-            ? `write ${ms(fetched, flushing)}, syncfs ${ms(flushing, flushed)}, ` +
-              `rename ${ms(flushed, wrote)}, syncfs ${ms(wrote, synced)}, `
-            : `write ${ms(fetched, wrote)}, folder syncs ${ms(wrote, synced)}, `) +
-          `record ${ms(synced, performance.now())}`,
+        `pulled ${batch.length} files: waited ${Math.round(fetchMs)} ms for chunks, ${phases.join(', ')}`,
       );
     } finally {
       await barrier?.close();
@@ -980,7 +981,6 @@ export class Executor {
     }
   }
 
-  /** Writes one file into place (guarded, atomic); its folder sync and record are the caller's. */
   /**
    * Downloads a file into a temporary file with its mode and mtime, fsynced if `durable`
    * (else the caller's barrier makes it durable before it is placed). A file the prefetcher

@@ -12,7 +12,9 @@
 #include <errno.h>
 #include <node_api.h>
 #include <stdlib.h>
+#ifdef __linux__
 #include <unistd.h>
+#endif
 
 typedef struct {
   napi_async_work work;

@@ -63,7 +63,29 @@ function toStat(stats: Stats): Stat {
   };
 }
 
+/**
+ * A barrier is not opened while more than this much is waiting to be written back (the
+ * machine's dirty and in-flight pages): syncfs would wait for all of it, a large copy under
+ * way included, where an fsync per file writes only the batch.
+ */
+const BARRIER_MAX_DIRTY_BYTES = 256 * 1024 * 1024;
+
+/** Bytes of the page cache waiting to be written back, from /proc/meminfo (0 if unknown). */
+export function dirtyBytes(): number {
+  let info: string;
+  try {
+    info = fs.readFileSync('/proc/meminfo', 'latin1');
+  } catch {
+    return 0;
+  }
+  let kib = 0;
+  for (const match of info.matchAll(/^(?:Dirty|Writeback):\s+(\d+) kB$/gm)) kib += Number(match[1]);
+  return kib * 1024;
+}
+
 export class NodeFileSystem implements FileSystem {
+  constructor(private readonly barrierMaxDirtyBytes = BARRIER_MAX_DIRTY_BYTES) {}
+
   async lstat(path: string): Promise<Stat | undefined> {
     try {
       const stats = fs.lstatSync(path, { throwIfNoEntry: false });
@@ -176,6 +198,7 @@ export class NodeFileSystem implements FileSystem {
     // Only where syncfs is known to write and wait for everything; elsewhere (network and
     // FUSE filesystems, say) each file is fsynced, which reaches their own fsync.
     if (!syncfsAvailable || !SYNCFS_FILESYSTEMS.has(fs.statfsSync(path).type)) return undefined;
+    if (dirtyBytes() > this.barrierMaxDirtyBytes) return undefined;
     // Write-back errors are reported to descriptors opened before them: this one is opened
     // first, so an error in writing back any file written after it reaches `flush`.
     const fd = fs.openSync(path, constants.O_RDONLY | constants.O_DIRECTORY);

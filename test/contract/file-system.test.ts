@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { errorCode, readWholeFile, type FileSystem } from '../../src/fs/file-system.js';
 import { MemoryFileSystem } from '../../src/fs/memory-file-system.js';
-import { NodeFileSystem } from '../../src/fs/node-file-system.js';
+import { dirtyBytes, NodeFileSystem } from '../../src/fs/node-file-system.js';
 import { syncfs, syncfsAvailable } from '../../src/fs/syncfs.js';
 
 async function write(fs: FileSystem, path: string, text: string, mode = 0o644) {
@@ -184,6 +184,14 @@ describe('syncfs', () => {
     await barrier?.close();
     await rm(dir, { recursive: true });
     expect(barrier !== undefined).toBe(ext4 && syncfsAvailable);
+  });
+
+  it('is not used while much is waiting to be written back (it would wait for all of it)', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'tandem-syncfs-'));
+    expect(dirtyBytes()).toBeGreaterThanOrEqual(0);
+    // (A limit below anything /proc/meminfo can say.)
+    expect(await new NodeFileSystem(-1).openBarrier(dir)).toBeUndefined();
+    await rm(dir, { recursive: true });
   });
 });
 

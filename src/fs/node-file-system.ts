@@ -49,20 +49,6 @@ const SYNCFS_FILESYSTEMS = new Set([
   0xf2f52010, // f2fs
 ]);
 
-function toStat(stats: Stats): Stat {
-  let kind: StatKind = 'other';
-  if (stats.isFile()) kind = 'file';
-  else if (stats.isDirectory()) kind = 'dir';
-  else if (stats.isSymbolicLink()) kind = 'symlink';
-  return {
-    kind,
-    size: stats.size,
-    mtimeMs: Math.round(stats.mtimeMs),
-    ino: stats.ino,
-    mode: stats.mode & 0o777,
-  };
-}
-
 /**
  * A barrier is not opened while more than this much is waiting to be written back (the
  * machine's dirty and in-flight pages): syncfs would wait for all of it, a large copy under
@@ -81,6 +67,20 @@ export function dirtyBytes(): number {
   let kib = 0;
   for (const match of info.matchAll(/^(?:Dirty|Writeback):\s+(\d+) kB$/gm)) kib += Number(match[1]);
   return kib * 1024;
+}
+
+function toStat(stats: Stats): Stat {
+  let kind: StatKind = 'other';
+  if (stats.isFile()) kind = 'file';
+  else if (stats.isDirectory()) kind = 'dir';
+  else if (stats.isSymbolicLink()) kind = 'symlink';
+  return {
+    kind,
+    size: stats.size,
+    mtimeMs: Math.round(stats.mtimeMs),
+    ino: stats.ino,
+    mode: stats.mode & 0o777,
+  };
 }
 
 export class NodeFileSystem implements FileSystem {

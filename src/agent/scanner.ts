@@ -146,13 +146,7 @@ export async function rescanPaths(
   // Copy the last scan and cut the hinted subtrees out of it. This runs on every round, so it
   // must not allocate per path: only folders that were hinted need a pass over the keys.
   const local = new Map(previous.local);
-  for (const root of roots) {
-    const wasDir = local.get(root)?.entry.kind === 'dir';
-    local.delete(root);
-    if (!wasDir) continue;
-    const prefix = `${root}/`;
-    for (const path of local.keys()) if (path.startsWith(prefix)) local.delete(path);
-  }
+  for (const root of roots) cutSubtree(local, root);
   const result: ScanResult = {
     local,
     skip: new Set(),
@@ -170,10 +164,64 @@ export async function rescanPaths(
     return ancestorsOf(path).every((a) => result.local.get(a)?.entry.kind === 'dir');
   });
   await visit(options, valid, result, toHash, { byIno: undefined });
+  // A rename seen by half: its new name was hinted (or lies in a new folder that was walked)
+  // while the event for its old name is still on its way. Left as the last scan saw it, the
+  // old name would make the move look like a copy, sent as new files. A node found here with
+  // the inode of a path the last scan had elsewhere makes that path be looked at now too.
+  const others = otherHalves(previous, result, roots).filter((path) => !hinted(path));
+  if (others.length > 0) {
+    for (const path of others) cutSubtree(result.local, path);
+    const present = others.filter((path) =>
+      ancestorsOf(path).every((a) => result.local.get(a)?.entry.kind === 'dir'),
+    );
+    await visit(options, present, result, toHash, { byIno: undefined });
+  }
   await forEachLimited(toHash, PARALLEL_HASHES, async ({ path, stat }) => {
     await hashInto(options, path, stat, result);
   });
   return result;
+}
+
+/** Removes `root` from `local`, and everything below it if it was a folder. */
+function cutSubtree(local: Map<string, LocalNode>, root: string): void {
+  const wasDir = local.get(root)?.entry.kind === 'dir';
+  local.delete(root);
+  if (!wasDir) return;
+  const prefix = `${root}/`;
+  for (const path of local.keys()) if (path.startsWith(prefix)) local.delete(path);
+}
+
+/**
+ * The paths of the last scan whose inode now appears at a new path under `roots` (the top
+ * of each such subtree only). The index of the last scan by inode is built only when a path
+ * under `roots` holds a node it did not hold before.
+ */
+function otherHalves(
+  previous: ScanResult,
+  result: ScanResult,
+  roots: ReadonlySet<string>,
+): string[] {
+  const fresh: [string, number][] = [];
+  const consider = (path: string) => {
+    const node = result.local.get(path);
+    if (node && previous.local.get(path)?.ino !== node.ino) fresh.push([path, node.ino]);
+  };
+  for (const root of roots) {
+    consider(root);
+    if (result.local.get(root)?.entry.kind !== 'dir') continue;
+    const prefix = `${root}/`;
+    for (const path of result.local.keys()) if (path.startsWith(prefix)) consider(path);
+  }
+  if (fresh.length === 0) return [];
+  const byIno = new Map<number, string>();
+  for (const [path, node] of previous.local) byIno.set(node.ino, path);
+  const found = new Set<string>();
+  for (const [path, ino] of fresh) {
+    const old = byIno.get(ino);
+    if (old !== undefined && old !== path && result.local.get(old)?.ino === ino) found.add(old);
+  }
+  // (A folder's files moved with it: its own path is enough.)
+  return [...found].filter((path) => !ancestorsOf(path).some((a) => found.has(a)));
 }
 
 export async function scanTree(options: ScanOptions): Promise<ScanResult> {

@@ -120,6 +120,23 @@ describe('two simulated devices through the real hub app', () => {
     expect(b.store.base.get(names[0]!)?.entry.kind).toBe('file');
   });
 
+  it('sends a folder moved into a new folder as one move when only the new folder is hinted', async () => {
+    await a.fs.mkdir('/laptop/projects');
+    await a.fs.writeFile('/laptop/projects/main.c', 'int main;');
+    await sync(a, b);
+    // The watcher's event for the new folder came first; the old name's is still on its way.
+    await b.fs.mkdir('/desktop/archive');
+    await b.fs.rename('/desktop/projects', '/desktop/archive/projects-2026');
+    await b.engine.round(['archive']);
+    const actions = b.store.decisions('archive/projects-2026', 10).map((d) => d.action);
+    expect(actions).toContain('sent rename');
+    await sync(a, b);
+    expect((await a.fs.readFile('/laptop/archive/projects-2026/main.c')).toString()).toBe(
+      'int main;',
+    );
+    expect(await a.fs.lstat('/laptop/projects')).toBeUndefined();
+  });
+
   it('keeps both versions when both devices edit the same file', async () => {
     await a.fs.writeFile('/laptop/plan.md', 'v0');
     await sync(a, b);

@@ -47,6 +47,27 @@ describe('rescanPaths', () => {
     expect([...next.local.keys()].sort()).toEqual(['d', 'd/e', 'd/e/f.txt', 'd/g.txt']);
   });
 
+  it('sees both halves of a folder moved into a new folder when only the new one is hinted', async () => {
+    // mkdir archive; mv projects archive/projects-2026: the event for "archive" can start a
+    // round before the one for "projects" arrives. The walk of the new folder finds the moved
+    // one, whose inode tells that "projects" must be looked at too (it is gone).
+    const { fs, options } = await world();
+    await fs.mkdir('/root/projects');
+    await fs.writeFile('/root/projects/main.c', 'int main;');
+    await fs.writeFile('/root/notes.txt', 'kept');
+    const first = await scanTree(options);
+    await fs.mkdir('/root/archive');
+    await fs.rename('/root/projects', '/root/archive/projects-2026');
+    const next = await rescanPaths(options, first, new Set(['archive']));
+    expect([...next.local.keys()].sort()).toEqual([
+      'archive',
+      'archive/projects-2026',
+      'archive/projects-2026/main.c',
+      'notes.txt',
+    ]);
+    expect(next.local.get('archive/projects-2026')?.ino).toBe(first.local.get('projects')?.ino);
+  });
+
   it('forgets a hinted folder that was deleted, with everything below it', async () => {
     const { fs, options } = await world();
     await fs.mkdir('/root/d');

@@ -9,6 +9,7 @@
  */
 import { createRequire } from 'node:module';
 import { getSystemErrorName } from 'node:util';
+import { fsError } from './file-system.js';
 
 interface NativeModule {
   /** Resolves to 0, or to the errno of the failure. Runs on libuv's thread pool. */
@@ -35,14 +36,8 @@ export const syncfsAvailable = native !== undefined;
  * `fd` before the writes it must cover.
  */
 export async function syncfs(fd: number, path: string): Promise<void> {
-  if (!native) throw Object.assign(new Error('syncfs is not available here'), { code: 'ENOSYS' });
+  if (!native) throw fsError('ENOSYS', 'syncfs', path);
   const errno = await native.syncfs(fd);
-  if (errno === 0) return;
-  const code = getSystemErrorName(-errno);
-  const error = new Error(`${code}: syncfs '${path}'`) as NodeJS.ErrnoException;
-  error.code = code;
-  error.errno = -errno;
-  error.syscall = 'syncfs';
-  error.path = path;
-  throw error;
+  if (errno !== 0)
+    throw Object.assign(fsError(getSystemErrorName(-errno), 'syncfs', path), { errno: -errno });
 }

@@ -115,6 +115,8 @@ export function hashStillValid(record: HashRecord, stat: Stat): boolean {
 
 interface WalkState {
   byIno: Map<number, HashRecord> | undefined;
+  /** When set, each path recorded in the scan's result with its inode (files to hash aside). */
+  recorded?: [path: string, ino: number][];
 }
 
 export function absolute(root: string, path: string): string {
@@ -156,25 +158,26 @@ export async function rescanPaths(
   };
   for (const path of previous.skip) if (!hinted(path)) result.skip.add(path);
   const toHash: { path: string; stat: Stat }[] = [];
+  // Below a folder that is not there any more (or not a folder), there is nothing to see.
+  const underFolders = (path: string) =>
+    ancestorsOf(path).every((a) => result.local.get(a)?.entry.kind === 'dir');
   const valid = [...roots].filter((path) => {
     const check = checkPath(path);
     if (!check.ok || check.path !== path || path === STATE_DIR || path.startsWith(`${STATE_DIR}/`))
       return false;
-    // Below a folder that is not there any more (or not a folder), there is nothing to see.
-    return ancestorsOf(path).every((a) => result.local.get(a)?.entry.kind === 'dir');
+    return underFolders(path);
   });
-  await visit(options, valid, result, toHash, { byIno: undefined });
+  const recorded: [string, number][] = [];
+  const state: WalkState = { byIno: undefined, recorded };
+  await visit(options, valid, result, toHash, state);
   // A rename seen by half: its new name was hinted (or lies in a new folder that was walked)
   // while the event for its old name is still on its way. Left as the last scan saw it, the
   // old name would make the move look like a copy, sent as new files. A node found here with
   // the inode of a path the last scan had elsewhere makes that path be looked at now too.
-  const others = otherHalves(previous, result, roots).filter((path) => !hinted(path));
+  const others = otherHalves(previous, result, recorded).filter((path) => !hinted(path));
   if (others.length > 0) {
     for (const path of others) cutSubtree(result.local, path);
-    const present = others.filter((path) =>
-      ancestorsOf(path).every((a) => result.local.get(a)?.entry.kind === 'dir'),
-    );
-    await visit(options, present, result, toHash, { byIno: undefined });
+    await visit(options, others.filter(underFolders), result, toHash, { byIno: state.byIno });
   }
   await forEachLimited(toHash, PARALLEL_HASHES, async ({ path, stat }) => {
     await hashInto(options, path, stat, result);
@@ -192,26 +195,16 @@ function cutSubtree(local: Map<string, LocalNode>, root: string): void {
 }
 
 /**
- * The paths of the last scan whose inode now appears at a new path under `roots` (the top
- * of each such subtree only). The index of the last scan by inode is built only when a path
- * under `roots` holds a node it did not hold before.
+ * The paths of the last scan whose inode a rescan `recorded` at another path (the top of each
+ * such subtree only). The index of the last scan by inode is built only when a recorded path
+ * holds a node it did not hold before.
  */
 function otherHalves(
   previous: ScanResult,
   result: ScanResult,
-  roots: ReadonlySet<string>,
+  recorded: readonly (readonly [path: string, ino: number])[],
 ): string[] {
-  const fresh: [string, number][] = [];
-  const consider = (path: string) => {
-    const node = result.local.get(path);
-    if (node && previous.local.get(path)?.ino !== node.ino) fresh.push([path, node.ino]);
-  };
-  for (const root of roots) {
-    consider(root);
-    if (result.local.get(root)?.entry.kind !== 'dir') continue;
-    const prefix = `${root}/`;
-    for (const path of result.local.keys()) if (path.startsWith(prefix)) consider(path);
-  }
+  const fresh = recorded.filter(([path, ino]) => previous.local.get(path)?.ino !== ino);
   if (fresh.length === 0) return [];
   const byIno = new Map<number, string>();
   for (const [path, node] of previous.local) byIno.set(node.ino, path);
@@ -303,6 +296,10 @@ async function visit(
       )),
     );
   }
+  const record = (path: string, node: LocalNode) => {
+    result.local.set(path, node);
+    state.recorded?.push([path, node.ino]);
+  };
   const subdirs: string[] = [];
   for (let i = 0; i < paths.length; i++) {
     const path = paths[i]!;
@@ -316,13 +313,13 @@ async function visit(
     if (options.isIgnored(path, stat.kind === 'dir')) continue;
     switch (stat.kind) {
       case 'dir':
-        result.local.set(path, { entry: { kind: 'dir' }, ino: stat.ino });
+        record(path, { entry: { kind: 'dir' }, ino: stat.ino });
         subdirs.push(path);
         break;
       case 'symlink':
         try {
           const target = await options.fs.readlink(absolute(options.root, path));
-          result.local.set(path, { entry: { kind: 'symlink', target }, ino: stat.ino });
+          record(path, { entry: { kind: 'symlink', target }, ino: stat.ino });
         } catch (error) {
           result.skip.add(path);
           if (errorCode(error) !== 'ENOENT')
@@ -333,7 +330,7 @@ async function visit(
         const cached = cachedHash(options, state, path, stat);
         if (cached) {
           if (options.hashes.get(path) !== cached) options.setHash(path, cached); // renamed here
-          result.local.set(path, fileNode(stat, cached, options.known?.get(path)?.entry));
+          record(path, fileNode(stat, cached, options.known?.get(path)?.entry));
         } else {
           toHash.push({ path, stat });
         }

@@ -16,13 +16,17 @@ import { mkdir, open, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { BufferPool } from '../core/buffer-pool.js';
 import type { ChunkId } from '../core/ids.js';
-import { partsOf, type ChunkBytes, type ChunkStore, type StoredChunk } from './chunk-store.js';
+import {
+  partsOf,
+  READ_RUN_BYTES,
+  type ChunkBytes,
+  type ChunkStore,
+  type StoredChunk,
+} from './chunk-store.js';
 import { WalDurability } from './sqlite-durability.js';
 
 /** Packs kept open for reading. */
 const OPEN_PACKS = 32;
-/** Neighbouring chunks are read together up to this many bytes. */
-const READ_RUN_BYTES = 4 * 1024 * 1024;
 /** Buffers per vectored write (below every platform's IOV_MAX). */
 const WRITEV_BUFFERS = 512;
 

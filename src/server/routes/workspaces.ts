@@ -27,6 +27,7 @@ import {
 } from '../../protocol/schemas.js';
 import { TandemError } from '../../protocol/errors.js';
 import { chunkFrameHead } from '../../protocol/frames.js';
+import { READ_RUN_BYTES } from '../../store/chunk-store.js';
 import { requireCaller } from '../app.js';
 import type { HubContext } from '../context.js';
 import {
@@ -44,7 +45,7 @@ type WithId = { Params: { id: string } };
 
 export function registerWorkspaceRoutes(app: FastifyInstance, ctx: HubContext): void {
   // Pack reads for downloads, reused across requests (a few runs per response are in flight).
-  const fetchBuffers = new BufferPool(4 * 1024 * 1024, 4);
+  const fetchBuffers = new BufferPool(READ_RUN_BYTES, 4);
   const access = async (request: Parameters<typeof requireCaller>[1], needed: Role) => {
     const caller = await requireCaller(ctx, request);
     const { id } = request.params as { id: string };

@@ -123,7 +123,11 @@ function chunkStoreContract(
       await opened.store.put([a]);
       await opened.store.close();
       const again = await opened.reopen();
-      expect((await again.get(a.id))?.equals(Buffer.from(a.bytes))).toBe(true);
+      try {
+        expect((await again.get(a.id))?.equals(Buffer.from(a.bytes))).toBe(true);
+      } finally {
+        await again.close(); // (left open, its pack handle was closed by the garbage collector)
+      }
     });
   });
 }

@@ -252,11 +252,14 @@ export class ContentWriter {
     const { fs, root, store } = this.options;
     await checkAncestors(fs, root, path);
     const handle = await fs.openRead(absolute(root, path));
-    const stat = await handle.stat();
-    const record = store.hashes.get(path);
-    if (record && hashStillValid(record, stat)) return { handle, record };
-    await handle.close();
-    return null;
+    let source: ChunkSource | null = null;
+    try {
+      const record = store.hashes.get(path);
+      if (record && hashStillValid(record, await handle.stat())) source = { handle, record };
+    } finally {
+      if (!source) await handle.close();
+    }
+    return source;
   }
 
   /** Throws unless every file chunks were copied from still is as it was hashed. */

@@ -33,7 +33,13 @@ import {
   type PushMove,
   type PushPut,
 } from '../core/planner.js';
-import { errorCode, type FileSystem, type ReadHandle, type Stat } from '../fs/file-system.js';
+import {
+  errorCode,
+  type Barrier,
+  type FileSystem,
+  type ReadHandle,
+  type Stat,
+} from '../fs/file-system.js';
 import { TandemError } from '../protocol/errors.js';
 import {
   MAX_OPS_PER_COMMIT,
@@ -796,54 +802,25 @@ export class Executor {
     const { fs, store } = this.options;
     const write = (change: PullPut, durable: boolean) =>
       this.writeDownload(change, manifests, batchChunks, result, durable);
-    const started = performance.now();
+    const phases: string[] = [];
+    let at = performance.now();
+    const phase = (name: string) => {
+      const now = performance.now();
+      phases.push(`${name} ${Math.round(now - at)} ms`);
+      at = now;
+    };
     const barrier =
       batch.length >= BARRIER_BATCH_FILES ? await fs.openBarrier(this.tmpDir) : undefined;
-    const phases: string[] = [];
-    const phase = (name: string, from: number) => {
-      const now = performance.now();
-      phases.push(`${name} ${Math.round(now - from)} ms`);
-      return now;
-    };
     try {
-      const written: Download[] = [];
-      let at = started;
-      if (barrier) {
-        const staged: Download[] = [];
-        await forEachLimited(batch, PARALLEL_DOWNLOADS, async (change) => {
-          const stage = async () => void staged.push(await write(change, false));
-          await this.guarded(change.path, result, stage, false);
-        });
-        at = phase('write', at);
-        try {
-          await barrier.flush();
-        } catch (error) {
-          await Promise.all(staged.map((d) => fs.unlink(d.temp).catch(() => undefined)));
-          throw error;
-        }
-        at = phase('syncfs', at);
-        for (const download of staged)
-          await this.guarded(download.change.path, result, async () => {
-            await this.placeDownload(download);
-            written.push(download);
-          });
-        at = phase('rename', at);
-      } else {
-        await forEachLimited(batch, PARALLEL_DOWNLOADS, async (change) => {
-          await this.guarded(change.path, result, async () => {
-            const download = await write(change, true);
-            await this.placeDownload(download);
-            written.push(download);
-          });
-        });
-        at = phase('write', at);
-      }
+      const written = barrier
+        ? await this.placeAfterBarrier(batch, write, barrier, result, phase)
+        : await this.placeEachDurable(batch, write, result, phase);
       if (written.length === 0) return;
       // A rename is durable once its folder is: only then is the new base recorded, so a crash
       // can never leave a base that claims a file the disk lost.
       if (barrier) await barrier.flush();
       else await this.syncParents(written.map((w) => w.change.path));
-      at = phase(barrier ? 'syncfs' : 'folder syncs', at);
+      phase(barrier ? 'syncfs' : 'folder syncs');
       store.batch(() => {
         for (const { change, stat, manifest } of written) {
           const entry = change.remote.entry as Extract<Entry, { kind: 'file' }>;
@@ -858,13 +835,67 @@ export class Executor {
           this.recordReceived(change, stat.ino, `received ${change.path}`);
         }
       });
-      phase('record', at);
+      phase('record');
       this.options.trace?.(
         `pulled ${batch.length} files: waited ${Math.round(fetchMs)} ms for chunks, ${phases.join(', ')}`,
       );
     } finally {
       await barrier?.close();
     }
+  }
+
+  /**
+   * Writes every file of a batch without an fsync, makes them all durable with one flush of
+   * the barrier, then renames each into place (guarded). Returns those placed. A failed flush
+   * places nothing and removes the temporary files.
+   */
+  private async placeAfterBarrier(
+    batch: readonly PullPut[],
+    write: (change: PullPut, durable: boolean) => Promise<Download>,
+    barrier: Barrier,
+    result: ExecutionResult,
+    phase: (name: string) => void,
+  ): Promise<Download[]> {
+    const staged: Download[] = [];
+    await forEachLimited(batch, PARALLEL_DOWNLOADS, async (change) => {
+      const stage = async () => void staged.push(await write(change, false));
+      await this.guarded(change.path, result, stage, false);
+    });
+    phase('write');
+    try {
+      await barrier.flush();
+    } catch (error) {
+      await Promise.all(staged.map((d) => this.options.fs.unlink(d.temp).catch(() => undefined)));
+      throw error;
+    }
+    phase('syncfs');
+    const placed: Download[] = [];
+    for (const download of staged)
+      await this.guarded(download.change.path, result, async () => {
+        await this.placeDownload(download);
+        placed.push(download);
+      });
+    phase('rename');
+    return placed;
+  }
+
+  /** Writes, fsyncs and renames into place each file of a batch (guarded). Returns those placed. */
+  private async placeEachDurable(
+    batch: readonly PullPut[],
+    write: (change: PullPut, durable: boolean) => Promise<Download>,
+    result: ExecutionResult,
+    phase: (name: string) => void,
+  ): Promise<Download[]> {
+    const placed: Download[] = [];
+    await forEachLimited(batch, PARALLEL_DOWNLOADS, async (change) => {
+      await this.guarded(change.path, result, async () => {
+        const download = await write(change, true);
+        await this.placeDownload(download);
+        placed.push(download);
+      });
+    });
+    phase('write');
+    return placed;
   }
 
   /** The disk now holds the hub's version of a path: record the agreement and say so. */

@@ -1,10 +1,14 @@
 /**
  * The agent's end of the event socket: subscribes to one workspace and calls `onChanged`
- * when the hub says its head moved (and `onUploading` for other devices' upload previews). Reconnects with backoff; every (re)connection also
- * counts as a change, since pokes may have been missed while disconnected.
+ * when the hub says its head moved (and `onUploading` for other devices' upload previews).
+ * Reconnects with backoff; every (re)connection also counts as a change, since pokes may have
+ * been missed while disconnected. A refusal that reconnecting cannot mend (the token is
+ * unknown or revoked, the user lost access to the workspace, another protocol) ends it with
+ * `onFatal` and the hub's reason, once.
  */
 import WebSocket from 'ws';
 import { PROTOCOL_VERSION, type UploadPreview } from '../protocol/api.js';
+import type { ErrorBody } from '../protocol/errors.js';
 import {
   CLOSE_PROTOCOL_MISMATCH,
   CLOSE_UNAUTHENTICATED,
@@ -30,6 +34,7 @@ export class EventsClient {
   private retryMs = 500;
   private timer: NodeJS.Timeout | undefined;
   private connectedOnce = false;
+  private fatal = false;
 
   constructor(private readonly options: EventsClientOptions) {}
 
@@ -45,6 +50,23 @@ export class EventsClient {
       headers: { authorization: `Bearer ${this.options.token}` },
     });
     this.socket = socket;
+    // The hub refused the upgrade with an HTTP answer (401 for a revoked or unknown token).
+    let refused = false;
+    socket.on('unexpected-response', (_request, response) => {
+      refused = true;
+      const parts: Buffer[] = [];
+      response.on('data', (part: Buffer) => parts.push(part));
+      response.on('error', () => undefined);
+      response.on('close', () => {
+        socket.terminate();
+        if (this.closed) return;
+        if (response.statusCode === 401 || response.statusCode === 426) {
+          this.stop(errorMessageOf(parts) ?? 'the hub refused this device (HTTP 401)');
+        } else {
+          this.retry();
+        }
+      });
+    });
     socket.on('open', () => {
       this.retryMs = 500;
       if (this.connectedOnce) this.options.log('reconnected to the hub');
@@ -56,25 +78,48 @@ export class EventsClient {
       if (message?.type === 'welcome' || message?.type === 'error') return;
       if (message?.workspace !== this.options.workspaceId) return;
       if (message.type === 'changed') this.options.onChanged(message.seq);
+      else if (message.type === 'unsubscribed') this.stop(message.message);
       else this.options.onUploading?.(message.preview);
     });
     socket.on('close', (code, reason) => {
-      if (this.closed) return;
+      if (this.closed || refused) return;
       if (code === CLOSE_PROTOCOL_MISMATCH || code === CLOSE_UNAUTHENTICATED) {
-        this.options.onFatal(reason.toString() || 'the hub refused the connection');
+        this.stop(reason.toString() || 'the hub refused the connection');
         return;
       }
-      this.timer = setTimeout(() => this.connect(), this.retryMs);
-      this.retryMs = Math.min(this.retryMs * 2, 15_000);
+      this.retry();
     });
     socket.on('error', () => {
       // 'close' follows and schedules the reconnect.
     });
   }
 
+  private retry(): void {
+    this.timer = setTimeout(() => this.connect(), this.retryMs);
+    this.retryMs = Math.min(this.retryMs * 2, 15_000);
+  }
+
+  /** Ends the connection for good and says why (once). */
+  private stop(message: string): void {
+    if (this.fatal) return;
+    this.fatal = true;
+    this.close();
+    this.options.onFatal(message);
+  }
+
   close(): void {
     this.closed = true;
     if (this.timer) clearTimeout(this.timer);
     this.socket?.terminate();
+  }
+}
+
+/** The message of a Tandem error body, if `parts` hold one. */
+function errorMessageOf(parts: readonly Buffer[]): string | undefined {
+  try {
+    const body = JSON.parse(Buffer.concat(parts).toString('utf8')) as ErrorBody;
+    return typeof body?.error?.message === 'string' ? body.error.message : undefined;
+  } catch {
+    return undefined;
   }
 }

@@ -163,8 +163,8 @@ export async function rescanPaths(
     ancestorsOf(path).every((a) => result.local.get(a)?.entry.kind === 'dir');
   const valid = [...roots].filter((path) => {
     const check = checkPath(path);
-    if (!check.ok || check.path !== path || path === STATE_DIR || path.startsWith(`${STATE_DIR}/`))
-      return false;
+    // (checkPath refuses `.tandem` at any depth: an agent's state is never scanned.)
+    if (!check.ok || check.path !== path) return false;
     return underFolders(path);
   });
   const recorded: [string, number][] = [];
@@ -260,7 +260,9 @@ async function walk(
   }
   const paths: string[] = [];
   for (const name of names) {
-    if (dir === '' && name === STATE_DIR) continue;
+    // Another agent's state (a folder linked inside this one is refused, but one can be moved
+    // or copied in): never synced, at any depth.
+    if (name === STATE_DIR) continue;
     const path = joinPath(dir, name);
     const check = checkPath(path);
     if (!check.ok || check.path !== path) {

@@ -4,6 +4,17 @@
 import type { ContentId, Seq } from './ids.js';
 
 export const ENTRY_KINDS = ['file', 'dir', 'symlink'] as const;
+
+/**
+ * The modification times Tandem accepts, in milliseconds since the epoch: 1970 to 2200. A
+ * time outside cannot be set on every filesystem (`futimes` refuses it, or stores something
+ * else), so an agent asked to apply one would try again forever.
+ */
+export const MIN_MTIME_MS = 0;
+export const MAX_MTIME_MS = Date.UTC(2200, 0, 1);
+/** The largest file size and symlink target Tandem accepts. */
+export const MAX_FILE_BYTES = Number.MAX_SAFE_INTEGER;
+export const MAX_LINK_TARGET_BYTES = 4096;
 export type EntryKind = (typeof ENTRY_KINDS)[number];
 
 export interface FileEntry {

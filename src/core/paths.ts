@@ -1,8 +1,10 @@
 /**
  * Path rules shared by hub, agent and web. A workspace path is relative, `/`-separated,
- * NFC-normalized, has no empty, `.` or `..` segment, no NUL or control character, and no
+ * NFC-normalized, has no empty, `.` or `..` segment, no `.tandem` segment (an agent's own
+ * state, at any depth), no NUL or control character, no unpaired UTF-16 surrogate, and no
  * segment longer than 255 bytes of UTF-8. The root itself is never a path.
  */
+import { STATE_DIR } from './ignore.js';
 
 export const MAX_SEGMENT_BYTES = 255;
 export const MAX_PATH_BYTES = 4096;
@@ -14,6 +16,9 @@ export type PathCheck =
 // eslint-disable-next-line no-control-regex
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
 const ASCII = /^[\x20-\x7e]*$/;
+/** An unpaired surrogate: not a character, and not encodable as UTF-8. */
+const LONE_SURROGATE = /\p{Cs}/u;
+
 const encoder = new TextEncoder();
 
 /**
@@ -30,9 +35,12 @@ export function checkPath(raw: unknown): PathCheck {
     return { ok: false, reason: 'a path must use "/" as separator, not "\\"' };
   if (/^[A-Za-z]:/.test(raw))
     return { ok: false, reason: 'a path must be relative (no drive letter)' };
+  const ascii = ASCII.test(raw);
+  if (!ascii && LONE_SURROGATE.test(raw))
+    return { ok: false, reason: 'a path must be valid Unicode (it has an unpaired surrogate)' };
   // (Scans check every path: ASCII needs no normalizing, and a string of n UTF-16 units
   // holds at most 3n bytes of UTF-8, so short ones need no encoding to be measured.)
-  const path = ASCII.test(raw) ? raw : raw.normalize('NFC');
+  const path = ascii ? raw : raw.normalize('NFC');
   if (path.length * 3 > MAX_PATH_BYTES && encoder.encode(path).length > MAX_PATH_BYTES) {
     return { ok: false, reason: `a path must be at most ${MAX_PATH_BYTES} bytes` };
   }
@@ -41,6 +49,8 @@ export function checkPath(raw: unknown): PathCheck {
       return { ok: false, reason: 'a path must not have empty segments ("//" or a trailing "/")' };
     if (segment === '.' || segment === '..')
       return { ok: false, reason: 'a path must not contain "." or ".." segments' };
+    if (segment === STATE_DIR)
+      return { ok: false, reason: 'a path must not contain a ".tandem" folder (agent state)' };
     if (
       segment.length * 3 > MAX_SEGMENT_BYTES &&
       encoder.encode(segment).length > MAX_SEGMENT_BYTES

@@ -10,8 +10,16 @@ export const ERRORS = {
     status: 401,
     message: 'Not signed in, or the device token was revoked: run `tandem login`',
   },
+  DEVICE_REVOKED: {
+    status: 401,
+    message: 'This device was revoked on the hub: sign in again with `tandem login`',
+  },
   WRONG_PASSWORD: { status: 401, message: 'Wrong user name or password' },
   FORBIDDEN: { status: 403, message: 'You do not have %s access to this workspace' },
+  ACCESS_REMOVED: {
+    status: 403,
+    message: 'You no longer have access to workspace %s: ask one of its owners to share it again',
+  },
   NOT_FOUND: { status: 404, message: '%s not found' },
   WORKSPACE_NOT_FOUND: { status: 404, message: 'No workspace %s (see `tandem workspace list`)' },
   CHUNK_NOT_FOUND: { status: 404, message: 'Chunk %s is not stored in this workspace' },

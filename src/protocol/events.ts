@@ -1,6 +1,10 @@
 /**
  * Event messages on the WebSocket at `/api/v1/events`, split by direction. The client states
  * its protocol version in the URL (`?protocol=1`); the hub closes with 4426 on a mismatch.
+ * The upgrade request is authenticated like any other (the `Authorization` header): an
+ * unknown or revoked token gets an HTTP 401 and no socket. A socket whose device is revoked
+ * later is closed with 4401 and the reason; one whose user loses access to a workspace is
+ * told so with `unsubscribed` and hears nothing more of it.
  */
 import type { Seq } from '../core/ids.js';
 import { MAX_PREVIEW_CHUNKS, type UploadPreview } from './api.js';
@@ -15,6 +19,13 @@ export type HubMessage =
   | { readonly type: 'changed'; readonly workspace: string; readonly seq: Seq }
   /** Another device is uploading a large file (see UploadPreview). */
   | { readonly type: 'uploading'; readonly workspace: string; readonly preview: UploadPreview }
+  /** The caller may no longer read the workspace: nothing more of it is sent. */
+  | {
+      readonly type: 'unsubscribed';
+      readonly workspace: string;
+      readonly code: string;
+      readonly message: string;
+    }
   | { readonly type: 'error'; readonly code: string; readonly message: string };
 
 /** Client -> hub. */
@@ -43,7 +54,12 @@ export function parseClientMessage(text: string): ClientMessage | undefined {
 export function parseHubMessage(text: string): HubMessage | undefined {
   try {
     const value = JSON.parse(text) as { type?: unknown };
-    if (value.type === 'welcome' || value.type === 'changed' || value.type === 'error')
+    if (
+      value.type === 'welcome' ||
+      value.type === 'changed' ||
+      value.type === 'unsubscribed' ||
+      value.type === 'error'
+    )
       return value as HubMessage;
     if (value.type === 'uploading' && isUploadPreview((value as { preview?: unknown }).preview))
       return value as HubMessage;

@@ -25,6 +25,8 @@ export interface AppOptions {
   readonly now?: () => number;
   /** Fastify's logger; off by default (the CLI turns it on). */
   readonly logger?: boolean;
+  /** Serve https and wss with this certificate and key (PEM); plain http without. */
+  readonly tls?: { readonly cert: string | Buffer; readonly key: string | Buffer };
   /** Authentication attempts allowed per client and user per minute. */
   readonly authAttemptsPerMinute?: number;
 }
@@ -52,6 +54,7 @@ export async function buildApp(options: AppOptions): Promise<HubApp> {
     stats: newStats(),
   };
   const app = Fastify({
+    ...(options.tls ? { https: { cert: options.tls.cert, key: options.tls.key } } : {}),
     logger: options.logger ?? false,
     bodyLimit: MAX_JSON_BYTES,
     ajv: { customOptions: { allErrors: false, coerceTypes: 'array', removeAdditional: false } },

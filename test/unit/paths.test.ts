@@ -25,6 +25,10 @@ describe('checkPath', () => {
     ['a segment over 255 bytes', 'x'.repeat(256), /255 bytes/],
     ['a segment over 255 bytes in UTF-8 (128 two-byte chars)', 'é'.repeat(128), /255 bytes/],
     ['a non-string', 42, /string/],
+    ['an unpaired surrogate', 'a\ud800b', /surrogate/],
+    ['an unpaired low surrogate at the end', 'notes/x\udc00', /surrogate/],
+    ['a .tandem folder at the top', '.tandem/state.db', /\.tandem/],
+    ['a .tandem folder deeper down', 'inner/.tandem/lock', /\.tandem/],
   ];
   for (const [description, input, reason] of rejected) {
     it(`rejects ${description}`, () => {
@@ -45,7 +49,16 @@ describe('checkPath', () => {
   });
 
   it('keeps names with spaces, dots and unicode', () => {
-    for (const ok of ['a b/c.d.e', '.hidden', '...', 'notes/日本語.md', 'x/y/z'])
+    for (const ok of [
+      'a b/c.d.e',
+      '.hidden',
+      '...',
+      'notes/日本語.md',
+      'x/y/z',
+      'a/😀.txt',
+      '.tandemx',
+      'x.tandem',
+    ])
       expect(checkPath(ok)).toEqual({ ok: true, path: ok });
   });
 });

@@ -34,6 +34,15 @@ export interface StoredChunk {
 export interface ChunkStore {
   /** The subset of `ids` that is stored. */
   has(ids: readonly ChunkId[]): Promise<Set<ChunkId>>;
+  /** The size in bytes of each of `ids` that is stored (ids not stored are absent). */
+  sizes(ids: readonly ChunkId[]): Promise<Map<ChunkId, number>>;
+  /**
+   * Forgets chunks: once it resolves they are not stored (unknown ids are ignored), and their
+   * space is given back where the implementation can (a disk store frees a pack once none of
+   * its chunks is left). The caller makes sure nothing refers to them, or will: deleting a
+   * chunk a commit uses loses data.
+   */
+  delete(ids: readonly ChunkId[]): Promise<void>;
   /**
    * Stores chunks. The caller has verified each id against its bytes. Resolves only when every
    * chunk is durable (it survives a crash of the process or the machine).
@@ -65,6 +74,19 @@ export class MemoryChunkStore implements ChunkStore {
 
   async has(ids: readonly ChunkId[]): Promise<Set<ChunkId>> {
     return new Set(ids.filter((id) => this.chunks.has(id)));
+  }
+
+  async sizes(ids: readonly ChunkId[]): Promise<Map<ChunkId, number>> {
+    const out = new Map<ChunkId, number>();
+    for (const id of ids) {
+      const bytes = this.chunks.get(id);
+      if (bytes) out.set(id, bytes.length);
+    }
+    return out;
+  }
+
+  async delete(ids: readonly ChunkId[]): Promise<void> {
+    for (const id of ids) this.chunks.delete(id);
   }
 
   async put(chunks: readonly StoredChunk[]): Promise<void> {

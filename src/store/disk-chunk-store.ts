@@ -12,7 +12,7 @@
 import Database from 'better-sqlite3';
 import { randomUUID } from 'node:crypto';
 import { constants } from 'node:fs';
-import { mkdir, open, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { BufferPool } from '../core/buffer-pool.js';
 import type { ChunkId } from '../core/ids.js';
@@ -54,9 +54,7 @@ export class DiskChunkStore implements ChunkStore {
   private constructor(private readonly root: string) {
     this.index = new Database(join(root, 'index.db'));
     this.indexDurability = new WalDurability(this.index, join(root, 'index.db'));
-    this.index.exec(
-      'CREATE TABLE IF NOT EXISTS chunks (id TEXT PRIMARY KEY, pack TEXT NOT NULL, offset INTEGER NOT NULL, size INTEGER NOT NULL) WITHOUT ROWID',
-    );
+    migrateIndex(this.index, join(root, 'index.db'));
     this.lookup = this.index.prepare('SELECT pack, offset, size FROM chunks WHERE id = ?');
     this.insert = this.index.prepare(
       'INSERT OR IGNORE INTO chunks (id, pack, offset, size) VALUES (?, ?, ?, ?)',
@@ -73,6 +71,49 @@ export class DiskChunkStore implements ChunkStore {
     const present = new Set<ChunkId>();
     for (const id of ids) if (this.locate(id)) present.add(id);
     return present;
+  }
+
+  async sizes(ids: readonly ChunkId[]): Promise<Map<ChunkId, number>> {
+    const out = new Map<ChunkId, number>();
+    for (const id of ids) {
+      const location = this.locate(id);
+      if (location) out.set(id, location.size);
+    }
+    return out;
+  }
+
+  /**
+   * Forgets chunks, then removes each pack none of whose chunks is left (a pack is written
+   * once and never rewritten, so a pack that still holds a live chunk keeps its dead bytes
+   * until a future compaction). The index change is durable before any pack goes.
+   */
+  async delete(ids: readonly ChunkId[]): Promise<void> {
+    await this.syncing; // (a sync under way would index what is being deleted)
+    const packs = new Set<string>();
+    const remove = this.index.prepare('DELETE FROM chunks WHERE id = ? RETURNING pack');
+    this.index.transaction(() => {
+      for (const id of ids) {
+        const unsynced = this.unsynced.get(id);
+        if (unsynced) {
+          this.unsynced.delete(id);
+          packs.add(unsynced.pack);
+        }
+        const row = remove.get(id) as { pack: string } | undefined;
+        if (row) packs.add(row.pack);
+      }
+    })();
+    await this.indexDurability.sync();
+    const live = this.index.prepare('SELECT 1 FROM chunks WHERE pack = ? LIMIT 1');
+    const pending = new Set([...this.unsynced.values()].map((l) => l.pack));
+    for (const pack of packs) {
+      if (pending.has(pack) || this.flushing.has(pack) || live.get(pack)) continue;
+      const reader = this.readers.get(pack);
+      this.readers.delete(pack);
+      await reader?.then((h) => h.close()).catch(() => undefined);
+      await unlink(join(this.root, 'packs', pack)).catch((error: NodeJS.ErrnoException) => {
+        if (error.code !== 'ENOENT') throw error;
+      });
+    }
   }
 
   /** Where a chunk is: durable (in the index) or written and waiting for `sync`. */
@@ -311,6 +352,29 @@ export class DiskChunkStore implements ChunkStore {
     );
     await this.indexDurability.close();
     this.index.close();
+  }
+}
+
+/**
+ * Brings the index's schema up to date (`PRAGMA user_version`, one step per version, each in
+ * a transaction): 1 is the chunks table, 2 adds an index by pack, which deleting chunks needs
+ * to find packs with nothing left in them. Refuses an index from a newer Tandem.
+ */
+function migrateIndex(index: Database.Database, file: string): void {
+  const steps = [
+    'CREATE TABLE IF NOT EXISTS chunks (id TEXT PRIMARY KEY, pack TEXT NOT NULL, offset INTEGER NOT NULL, size INTEGER NOT NULL) WITHOUT ROWID',
+    'CREATE INDEX IF NOT EXISTS chunks_pack ON chunks (pack)',
+  ];
+  const version = Number(index.pragma('user_version', { simple: true }));
+  if (version > steps.length)
+    throw new Error(
+      `${file} was written by a newer version of Tandem (index version ${version}); upgrade this hub`,
+    );
+  for (let v = version; v < steps.length; v++) {
+    index.transaction(() => {
+      index.exec(steps[v]!);
+      index.pragma(`user_version = ${v + 1}`);
+    })();
   }
 }
 

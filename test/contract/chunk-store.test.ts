@@ -1,6 +1,7 @@
 /** One contract, every ChunkStore: memory and disk pass the same tests. */
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
+import Database from 'better-sqlite3';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -89,6 +90,41 @@ function chunkStoreContract(
       expect(await opened.store.get(b.id)).toBeUndefined();
     });
 
+    it('answers the stored size of each id it has', async () => {
+      const opened = await open();
+      cleanup = opened.cleanup;
+      const a = chunk(randomBytes(1234));
+      const empty = chunk(new Uint8Array(0));
+      await opened.store.put([a, empty]);
+      const written = chunk(randomBytes(77));
+      await opened.store.write([written]); // not synced yet: sized all the same
+      const absent = chunk(randomBytes(5));
+      expect(await opened.store.sizes([a.id, empty.id, written.id, absent.id])).toEqual(
+        new Map([
+          [a.id, 1234],
+          [empty.id, 0],
+          [written.id, 77],
+        ]),
+      );
+    });
+
+    it('forgets deleted chunks, synced or not, and keeps the others', async () => {
+      const opened = await open();
+      cleanup = opened.cleanup;
+      const [a, b, c] = [100, 200, 300].map((n) => chunk(randomBytes(n)));
+      await opened.store.put([a!, b!]);
+      await opened.store.write([c!]);
+      await opened.store.delete([a!.id, c!.id, chunk(randomBytes(1)).id]);
+      expect(await opened.store.has([a!.id, b!.id, c!.id])).toEqual(new Set([b!.id]));
+      expect(await opened.store.get(a!.id)).toBeUndefined();
+      expect((await opened.store.get(b!.id))?.equals(Buffer.from(b!.bytes))).toBe(true);
+      await opened.store.sync();
+      expect(await opened.store.has([c!.id])).toEqual(new Set());
+      // A deleted chunk can be stored again.
+      await opened.store.put([a!]);
+      expect((await opened.store.get(a!.id))?.equals(Buffer.from(a!.bytes))).toBe(true);
+    });
+
     it('is idempotent, including concurrent puts of one chunk', async () => {
       const opened = await open();
       cleanup = opened.cleanup;
@@ -151,6 +187,55 @@ chunkStoreContract('disk', async () => {
 });
 
 describe('DiskChunkStore', () => {
+  it('removes a pack once none of its chunks is left, and keeps one that still holds some', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'tandem-chunks-'));
+    const store = await DiskChunkStore.open(dir);
+    try {
+      const [a, b] = [chunk(randomBytes(1000)), chunk(randomBytes(1000))];
+      const c = chunk(randomBytes(1000));
+      await store.put([a, b]); // one pack
+      await store.put([c]); // another
+      expect(await readdir(join(dir, 'packs'))).toHaveLength(2);
+      await store.delete([a.id]);
+      expect(await readdir(join(dir, 'packs'))).toHaveLength(2);
+      expect((await store.get(b.id))?.equals(Buffer.from(b.bytes))).toBe(true);
+      await store.delete([b.id, c.id]);
+      expect(await readdir(join(dir, 'packs'))).toHaveLength(0);
+      await store.close();
+      const again = await DiskChunkStore.open(dir);
+      expect(await again.has([a.id, b.id, c.id])).toEqual(new Set());
+      await again.close();
+    } finally {
+      await store.close().catch(() => undefined);
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('opens an index written before it had a version (a hub of the previous release)', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'tandem-chunks-'));
+    try {
+      // What the previous release created: the chunks table, user_version 0.
+      const a = chunk(randomBytes(500));
+      const first = await DiskChunkStore.open(dir);
+      await first.put([a]);
+      await first.close();
+      const old = new Database(join(dir, 'index.db'));
+      old.exec('DROP INDEX chunks_pack');
+      old.pragma('user_version = 0');
+      old.close();
+      const store = await DiskChunkStore.open(dir);
+      expect((await store.get(a.id))?.equals(Buffer.from(a.bytes))).toBe(true);
+      await store.delete([a.id]);
+      expect(await readdir(join(dir, 'packs'))).toHaveLength(0);
+      await store.close();
+      const reopened = new Database(join(dir, 'index.db'));
+      expect(reopened.pragma('user_version', { simple: true })).toBe(2);
+      reopened.close();
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   it('reads into the same few pooled buffers when the caller lets each go', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'tandem-chunks-'));
     const store = await DiskChunkStore.open(dir);

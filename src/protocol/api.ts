@@ -23,6 +23,11 @@ export const MAX_CHUNK_BATCH_BYTES = 64 * 1024 * 1024;
 export const MAX_JSON_BYTES = 32 * 1024 * 1024;
 export const MAX_OPS_PER_COMMIT = 10_000;
 export const MAX_IDS_PER_QUERY = 20_000;
+/** Chunks of one manifest (a file of ~128 GiB at the average chunk size; the JSON body binds first). */
+export const MAX_CHUNKS_PER_MANIFEST = 1 << 20;
+/** Rows of the change feed per page, and rows of a path's history per answer. */
+export const MAX_FEED_PAGE = 100_000;
+export const MAX_HISTORY_ROWS = 1_000;
 /** Chunks named by one upload preview (8 MiB of them is a few dozen). */
 export const MAX_PREVIEW_CHUNKS = 4096;
 

@@ -16,6 +16,7 @@ export const ERRORS = {
   },
   WRONG_PASSWORD: { status: 401, message: 'Wrong user name or password' },
   FORBIDDEN: { status: 403, message: 'You do not have %s access to this workspace' },
+  ADMIN_ONLY: { status: 403, message: 'Only an administrator of this hub may do this' },
   ACCESS_REMOVED: {
     status: 403,
     message: 'You no longer have access to workspace %s: ask one of its owners to share it again',
@@ -23,6 +24,11 @@ export const ERRORS = {
   NOT_FOUND: { status: 404, message: '%s not found' },
   WORKSPACE_NOT_FOUND: { status: 404, message: 'No workspace %s (see `tandem workspace list`)' },
   CHUNK_NOT_FOUND: { status: 404, message: 'Chunk %s is not stored in this workspace' },
+  LAST_OWNER: {
+    status: 409,
+    message:
+      'A workspace must keep an owner: make someone else an owner first (`tandem workspace share NAME --user U --role owner`)',
+  },
   USER_EXISTS: { status: 409, message: 'User %s already exists: use `tandem login`' },
   WORKSPACE_EXISTS: { status: 409, message: 'You already have a workspace named %s' },
   MISSING_CHUNKS: {
@@ -45,12 +51,18 @@ export const ERRORS = {
     message: 'Cannot reach the hub at %s (%s): is `tandem server` running there?',
   },
   INTERNAL: { status: 500, message: 'The hub failed: %s' },
+  UNSUPPORTED_MEDIA: { status: 415, message: 'The hub does not take that type of body here: %s' },
 } as const satisfies Record<string, { status: number; message: string }>;
 
 export type ErrorCode = keyof typeof ERRORS;
 
 export interface ErrorBody {
-  readonly error: { readonly code: ErrorCode | string; readonly message: string };
+  readonly error: {
+    readonly code: ErrorCode | string;
+    readonly message: string;
+    /** The hub's id of the request, also in its log and the `x-request-id` header. */
+    readonly requestId?: string;
+  };
 }
 
 /** Fills a template's `%s` holes in order. */

@@ -40,7 +40,10 @@ export function parseClientMessage(text: string): ClientMessage | undefined {
       value !== null &&
       (value as { type?: unknown }).type === 'subscribe' &&
       Array.isArray((value as { workspaces?: unknown }).workspaces) &&
-      (value as { workspaces: unknown[] }).workspaces.every((w) => typeof w === 'string')
+      (value as { workspaces: unknown[] }).workspaces.length <= 100 &&
+      (value as { workspaces: unknown[] }).workspaces.every(
+        (w) => typeof w === 'string' && w.length > 0 && w.length <= 64,
+      )
     ) {
       return value as ClientMessage;
     }

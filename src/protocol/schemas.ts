@@ -1,29 +1,67 @@
 /**
  * JSON Schemas (TypeBox) of every request body, query and parameter the hub accepts. Kept
  * apart from api.ts so that clients do not load the schema builder.
+ *
+ * The hub validates without type coercion, so a schema says exactly what is accepted: a
+ * number is a JSON number, never a string that looks like one. Query strings are text by
+ * nature: their numbers are declared as digit strings and read by `queryNumber`. Every
+ * string is bounded, lists have a maximum length, and names and paths may not hold control
+ * characters or unpaired surrogates (which no filesystem can store and UTF-8 cannot encode).
  */
 import { Type } from '@sinclair/typebox';
-import { MAX_IDS_PER_QUERY, MAX_OPS_PER_COMMIT, MAX_PREVIEW_CHUNKS } from './api.js';
+import {
+  MAX_FILE_BYTES,
+  MAX_LINK_TARGET_BYTES,
+  MAX_MTIME_MS,
+  MIN_MTIME_MS,
+} from '../core/entry.js';
+import {
+  MAX_CHUNKS_PER_MANIFEST,
+  MAX_IDS_PER_QUERY,
+  MAX_OPS_PER_COMMIT,
+  MAX_PREVIEW_CHUNKS,
+} from './api.js';
 
 const Sha256 = Type.String({ pattern: '^[0-9a-f]{64}$' });
+/** Paths are checked in full by checkPath (core/paths.ts); the schema bounds their size. */
 const WirePath = Type.String({ minLength: 1, maxLength: 4096 });
-const SeqSchema = Type.Integer({ minimum: 0 });
-const Name = Type.String({ minLength: 1, maxLength: 100, pattern: '^[^\\u0000-\\u001f/\\\\]+$' });
+const SeqSchema = Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER });
+const ByteCount = Type.Integer({ minimum: 0, maximum: MAX_FILE_BYTES });
+/** A name people give (workspace, device): no control character, no '/' or '\'. */
+const Name = Type.String({
+  minLength: 1,
+  maxLength: 100,
+  pattern: '^[^\\u0000-\\u001f\\u007f/\\\\\\p{Cs}]+$',
+});
+/** An id the hub made (randomUUID). */
+const Uuid = Type.String({
+  pattern: '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$',
+});
+const UserName = Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9._@-]+$' });
+/** A whole number in a query string. */
+const Digits = Type.String({ pattern: '^[0-9]{1,16}$' });
 
 export const EntrySchema = Type.Union([
   Type.Object(
     {
       kind: Type.Literal('file'),
       contentId: Sha256,
-      size: Type.Integer({ minimum: 0 }),
+      size: ByteCount,
       executable: Type.Boolean(),
-      mtime: Type.Integer(),
+      mtime: Type.Integer({ minimum: MIN_MTIME_MS, maximum: MAX_MTIME_MS }),
     },
     { additionalProperties: false },
   ),
   Type.Object({ kind: Type.Literal('dir') }, { additionalProperties: false }),
   Type.Object(
-    { kind: Type.Literal('symlink'), target: Type.String({ minLength: 1, maxLength: 4096 }) },
+    {
+      kind: Type.Literal('symlink'),
+      target: Type.String({
+        minLength: 1,
+        maxLength: MAX_LINK_TARGET_BYTES,
+        pattern: '^[^\\u0000\\p{Cs}]+$',
+      }),
+    },
     { additionalProperties: false },
   ),
 ]);
@@ -31,12 +69,13 @@ export const EntrySchema = Type.Union([
 export const ManifestSchema = Type.Object(
   {
     contentId: Sha256,
-    size: Type.Integer({ minimum: 0 }),
+    size: ByteCount,
     chunks: Type.Array(
       Type.Object(
-        { id: Sha256, size: Type.Integer({ minimum: 0 }) },
+        { id: Sha256, size: Type.Integer({ minimum: 0, maximum: 64 * 1024 * 1024 }) },
         { additionalProperties: false },
       ),
+      { maxItems: MAX_CHUNKS_PER_MANIFEST },
     ),
   },
   { additionalProperties: false },
@@ -60,7 +99,7 @@ export const OpSchema = Type.Union([
 export const CommitRequestSchema = Type.Object(
   {
     ops: Type.Array(OpSchema, { minItems: 1, maxItems: MAX_OPS_PER_COMMIT }),
-    manifests: Type.Optional(Type.Array(ManifestSchema)),
+    manifests: Type.Optional(Type.Array(ManifestSchema, { maxItems: MAX_OPS_PER_COMMIT })),
   },
   { additionalProperties: false },
 );
@@ -70,11 +109,11 @@ export const UploadPreviewSchema = Type.Object(
   {
     upload: Type.String({ pattern: '^[0-9a-f]{16,64}$' }),
     path: WirePath,
-    size: Type.Integer({ minimum: 0 }),
-    at: Type.Integer({ minimum: 0 }),
+    size: ByteCount,
+    at: ByteCount,
     chunks: Type.Array(
       Type.Object(
-        { id: Sha256, size: Type.Integer({ minimum: 1 }) },
+        { id: Sha256, size: Type.Integer({ minimum: 1, maximum: 64 * 1024 * 1024 }) },
         { additionalProperties: false },
       ),
       { minItems: 1, maxItems: MAX_PREVIEW_CHUNKS },
@@ -85,7 +124,7 @@ export const UploadPreviewSchema = Type.Object(
 
 export const CredentialsSchema = Type.Object(
   {
-    user: Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9._@-]+$' }),
+    user: UserName,
     password: Type.String({ minLength: 1, maxLength: 1024 }),
     deviceName: Type.Optional(Name),
   },
@@ -95,7 +134,7 @@ export const CredentialsSchema = Type.Object(
 export const CreateWorkspaceSchema = Type.Object({ name: Name }, { additionalProperties: false });
 export const AddMemberSchema = Type.Object(
   {
-    user: Type.String({ minLength: 1, maxLength: 64 }),
+    user: UserName,
     role: Type.Union([Type.Literal('editor'), Type.Literal('viewer'), Type.Literal('owner')]),
   },
   { additionalProperties: false },
@@ -105,20 +144,24 @@ export const IdListSchema = Type.Object(
   { additionalProperties: false },
 );
 export const ChangesQuerySchema = Type.Object(
-  {
-    since: Type.Optional(Type.Integer({ minimum: 0 })),
-    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100_000 })),
-  },
+  { since: Type.Optional(Digits), limit: Type.Optional(Digits) },
   { additionalProperties: false },
 );
-export const WorkspaceParamsSchema = Type.Object({
-  id: Type.String({ minLength: 1, maxLength: 64 }),
-});
-export const ChunkParamsSchema = Type.Object({
-  id: Type.String({ minLength: 1, maxLength: 64 }),
-  chunkId: Sha256,
-});
-export const ContentParamsSchema = Type.Object({
-  id: Type.String({ minLength: 1, maxLength: 64 }),
-  contentId: Sha256,
-});
+export const HistoryQuerySchema = Type.Object(
+  { path: WirePath, limit: Type.Optional(Digits) },
+  { additionalProperties: false },
+);
+export const EventsQuerySchema = Type.Object(
+  { protocol: Type.Optional(Digits) },
+  { additionalProperties: false },
+);
+export const WorkspaceParamsSchema = Type.Object({ id: Uuid }, { additionalProperties: false });
+export const MemberParamsSchema = Type.Object(
+  { id: Uuid, user: UserName },
+  { additionalProperties: false },
+);
+export const DeviceParamsSchema = Type.Object({ id: Uuid }, { additionalProperties: false });
+export const ChunkParamsSchema = Type.Object(
+  { id: Uuid, chunkId: Sha256 },
+  { additionalProperties: false },
+);

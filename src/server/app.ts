@@ -3,40 +3,52 @@
  * the CLI's `tandem server` calls `listen`.
  */
 import websocket from '@fastify/websocket';
-import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
+import Fastify, { type FastifyInstance } from 'fastify';
 import type { Kysely } from 'kysely';
-import { MAX_CHUNK_BATCH_BYTES, MAX_JSON_BYTES } from '../protocol/api.js';
-import { TandemError } from '../protocol/errors.js';
+import { randomBytes } from 'node:crypto';
+import { MAX_CHUNK_BATCH_BYTES } from '../protocol/api.js';
+import { formatError, TandemError } from '../protocol/errors.js';
 import type { ChunkStore } from '../store/chunk-store.js';
-import { newStats, type Caller, type HubContext } from './context.js';
+import { enforceAccess, type RouteAccess } from './access.js';
+import { newStats, type HubContext } from './context.js';
 import type { Database } from './db/schema.js';
 import { LocalEventBus, type EventBus } from './event-bus.js';
 import { RateLimiter } from './rate-limit.js';
 import { registerAuthRoutes } from './routes/auth.js';
 import { registerEventsRoute } from './routes/events.js';
 import { registerWorkspaceRoutes } from './routes/workspaces.js';
-import { authenticate } from './services/accounts.js';
-import { PreviewedChunks } from './services/previews.js';
+import { UPLOAD_LEASE_MS } from './services/chunks.js';
+import { startReclaimer } from './services/reclaim.js';
+
+/** The body limit of a route that declares none: small JSON documents. */
+export const DEFAULT_BODY_BYTES = 64 * 1024;
 
 export interface AppOptions {
   readonly db: Kysely<Database>;
   readonly chunks: ChunkStore;
   readonly events?: EventBus;
   readonly now?: () => number;
-  /** Fastify's logger; off by default (the CLI turns it on). */
+  /**
+   * Log every request (true), or only warnings and errors (the default): every answer of 500
+   * or more is logged with its request id, which the answer carries too. Logs go to stderr.
+   */
   readonly logger?: boolean;
   /** Serve https and wss with this certificate and key (PEM); plain http without. */
   readonly tls?: { readonly cert: string | Buffer; readonly key: string | Buffer };
+  /**
+   * How long a chunk uploaded into a workspace counts as its own without a commit, and is
+   * kept; then it is reclaimed unless a commit links it somewhere (default 24 hours).
+   */
+  readonly uploadLeaseMs?: number;
   /** Authentication attempts allowed per client and user per minute. */
   readonly authAttemptsPerMinute?: number;
 }
 
 declare module 'fastify' {
-  interface FastifyRequest {
-    caller?: Caller;
-  }
   interface FastifyInstance {
     hub: HubContext;
+    /** Every route with the access it declares (see access.ts). */
+    routeTable: readonly RouteAccess[];
   }
 }
 
@@ -49,17 +61,21 @@ export async function buildApp(options: AppOptions): Promise<HubApp> {
     db: options.db,
     chunks: options.chunks,
     events: options.events ?? new LocalEventBus(),
-    previews: new PreviewedChunks(now),
+    uploadLeaseMs: options.uploadLeaseMs ?? UPLOAD_LEASE_MS,
     now,
     stats: newStats(),
   };
   const app = Fastify({
     ...(options.tls ? { https: { cert: options.tls.cert, key: options.tls.key } } : {}),
-    logger: options.logger ?? false,
-    bodyLimit: MAX_JSON_BYTES,
-    ajv: { customOptions: { allErrors: false, coerceTypes: 'array', removeAdditional: false } },
+    logger: { level: options.logger === true ? 'info' : 'warn', stream: process.stderr },
+    genReqId: () => randomBytes(8).toString('hex'),
+    bodyLimit: DEFAULT_BODY_BYTES,
+    // No type coercion: `{"name": 5}` is not a name, `"10"` is not a number. (Query strings
+    // are text: their numbers are declared as digit strings, see schemas.ts.)
+    ajv: { customOptions: { allErrors: false, coerceTypes: false, removeAdditional: false } },
   });
   app.decorate('hub', ctx);
+  app.decorate('routeTable', enforceAccess(app, ctx));
 
   // Chunk uploads arrive as a raw stream and are decoded frame by frame.
   app.addContentTypeParser(
@@ -69,37 +85,18 @@ export async function buildApp(options: AppOptions): Promise<HubApp> {
   );
 
   app.setErrorHandler((error, request, reply) => {
-    if (error instanceof TandemError) {
-      void reply.status(error.status).send(error.toBody());
-      return;
+    const failed = errorOf(error);
+    if (failed.status >= 500) {
+      request.log.error({ err: error }, 'request failed');
+      return reply.status(failed.status).send({
+        error: {
+          code: failed.code,
+          message: `${failed.message} (request ${request.id}; the hub's log has the details)`,
+          requestId: request.id,
+        },
+      });
     }
-    const fastifyError = error as {
-      validation?: unknown;
-      statusCode?: number;
-      message: string;
-      code?: string;
-    };
-    if (fastifyError.validation) {
-      const wrapped = TandemError.of('BAD_REQUEST', fastifyError.message);
-      void reply.status(400).send(wrapped.toBody());
-      return;
-    }
-    if (fastifyError.statusCode === 413 || fastifyError.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
-      void reply
-        .status(413)
-        .send(TandemError.of('PAYLOAD_TOO_LARGE', fastifyError.message).toBody());
-      return;
-    }
-    if (fastifyError.statusCode && fastifyError.statusCode < 500) {
-      void reply
-        .status(fastifyError.statusCode)
-        .send(TandemError.of('BAD_REQUEST', fastifyError.message).toBody());
-      return;
-    }
-    request.log.error({ err: error }, 'request failed');
-    void reply
-      .status(500)
-      .send(TandemError.of('INTERNAL', 'an unexpected error; see the hub log').toBody());
+    return reply.status(failed.status).send(failed.toBody());
   });
 
   app.setNotFoundHandler((request, reply) => {
@@ -117,12 +114,15 @@ export async function buildApp(options: AppOptions): Promise<HubApp> {
   });
   registerWorkspaceRoutes(app, ctx);
   registerEventsRoute(app, ctx);
-  app.get('/api/v1/health', async () => ({ ok: true }));
-  app.get('/api/v1/stats', async (request) => {
-    await requireCaller(ctx, request);
-    return { ...ctx.stats, rss: process.memoryUsage().rss };
-  });
-  app.get('/', async (_request, reply) =>
+  const stopReclaimer = startReclaimer(ctx, app.log);
+  app.addHook('onClose', stopReclaimer);
+  app.get('/api/v1/health', { config: { access: 'anonymous' } }, async () => ({ ok: true }));
+  // Hub-wide counters say what every user is doing: for administrators only.
+  app.get('/api/v1/stats', { config: { access: 'admin' } }, async () => ({
+    ...ctx.stats,
+    rss: process.memoryUsage().rss,
+  }));
+  app.get('/', { config: { access: 'anonymous' } }, async (_request, reply) =>
     reply
       .type('text/html; charset=utf-8')
       .send(
@@ -132,20 +132,28 @@ export async function buildApp(options: AppOptions): Promise<HubApp> {
   return app;
 }
 
-/** Reads the bearer token (header, or `?token=` for browsers' WebSockets). */
-export function bearerToken(request: FastifyRequest): string | undefined {
-  const header = request.headers.authorization;
-  if (header?.startsWith('Bearer ')) return header.slice('Bearer '.length).trim();
-  const query = request.query as { token?: unknown } | undefined;
-  return typeof query?.token === 'string' ? query.token : undefined;
-}
-
-/** Resolves the caller or throws UNAUTHENTICATED. */
-export async function requireCaller(ctx: HubContext, request: FastifyRequest): Promise<Caller> {
-  if (request.caller) return request.caller;
-  const token = bearerToken(request);
-  const caller = token ? await authenticate(ctx, token) : undefined;
-  if (!caller) throw TandemError.of('UNAUTHENTICATED');
-  request.caller = caller;
-  return caller;
+/**
+ * The TandemError a failure stands for: ours as they are; Fastify's (validation, body too
+ * large, wrong content type, malformed JSON) as the 4xx they are, with their message, which
+ * names the field; anything else is a 500.
+ */
+function errorOf(error: unknown): TandemError {
+  if (error instanceof TandemError) return error;
+  const fastify = error as {
+    validation?: unknown;
+    statusCode?: number;
+    code?: string;
+    message?: string;
+  };
+  const message = fastify.message ?? String(error);
+  if (fastify.validation) return TandemError.of('BAD_REQUEST', message);
+  if (fastify.code === 'FST_ERR_CTP_BODY_TOO_LARGE' || fastify.statusCode === 413)
+    return TandemError.of('PAYLOAD_TOO_LARGE', message);
+  if (fastify.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE' || fastify.statusCode === 415)
+    return TandemError.of('UNSUPPORTED_MEDIA', message);
+  if (fastify.statusCode !== undefined && fastify.statusCode >= 400 && fastify.statusCode < 500)
+    return new TandemError('BAD_REQUEST', formatError('BAD_REQUEST', message), {
+      status: fastify.statusCode,
+    });
+  return TandemError.of('INTERNAL', 'an unexpected error');
 }

@@ -3,14 +3,13 @@ import type { Kysely } from 'kysely';
 import type { ChunkStore } from '../store/chunk-store.js';
 import type { Database } from './db/schema.js';
 import type { EventBus } from './event-bus.js';
-import type { PreviewedChunks } from './services/previews.js';
 
 export interface HubContext {
   readonly db: Kysely<Database>;
   readonly chunks: ChunkStore;
   readonly events: EventBus;
-  /** Chunks of uploads under way, readable before their commit (see previews.ts). */
-  readonly previews: PreviewedChunks;
+  /** How long an uploaded chunk counts as its workspace's without a commit (services/chunks.ts). */
+  readonly uploadLeaseMs: number;
   readonly now: () => number;
   /** Counters since this process started, for `GET /api/v1/stats` and the benchmark. */
   readonly stats: HubStats;
@@ -35,4 +34,6 @@ export interface Caller {
   readonly userName: string;
   readonly deviceId: string;
   readonly deviceName: string;
+  /** A hub administrator (the first user of a hub). */
+  readonly admin: boolean;
 }

@@ -1,7 +1,10 @@
 /**
- * Fan-out of workspace events to every WebSocket of this hub: "the head moved", and previews
- * of large uploads under way. A lost event costs latency, never correctness: receivers pull
- * the change feed from their own cursor, and a preview only lets them fetch early.
+ * Fan-out of events to every WebSocket of this hub: "the head moved", previews of large
+ * uploads under way, and changes of access (a device revoked, a user's membership changed),
+ * on which sockets are closed or unsubscribed at once. A lost head or preview event costs
+ * latency, never correctness: receivers pull the change feed from their own cursor, and a
+ * preview only lets them fetch early. A lost access event costs nothing either: a socket is
+ * sent an event only after checking, at that moment, that its device may read the workspace.
  */
 import type { UploadPreview } from '../protocol/api.js';
 
@@ -13,7 +16,10 @@ export type HubEvent =
       readonly preview: UploadPreview;
       /** The uploading device, which needs no preview of its own file. */
       readonly device: string;
-    };
+    }
+  | { readonly kind: 'device-revoked'; readonly device: string }
+  /** The user's role on the workspace changed, or the user is no longer a member. */
+  | { readonly kind: 'access-changed'; readonly workspace: string; readonly user: string };
 
 export type EventListener = (event: HubEvent) => void;
 

@@ -157,7 +157,7 @@ describe('hub routes', () => {
     await expect(fetchThrough()).rejects.toMatchObject({ status: 404, code: 'CHUNK_NOT_FOUND' });
   });
 
-  it('passes an upload preview to the other devices, whose chunks they may then fetch', async () => {
+  it('passes an upload preview to the other devices, naming only chunks uploaded into the workspace', async () => {
     // (`other` is a viewer of ws since the test above.)
     const bytes = randomBytes(3000);
     const id = chunkIdOf(bytes);
@@ -177,9 +177,19 @@ describe('hub routes', () => {
       return got;
     };
     try {
-      await owner.uploadChunks(ws, [{ id, bytes }]);
-      // Stored but neither committed nor previewed: not readable yet.
+      // Stored on the hub, but not uploaded into this workspace: it cannot be previewed.
+      const elsewhere = (await owner.createWorkspace('elsewhere')).id;
+      await owner.uploadChunks(elsewhere, [{ id, bytes }]);
+      await expect(owner.previewUpload(ws, preview)).rejects.toMatchObject({
+        status: 404,
+        code: 'CHUNK_NOT_FOUND',
+      });
       await expect(fetchAs(other, [id])).rejects.toMatchObject({ code: 'CHUNK_NOT_FOUND' });
+      // Uploaded into it by an editor: the workspace's members may read it.
+      await owner.uploadChunks(ws, [{ id, bytes }]);
+      await expect(
+        owner.previewUpload(ws, { ...preview, chunks: [{ id, size: 2999 }] }),
+      ).rejects.toMatchObject({ status: 400, code: 'BAD_REQUEST' });
       await expect(
         owner.previewUpload(ws, { ...preview, chunks: [{ id: chunkIdOf(stranger), size: 10 }] }),
       ).rejects.toMatchObject({ status: 404, code: 'CHUNK_NOT_FOUND' });
@@ -192,9 +202,9 @@ describe('hub routes', () => {
         code: 'BAD_REQUEST',
       });
       await expect(other.previewUpload(ws, preview)).rejects.toMatchObject({ status: 403 });
-      expect(seen).toEqual([]);
+      expect(seen.filter((e) => (e as { kind: string }).kind === 'preview')).toEqual([]);
       await owner.previewUpload(ws, preview);
-      expect(seen).toEqual([
+      expect(seen.filter((e) => (e as { kind: string }).kind === 'preview')).toEqual([
         { kind: 'preview', workspace: ws, preview, device: expect.any(String) as string },
       ]);
       expect((await fetchAs(other, [id]))[0]!.equals(bytes)).toBe(true);

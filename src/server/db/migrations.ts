@@ -2,7 +2,7 @@
  * Schema migrations, in order. Each runs once, inside Kysely's migrator, on SQLite and
  * PostgreSQL alike (only portable types: text, bigint, integer).
  */
-import type { Kysely, Migration, MigrationProvider } from 'kysely';
+import { sql, type Kysely, type Migration, type MigrationProvider } from 'kysely';
 
 const migrations: Record<string, Migration> = {
   '0001-initial': {
@@ -98,6 +98,44 @@ const migrations: Record<string, Migration> = {
         .addColumn('workspace_id', 'text', (c) => c.notNull())
         .addColumn('chunk_id', 'text', (c) => c.notNull())
         .addPrimaryKeyConstraint('workspace_chunks_pk', ['workspace_id', 'chunk_id'])
+        .execute();
+    },
+  },
+  // Hub administrators: the first user of a hub is its administrator (as registration makes
+  // the first user of a new hub one).
+  '0002-admins': {
+    async up(db: Kysely<unknown>): Promise<void> {
+      await db.schema
+        .alterTable('users')
+        .addColumn('is_admin', 'integer', (c) => c.notNull().defaultTo(0))
+        .execute();
+      await sql`UPDATE users SET is_admin = 1 WHERE id = (SELECT id FROM users ORDER BY created_at, id LIMIT 1)`.execute(
+        db,
+      );
+    },
+  },
+  // Upload leases: a chunk uploaded into a workspace by one of its writers, and not yet linked
+  // to it by a commit, counts as that workspace's until the lease expires (possession, not
+  // knowledge: see services/chunks.ts). Expired leases of chunks no commit linked are reclaimed.
+  '0003-upload-leases': {
+    async up(db: Kysely<unknown>): Promise<void> {
+      await db.schema
+        .createTable('upload_leases')
+        .addColumn('workspace_id', 'text', (c) => c.notNull())
+        .addColumn('chunk_id', 'text', (c) => c.notNull())
+        .addColumn('expires_at', 'bigint', (c) => c.notNull())
+        .addPrimaryKeyConstraint('upload_leases_pk', ['workspace_id', 'chunk_id'])
+        .execute();
+      await db.schema
+        .createIndex('upload_leases_expiry')
+        .on('upload_leases')
+        .columns(['expires_at'])
+        .execute();
+      // Which workspaces link a chunk, for reclaiming: the primary key leads with the workspace.
+      await db.schema
+        .createIndex('workspace_chunks_chunk')
+        .on('workspace_chunks')
+        .columns(['chunk_id'])
         .execute();
     },
   },

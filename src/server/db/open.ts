@@ -68,6 +68,14 @@ export async function openDatabase(config: DatabaseConfig): Promise<OpenedDataba
 const TRANSACTION_CONTROL = /^(begin|commit|rollback)\b/i;
 
 /**
+ * Starts the text of a statement whose write need not be durable on its own: it is committed
+ * at once (readers see it), but made durable by the next write that is (every commit fsyncs
+ * the log, which holds it too), so it costs no fsync of its own. For bookkeeping that a crash
+ * may lose harmlessly, such as upload leases (a chunk whose lease is lost is uploaded again).
+ */
+export const LAZY_WRITE = '/* lazy */';
+
+/**
  * The database as Kysely's SQLite dialect uses it, with each statement prepared once: Kysely
  * prepares every query it runs, which costs more than many of the queries themselves. (One
  * connection runs one query at a time, so a cached statement is never in use twice.) Marks
@@ -87,7 +95,8 @@ function preparedOnce(sqlite: SQLite.Database, writes: { pending: boolean }): Sq
       }
       // Kysely prepares each query right before running it. (A transaction's own begin and
       // commit write nothing: a transaction that only read needs no fsync.)
-      if (!statement.reader && !TRANSACTION_CONTROL.test(sql)) writes.pending = true;
+      if (!statement.reader && !TRANSACTION_CONTROL.test(sql) && !sql.startsWith(LAZY_WRITE))
+        writes.pending = true;
       return statement;
     },
   };

@@ -1,9 +1,13 @@
 /** The hub's metadata tables, as Kysely sees them. See migrations.ts for the DDL. */
+import type { Generated } from 'kysely';
+
 export interface UserTable {
   id: string;
   name: string;
   password_hash: string;
   created_at: number;
+  /** 1 for a hub administrator (0 unless set). */
+  is_admin: Generated<number>;
 }
 
 export interface DeviceTable {
@@ -71,6 +75,13 @@ export interface WorkspaceChunkTable {
   chunk_id: string;
 }
 
+/** A chunk uploaded into a workspace and not (yet) linked to it by a commit. */
+export interface UploadLeaseTable {
+  workspace_id: string;
+  chunk_id: string;
+  expires_at: number;
+}
+
 export interface Database {
   users: UserTable;
   devices: DeviceTable;
@@ -80,4 +91,5 @@ export interface Database {
   entries: EntryTable;
   contents: ContentTable;
   workspace_chunks: WorkspaceChunkTable;
+  upload_leases: UploadLeaseTable;
 }

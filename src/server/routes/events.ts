@@ -2,10 +2,17 @@
  * The event socket: one per agent or browser. The hub sends a small `changed` poke when a
  * subscribed workspace's head moves (the receiver pulls the feed from its own cursor), and
  * passes on other devices' upload previews.
+ *
+ * The upgrade is authenticated by the access hook like any request (no token, no socket).
+ * After that, every event is checked at the moment it is sent: it goes out only if the
+ * socket's device is still valid and its user still a member of the workspace. Revoking the
+ * device closes the socket at once (4401, with the reason); losing access to a workspace
+ * unsubscribes it with an `unsubscribed` message.
  */
-import type { FastifyInstance } from 'fastify';
+import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
+import type { WebSocket } from 'ws';
 import { PROTOCOL_VERSION } from '../../protocol/api.js';
-import { formatError } from '../../protocol/errors.js';
+import { formatError, TandemError } from '../../protocol/errors.js';
 import {
   CLOSE_PROTOCOL_MISMATCH,
   CLOSE_UNAUTHENTICATED,
@@ -13,61 +20,148 @@ import {
   parseClientMessage,
   type HubMessage,
 } from '../../protocol/events.js';
-import { bearerToken } from '../app.js';
-import type { HubContext } from '../context.js';
-import { authenticate } from '../services/accounts.js';
+import { EventsQuerySchema } from '../../protocol/schemas.js';
+import { callerOf } from '../access.js';
+import type { Caller, HubContext } from '../context.js';
+import type { HubEvent } from '../event-bus.js';
+import { mayRead } from '../services/accounts.js';
 import { requireRole } from '../services/workspaces.js';
 
+/** Workspaces one socket may follow (an agent follows one, a browser a few). */
+const MAX_SUBSCRIPTIONS = 1000;
+
 export function registerEventsRoute(app: FastifyInstance, ctx: HubContext): void {
-  app.get(EVENTS_PATH, { websocket: true }, async (socket, request) => {
-    const send = (message: HubMessage) => socket.send(JSON.stringify(message));
-    const query = request.query as { protocol?: string };
-    const protocol = Number(query.protocol ?? PROTOCOL_VERSION);
-    if (protocol !== PROTOCOL_VERSION) {
-      socket.close(
-        CLOSE_PROTOCOL_MISMATCH,
-        formatError('PROTOCOL_MISMATCH', PROTOCOL_VERSION, protocol),
-      );
-      return;
-    }
-    const token = bearerToken(request);
-    const caller = token ? await authenticate(ctx, token) : undefined;
-    if (!caller) {
-      socket.close(CLOSE_UNAUTHENTICATED, 'not signed in');
-      return;
-    }
-    const subscribed = new Set<string>();
-    const unsubscribe = ctx.events.subscribe((event) => {
-      if (!subscribed.has(event.workspace)) return;
-      if (event.kind === 'head')
-        send({ type: 'changed', workspace: event.workspace, seq: event.seq });
-      else if (event.device !== caller.deviceId)
-        send({ type: 'uploading', workspace: event.workspace, preview: event.preview });
-    });
-    socket.on('close', unsubscribe);
-    socket.on('message', (data: Buffer) => {
-      const message = parseClientMessage(data.toString('utf8'));
-      if (!message) {
-        send({ type: 'error', code: 'BAD_REQUEST', message: 'unknown message' });
+  app.get<{ Querystring: { protocol?: string } }>(
+    EVENTS_PATH,
+    {
+      websocket: true,
+      config: { access: 'signed-in' },
+      schema: { querystring: EventsQuerySchema },
+    },
+    (socket, request) => {
+      const protocol = Number(request.query.protocol ?? PROTOCOL_VERSION);
+      if (protocol !== PROTOCOL_VERSION) {
+        socket.close(
+          CLOSE_PROTOCOL_MISMATCH,
+          formatError('PROTOCOL_MISMATCH', PROTOCOL_VERSION, protocol),
+        );
         return;
       }
-      void (async () => {
-        for (const workspace of message.workspaces) {
-          try {
-            await requireRole(ctx, caller, workspace, 'viewer');
-            subscribed.add(workspace);
-            const ws = await ctx.db
-              .selectFrom('workspaces')
-              .select('head')
-              .where('id', '=', workspace)
-              .executeTakeFirst();
-            if (ws) send({ type: 'changed', workspace, seq: Number(ws.head) });
-          } catch (error) {
-            send({ type: 'error', code: 'FORBIDDEN', message: (error as Error).message });
-          }
-        }
-      })();
+      new EventSocket(ctx, socket, callerOf(request), request.log).start();
+    },
+  );
+}
+
+/** One socket's subscriptions, and the checks each event passes before it is sent. */
+class EventSocket {
+  private readonly subscribed = new Set<string>();
+  /** Checks and sends run one after another, so events leave in the order they came. */
+  private queue: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly ctx: HubContext,
+    private readonly socket: WebSocket,
+    private readonly caller: Caller,
+    private readonly log: FastifyBaseLogger,
+  ) {}
+
+  start(): void {
+    const unsubscribe = this.ctx.events.subscribe((event) => this.onEvent(event));
+    this.socket.on('close', unsubscribe);
+    this.socket.on('error', () => this.socket.terminate());
+    this.socket.on('message', (data: Buffer) => {
+      const message = parseClientMessage(data.toString('utf8'));
+      if (!message) {
+        this.send({ type: 'error', code: 'BAD_REQUEST', message: 'unknown message' });
+        return;
+      }
+      for (const workspace of message.workspaces) this.later(() => this.subscribe(workspace));
     });
-    send({ type: 'welcome', protocol: PROTOCOL_VERSION });
-  });
+    this.send({ type: 'welcome', protocol: PROTOCOL_VERSION });
+  }
+
+  private onEvent(event: HubEvent): void {
+    switch (event.kind) {
+      case 'device-revoked':
+        if (event.device === this.caller.deviceId)
+          this.socket.close(CLOSE_UNAUTHENTICATED, formatError('DEVICE_REVOKED'));
+        return;
+      case 'access-changed':
+        if (event.user === this.caller.userId && this.subscribed.has(event.workspace))
+          this.later(() => this.deliver(event.workspace, undefined));
+        return;
+      case 'head':
+        this.later(() =>
+          this.deliver(event.workspace, {
+            type: 'changed',
+            workspace: event.workspace,
+            seq: event.seq,
+          }),
+        );
+        return;
+      case 'preview':
+        if (event.device !== this.caller.deviceId)
+          this.later(() =>
+            this.deliver(event.workspace, {
+              type: 'uploading',
+              workspace: event.workspace,
+              preview: event.preview,
+            }),
+          );
+        return;
+    }
+  }
+
+  private later(work: () => Promise<void>): void {
+    this.queue = this.queue.then(work).catch((error: unknown) => {
+      // A failed check sends nothing; the socket is closed so the client reconnects and
+      // pulls the feed (nothing is lost: its cursor is the truth).
+      this.log.error({ err: error }, 'event socket check failed');
+      this.socket.close(1011, 'the hub could not check this socket; reconnect');
+    });
+  }
+
+  /** Sends `message` (or, without one, only re-checks) if the device may still read `workspace`. */
+  private async deliver(workspace: string, message: HubMessage | undefined): Promise<void> {
+    if (!this.subscribed.has(workspace)) return;
+    if (!(await mayRead(this.ctx, this.caller.deviceId, workspace))) {
+      this.subscribed.delete(workspace);
+      this.send({
+        type: 'unsubscribed',
+        workspace,
+        code: 'ACCESS_REMOVED',
+        message: formatError('ACCESS_REMOVED', workspace),
+      });
+      return;
+    }
+    if (message) this.send(message);
+  }
+
+  private async subscribe(workspace: string): Promise<void> {
+    if (this.subscribed.has(workspace)) return;
+    try {
+      if (this.subscribed.size >= MAX_SUBSCRIPTIONS)
+        throw TandemError.of(
+          'BAD_REQUEST',
+          `a socket may follow at most ${MAX_SUBSCRIPTIONS} workspaces`,
+        );
+      await requireRole(this.ctx, this.caller, workspace, 'viewer');
+    } catch (error) {
+      const refusal =
+        error instanceof TandemError ? error : TandemError.of('WORKSPACE_NOT_FOUND', workspace);
+      this.send({ type: 'unsubscribed', workspace, code: refusal.code, message: refusal.message });
+      return;
+    }
+    this.subscribed.add(workspace);
+    const ws = await this.ctx.db
+      .selectFrom('workspaces')
+      .select('head')
+      .where('id', '=', workspace)
+      .executeTakeFirst();
+    if (ws) this.send({ type: 'changed', workspace, seq: Number(ws.head) });
+  }
+
+  private send(message: HubMessage): void {
+    if (this.socket.readyState === this.socket.OPEN) this.socket.send(JSON.stringify(message));
+  }
 }

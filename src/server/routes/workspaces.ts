@@ -10,6 +10,9 @@ import type { ChunkId, ContentId } from '../../core/ids.js';
 import { checkPath } from '../../core/paths.js';
 import {
   MAX_CHUNK_BATCH_BYTES,
+  MAX_FEED_PAGE,
+  MAX_HISTORY_ROWS,
+  MAX_JSON_BYTES,
   type CommitRequest,
   type IdList,
   type Role,
@@ -21,126 +24,159 @@ import {
   ChunkParamsSchema,
   CommitRequestSchema,
   CreateWorkspaceSchema,
+  HistoryQuerySchema,
   IdListSchema,
+  MemberParamsSchema,
   UploadPreviewSchema,
   WorkspaceParamsSchema,
 } from '../../protocol/schemas.js';
 import { TandemError } from '../../protocol/errors.js';
 import { chunkFrameHead } from '../../protocol/frames.js';
 import { READ_RUN_BYTES } from '../../store/chunk-store.js';
-import { requireCaller } from '../app.js';
+import { callerOf } from '../access.js';
 import type { HubContext } from '../context.js';
-import {
-  chunkInWorkspace,
-  chunksInWorkspace,
-  manifests,
-  missingChunks,
-  receiveChunks,
-} from '../services/chunks.js';
+import { chunksInWorkspace, manifests, missingChunks, receiveChunks } from '../services/chunks.js';
 import { changes, commit, history } from '../services/commits.js';
 import { previewUpload } from '../services/previews.js';
-import { createWorkspace, listWorkspaces, requireRole, setMember } from '../services/workspaces.js';
+import {
+  createWorkspace,
+  listWorkspaces,
+  removeMember,
+  setMember,
+} from '../services/workspaces.js';
 
 type WithId = { Params: { id: string } };
+
+/** Body limits: id lists of MAX_IDS_PER_QUERY ids (~1.4 MB), previews (~0.4 MB), member changes. */
+const ID_LIST_BYTES = 2 * 1024 * 1024;
+const PREVIEW_BYTES = 1024 * 1024;
+const SMALL_BODY_BYTES = 16 * 1024;
 
 export function registerWorkspaceRoutes(app: FastifyInstance, ctx: HubContext): void {
   // Pack reads for downloads, reused across requests (a few runs per response are in flight).
   const fetchBuffers = new BufferPool(READ_RUN_BYTES, 4);
-  const access = async (request: Parameters<typeof requireCaller>[1], needed: Role) => {
-    const caller = await requireCaller(ctx, request);
-    const { id } = request.params as { id: string };
-    await requireRole(ctx, caller, id, needed);
-    return { caller, id };
-  };
 
-  app.get('/api/v1/workspaces', async (request) => ({
-    workspaces: await listWorkspaces(ctx, await requireCaller(ctx, request)),
+  app.get('/api/v1/workspaces', { config: { access: 'signed-in' } }, async (request) => ({
+    workspaces: await listWorkspaces(ctx, callerOf(request)),
   }));
 
   app.post<{ Body: { name: string } }>(
     '/api/v1/workspaces',
-    { schema: { body: CreateWorkspaceSchema } },
-    async (request, reply) => {
-      const caller = await requireCaller(ctx, request);
-      return reply
-        .status(201)
-        .send(await createWorkspace(ctx, caller, request.body.name.normalize('NFC')));
+    {
+      config: { access: 'signed-in' },
+      bodyLimit: SMALL_BODY_BYTES,
+      schema: { body: CreateWorkspaceSchema },
     },
+    async (request, reply) =>
+      reply
+        .status(201)
+        .send(await createWorkspace(ctx, callerOf(request), request.body.name.normalize('NFC'))),
   );
 
   app.put<WithId & { Body: { user: string; role: Role } }>(
     '/api/v1/workspaces/:id/members',
-    { schema: { params: WorkspaceParamsSchema, body: AddMemberSchema } },
+    {
+      config: { access: 'owner' },
+      bodyLimit: SMALL_BODY_BYTES,
+      schema: { params: WorkspaceParamsSchema, body: AddMemberSchema },
+    },
     async (request, reply) => {
-      const caller = await requireCaller(ctx, request);
-      await setMember(ctx, caller, request.params.id, request.body.user, request.body.role);
+      await setMember(ctx, request.params.id, request.body.user, request.body.role);
       return reply.status(204).send();
     },
   );
 
-  app.get<WithId & { Querystring: { since?: number; limit?: number } }>(
-    '/api/v1/workspaces/:id/changes',
-    { schema: { params: WorkspaceParamsSchema, querystring: ChangesQuerySchema } },
-    async (request) => {
-      const { id } = await access(request, 'viewer');
-      return changes(ctx, id, request.query.since ?? 0, request.query.limit ?? 10_000);
+  app.delete<{ Params: { id: string; user: string } }>(
+    '/api/v1/workspaces/:id/members/:user',
+    { config: { access: 'owner' }, schema: { params: MemberParamsSchema } },
+    async (request, reply) => {
+      await removeMember(ctx, request.params.id, request.params.user);
+      return reply.status(204).send();
     },
   );
 
-  app.get<WithId & { Querystring: { path?: string; limit?: number } }>(
-    '/api/v1/workspaces/:id/history',
-    { schema: { params: WorkspaceParamsSchema } },
+  app.get<WithId & { Querystring: { since?: string; limit?: string } }>(
+    '/api/v1/workspaces/:id/changes',
+    {
+      config: { access: 'viewer' },
+      schema: { params: WorkspaceParamsSchema, querystring: ChangesQuerySchema },
+    },
     async (request) => {
-      const { id } = await access(request, 'viewer');
+      const since = queryNumber(request.query.since, 'since', 0, Number.MAX_SAFE_INTEGER, 0);
+      const limit = queryNumber(request.query.limit, 'limit', 1, MAX_FEED_PAGE, 10_000);
+      return changes(ctx, request.params.id, since, limit);
+    },
+  );
+
+  app.get<WithId & { Querystring: { path: string; limit?: string } }>(
+    '/api/v1/workspaces/:id/history',
+    {
+      config: { access: 'viewer' },
+      schema: { params: WorkspaceParamsSchema, querystring: HistoryQuerySchema },
+    },
+    async (request) => {
       const path = checkPath(request.query.path);
       if (!path.ok)
-        throw TandemError.of('INVALID_PATH', JSON.stringify(request.query.path ?? ''), path.reason);
-      return {
-        rows: await history(ctx, id, path.path, Math.min(Number(request.query.limit ?? 100), 1000)),
-      };
+        throw TandemError.of('INVALID_PATH', JSON.stringify(request.query.path), path.reason);
+      const limit = queryNumber(request.query.limit, 'limit', 1, MAX_HISTORY_ROWS, 100);
+      return { rows: await history(ctx, request.params.id, path.path, limit) };
     },
   );
 
   app.post<WithId & { Body: IdList }>(
     '/api/v1/workspaces/:id/chunks/missing',
-    { schema: { params: WorkspaceParamsSchema, body: IdListSchema } },
-    async (request) => {
-      await access(request, 'editor');
-      return { missing: await missingChunks(ctx, request.body.ids as ChunkId[]) };
+    {
+      config: { access: 'editor' },
+      bodyLimit: ID_LIST_BYTES,
+      schema: { params: WorkspaceParamsSchema, body: IdListSchema },
     },
+    async (request) => ({
+      missing: await missingChunks(ctx, request.params.id, request.body.ids as ChunkId[]),
+    }),
   );
 
   app.post<WithId>(
     '/api/v1/workspaces/:id/chunks',
-    { schema: { params: WorkspaceParamsSchema }, bodyLimit: MAX_CHUNK_BATCH_BYTES },
+    {
+      config: { access: 'editor' },
+      bodyLimit: MAX_CHUNK_BATCH_BYTES,
+      schema: { params: WorkspaceParamsSchema },
+    },
     async (request) => {
-      await access(request, 'editor');
       if (request.headers['content-type'] !== 'application/octet-stream') {
-        throw TandemError.of('BAD_REQUEST', 'chunk uploads must be application/octet-stream');
+        throw TandemError.of('UNSUPPORTED_MEDIA', 'chunk uploads are application/octet-stream');
       }
       return {
-        stored: await receiveChunks(ctx, request.body as Readable, MAX_CHUNK_BATCH_BYTES),
+        stored: await receiveChunks(
+          ctx,
+          request.params.id,
+          request.body as Readable,
+          MAX_CHUNK_BATCH_BYTES,
+        ),
       };
     },
   );
 
   app.post<WithId & { Body: UploadPreview }>(
     '/api/v1/workspaces/:id/previews',
-    { schema: { params: WorkspaceParamsSchema, body: UploadPreviewSchema } },
+    {
+      config: { access: 'editor' },
+      bodyLimit: PREVIEW_BYTES,
+      schema: { params: WorkspaceParamsSchema, body: UploadPreviewSchema },
+    },
     async (request, reply) => {
-      const { caller, id } = await access(request, 'editor');
-      await previewUpload(ctx, caller, id, request.body);
+      await previewUpload(ctx, callerOf(request), request.params.id, request.body);
       return reply.status(204).send();
     },
   );
 
   app.get<{ Params: { id: string; chunkId: string } }>(
     '/api/v1/workspaces/:id/chunks/:chunkId',
-    { schema: { params: ChunkParamsSchema } },
+    { config: { access: 'viewer' }, schema: { params: ChunkParamsSchema } },
     async (request, reply) => {
-      const { id } = await access(request, 'viewer');
+      const { id } = request.params;
       const chunkId = request.params.chunkId as ChunkId;
-      const bytes = (await chunkInWorkspace(ctx, id, chunkId))
+      const bytes = (await chunksInWorkspace(ctx, id, [chunkId])).has(chunkId)
         ? await ctx.chunks.get(chunkId)
         : undefined;
       if (!bytes) throw TandemError.of('CHUNK_NOT_FOUND', chunkId);
@@ -153,9 +189,13 @@ export function registerWorkspaceRoutes(app: FastifyInstance, ctx: HubContext): 
   // Many chunks in one response, framed as [u32 length][32-byte id][bytes], in request order.
   app.post<WithId & { Body: IdList }>(
     '/api/v1/workspaces/:id/chunks/fetch',
-    { schema: { params: WorkspaceParamsSchema, body: IdListSchema } },
+    {
+      config: { access: 'viewer' },
+      bodyLimit: ID_LIST_BYTES,
+      schema: { params: WorkspaceParamsSchema, body: IdListSchema },
+    },
     async (request, reply) => {
-      const { id } = await access(request, 'viewer');
+      const { id } = request.params;
       const ids = request.body.ids as ChunkId[];
       const allowed = await chunksInWorkspace(ctx, id, ids);
       const denied = ids.find((c) => !allowed.has(c));
@@ -174,27 +214,52 @@ export function registerWorkspaceRoutes(app: FastifyInstance, ctx: HubContext): 
 
   app.post<WithId & { Body: IdList }>(
     '/api/v1/workspaces/:id/contents/fetch',
-    { schema: { params: WorkspaceParamsSchema, body: IdListSchema } },
-    async (request) => {
-      const { id } = await access(request, 'viewer');
-      return manifests(ctx, id, request.body.ids as ContentId[]);
+    {
+      config: { access: 'viewer' },
+      bodyLimit: ID_LIST_BYTES,
+      schema: { params: WorkspaceParamsSchema, body: IdListSchema },
     },
+    async (request) => manifests(ctx, request.params.id, request.body.ids as ContentId[]),
   );
 
   app.post<WithId & { Body: CommitRequest }>(
     '/api/v1/workspaces/:id/commit',
-    { schema: { params: WorkspaceParamsSchema, body: CommitRequestSchema } },
+    {
+      config: { access: 'editor' },
+      bodyLimit: MAX_JSON_BYTES,
+      schema: { params: WorkspaceParamsSchema, body: CommitRequestSchema },
+    },
     async (request) => {
-      const { caller, id } = await access(request, 'editor');
       for (const op of request.body.ops) {
         for (const raw of op.op === 'move' ? [op.from, op.to] : [op.path]) {
           const check = checkPath(raw);
           if (!check.ok) throw TandemError.of('INVALID_PATH', JSON.stringify(raw), check.reason);
         }
       }
-      return commit(ctx, caller, id, request.body);
+      return commit(ctx, callerOf(request), request.params.id, request.body);
     },
   );
+}
+
+/**
+ * A whole number from a query string (declared as digits by its schema), or `fallback` when
+ * absent. Throws BAD_REQUEST naming the field when it is out of range.
+ */
+function queryNumber(
+  raw: string | undefined,
+  field: string,
+  min: number,
+  max: number,
+  fallback: number,
+): number {
+  if (raw === undefined) return fallback;
+  const value = Number(raw);
+  if (!Number.isSafeInteger(value) || value < min || value > max)
+    throw TandemError.of(
+      'BAD_REQUEST',
+      `querystring/${field} must be a whole number from ${min} to ${max}`,
+    );
+  return value;
 }
 
 /**

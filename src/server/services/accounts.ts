@@ -1,4 +1,5 @@
 /** Users, devices and the tokens that identify them. */
+import { sql } from 'kysely';
 import { randomUUID } from 'node:crypto';
 import type { AuthResponse, Credentials } from '../../protocol/api.js';
 import { TandemError } from '../../protocol/errors.js';
@@ -25,6 +26,9 @@ export async function register(ctx: HubContext, credentials: Credentials): Promi
         name: credentials.user,
         password_hash: passwordHash,
         created_at: ctx.now(),
+        // The first user of a hub is its administrator (decided in the insert itself, so two
+        // first registrations at once cannot both become one).
+        is_admin: sql<number>`(SELECT CASE WHEN EXISTS (SELECT 1 FROM users) THEN 0 ELSE 1 END)`,
       })
       .execute();
   } catch (error) {
@@ -77,24 +81,62 @@ async function addDevice(
   };
 }
 
-/** Resolves a bearer token to its caller; undefined for unknown or revoked tokens. */
-export async function authenticate(ctx: HubContext, token: string): Promise<Caller | undefined> {
+/**
+ * Resolves a bearer token to its caller: undefined for an unknown token, 'revoked' for the
+ * token of a revoked device (so its agent can say so, instead of "not signed in").
+ */
+export async function authenticate(
+  ctx: HubContext,
+  token: string,
+): Promise<Caller | 'revoked' | undefined> {
   const row = await ctx.db
     .selectFrom('devices')
     .innerJoin('users', 'users.id', 'devices.user_id')
     .select([
       'devices.id as deviceId',
       'devices.name as deviceName',
+      'devices.revoked_at as revokedAt',
       'users.id as userId',
       'users.name as userName',
+      'users.is_admin as isAdmin',
     ])
     .where('devices.token_hash', '=', hashToken(token))
-    .where('devices.revoked_at', 'is', null)
     .executeTakeFirst();
-  return row;
+  if (!row) return undefined;
+  if (row.revokedAt !== null) return 'revoked';
+  return {
+    userId: row.userId,
+    userName: row.userName,
+    deviceId: row.deviceId,
+    deviceName: row.deviceName,
+    admin: Number(row.isAdmin) === 1,
+  };
 }
 
-/** Revokes a device of the caller's user; its token stops working at once. */
+/**
+ * True while the device exists, is not revoked, and its user is a member of the workspace:
+ * what a socket needs at the moment it is sent an event of that workspace.
+ */
+export async function mayRead(
+  ctx: HubContext,
+  deviceId: string,
+  workspaceId: string,
+): Promise<boolean> {
+  const row = await ctx.db
+    .selectFrom('devices')
+    .innerJoin('members', 'members.user_id', 'devices.user_id')
+    .select('members.role')
+    .where('devices.id', '=', deviceId)
+    .where('devices.revoked_at', 'is', null)
+    .where('members.workspace_id', '=', workspaceId)
+    .executeTakeFirst();
+  return row !== undefined;
+}
+
+/**
+ * Revokes a device of the caller's user: its token stops working at once, and its open
+ * sockets are closed (an event on the bus). Another user's device is reported as not found.
+ */
 export async function revokeDevice(
   ctx: HubContext,
   caller: Caller,
@@ -105,8 +147,10 @@ export async function revokeDevice(
     .set({ revoked_at: ctx.now() })
     .where('id', '=', deviceId)
     .where('user_id', '=', caller.userId)
+    .where('revoked_at', 'is', null)
     .executeTakeFirst();
   if (Number(result.numUpdatedRows) === 0) throw TandemError.of('NOT_FOUND', `Device ${deviceId}`);
+  ctx.events.publish({ kind: 'device-revoked', device: deviceId });
 }
 
 export async function listDevices(ctx: HubContext, caller: Caller) {

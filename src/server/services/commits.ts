@@ -20,6 +20,7 @@ import type {
 } from '../../protocol/api.js';
 import { TandemError } from '../../protocol/errors.js';
 import type { Caller, HubContext } from '../context.js';
+import { possessed } from './chunks.js';
 import type { Database, EntryTable, JournalTable } from '../db/schema.js';
 import { entryToColumns, toJournalRow, toRemoteRecord } from './rows.js';
 
@@ -74,9 +75,11 @@ export async function history(ctx: HubContext, workspaceId: string, path: string
 }
 
 /**
- * Applies a commit. Manifests sent along are verified (id, size, every chunk stored); then
- * they are recorded and the operations run in order, in one transaction. Acknowledged only
- * once that transaction is durable.
+ * Applies a commit. Manifests sent along are verified: their ids and sizes add up (400
+ * otherwise), every chunk is stored with the size the manifest gives it (400 otherwise), and
+ * in the workspace's possession (else the operations that need the manifest report
+ * missing-content). Then they are recorded and the operations run in order, in one
+ * transaction, acknowledged only once it is durable.
  */
 export async function commit(
   ctx: HubContext,
@@ -84,9 +87,14 @@ export async function commit(
   workspaceId: string,
   request: CommitRequest,
 ): Promise<CommitResponse> {
-  const complete = await completeManifests(ctx, request.manifests ?? []);
+  const manifests = request.manifests ?? [];
+  checkManifests(manifests);
+  // Uploaded chunks become durable here, before anything that refers to them is committed.
+  // One sync for every chunk, and the manifests go in the operations' transaction: a commit
+  // of ten thousand small files must not cost ten thousand fsyncs.
+  await ctx.chunks.sync();
   const { head, results } = await ctx.db.transaction().execute(async (trx) => {
-    const knownContent = await recordManifests(trx, workspaceId, complete);
+    const knownContent = await recordManifests(trx, ctx, workspaceId, manifests);
     const ws = await trx
       .selectFrom('workspaces')
       .select('head')
@@ -115,41 +123,56 @@ export async function commit(
 
 type Manifests = NonNullable<CommitRequest['manifests']>;
 
-/**
- * The manifests whose chunks are all stored and durable (the rest are left out: the ops that
- * need them report missing-content). Throws when a manifest does not match its chunks.
- */
-async function completeManifests(ctx: HubContext, manifests: Manifests): Promise<Manifests> {
+/** Throws BAD_REQUEST for a manifest whose content id or size does not match its chunks. */
+function checkManifests(manifests: Manifests): void {
   for (const manifest of manifests) {
     const chunks = manifest.chunks as { id: ChunkId; size: number }[];
     const size = chunks.reduce((sum, c) => sum + c.size, 0);
     if (contentIdOf(chunks) !== manifest.contentId || size !== manifest.size) {
       throw TandemError.of(
         'BAD_REQUEST',
-        `manifest ${manifest.contentId} does not match its chunks`,
+        `manifest ${manifest.contentId} does not match its chunks (their ids or sizes)`,
       );
     }
   }
-  // Uploaded chunks become durable here, before anything that refers to them is committed.
-  // One lookup for every chunk, and the manifests go in the operations' transaction: a
-  // commit of ten thousand small files must not cost ten thousand fsyncs.
-  await ctx.chunks.sync();
-  const present = await ctx.chunks.has([
-    ...new Set(manifests.flatMap((m) => m.chunks.map((c) => c.id as ChunkId))),
-  ]);
-  return manifests.filter((m) => m.chunks.every((c) => present.has(c.id as ChunkId)));
 }
 
 /**
- * Stores complete manifests, links their chunks to the workspace and returns the ids of the
- * contents the commit may reference without looking them up.
+ * Stores the manifests whose chunks the workspace possesses, links those chunks to it, and
+ * returns the size of each content the commit may reference without looking it up. Throws
+ * BAD_REQUEST when a manifest gives a chunk of the workspace another size than it has.
+ *
+ * Runs inside the commit's transaction, which holds the database: possession is checked,
+ * and the chunks linked, with no reclaim in between (reclaim.ts takes the same database
+ * before it deletes a chunk). Sizes are looked up only for chunks the workspace possesses,
+ * so the answer never depends on what other workspaces store.
  */
 async function recordManifests(
   trx: Transaction<Database>,
+  ctx: HubContext,
   workspaceId: string,
-  complete: Manifests,
-): Promise<Set<string>> {
-  if (complete.length === 0) return new Set();
+  manifests: Manifests,
+): Promise<Map<string, number>> {
+  const known = new Map<string, number>();
+  if (manifests.length === 0) return known;
+  const ids = [...new Set(manifests.flatMap((m) => m.chunks.map((c) => c.id as ChunkId)))];
+  const owned = await possessed(trx, workspaceId, ids, ctx.now());
+  const sizes = await ctx.chunks.sizes([...owned]);
+  const complete: Manifests = [];
+  for (const manifest of manifests) {
+    let whole = true;
+    for (const chunk of manifest.chunks) {
+      const stored = sizes.get(chunk.id as ChunkId);
+      if (stored === undefined) whole = false;
+      else if (stored !== chunk.size)
+        throw TandemError.of(
+          'BAD_REQUEST',
+          `manifest ${manifest.contentId} gives chunk ${chunk.id} ${chunk.size} bytes, but it has ${stored}`,
+        );
+    }
+    if (whole) complete.push(manifest);
+  }
+  if (complete.length === 0) return known;
   for (let i = 0; i < complete.length; i += 200) {
     await trx
       .insertInto('contents')
@@ -160,13 +183,24 @@ async function recordManifests(
           chunks: JSON.stringify(m.chunks.map((c) => [c.id, c.size])),
         })),
       )
-      .onConflict((oc) => oc.column('id').doNothing())
+      // A verified manifest is the only one its content id can have: it replaces a row that
+      // says otherwise (written before manifests were verified).
+      .onConflict((oc) =>
+        oc
+          .column('id')
+          .doUpdateSet((eb) => ({
+            size: eb.ref('excluded.size'),
+            chunks: eb.ref('excluded.chunks'),
+          }))
+          .where((eb) => eb('contents.chunks', '<>', eb.ref('excluded.chunks'))),
+      )
       .execute();
   }
   await linkChunks(trx, workspaceId, [
     ...new Set(complete.flatMap((m) => m.chunks.map((c) => c.id))),
   ]);
-  return new Set(complete.map((m) => m.contentId));
+  for (const m of complete) known.set(m.contentId, m.size);
+  return known;
 }
 
 /** Records that chunks belong to a workspace, which is what lets its readers download them. */
@@ -265,7 +299,7 @@ class JournalWriter {
     this.dirty.set(path, row);
   }
 
-  async apply(op: WireOp, knownContent: Set<string>): Promise<OpResult> {
+  async apply(op: WireOp, knownContent: ReadonlyMap<string, number>): Promise<OpResult> {
     switch (op.op) {
       case 'put':
         return this.put(op.path, op.base, op.entry as Entry, knownContent);
@@ -280,7 +314,7 @@ class JournalWriter {
     rawPath: string,
     base: number,
     entry: Entry,
-    knownContent: Set<string>,
+    knownContent: ReadonlyMap<string, number>,
   ): Promise<OpResult> {
     const check = checkPath(rawPath);
     if (!check.ok)
@@ -288,15 +322,15 @@ class JournalWriter {
     const path = check.path;
     const current = await this.entry(path);
     if ((current ? Number(current.seq) : 0) !== base) return conflict(path, current);
-    if (
-      entry.kind === 'file' &&
-      !knownContent.has(entry.contentId) &&
-      !(await this.contentKnown(entry.contentId, entry.size))
-    ) {
-      return fail(
-        'missing-content',
-        `content ${entry.contentId} is not on the hub: upload its chunks and manifest first`,
-      );
+    if (entry.kind === 'file') {
+      const size = knownContent.get(entry.contentId) ?? (await this.contentSize(entry.contentId));
+      if (size === undefined)
+        return fail(
+          'missing-content',
+          `content ${entry.contentId} is not in this workspace: upload its chunks and manifest first`,
+        );
+      if (size !== entry.size)
+        return fail('invalid', `${path} says ${entry.size} bytes, but its content has ${size}`);
     }
     if (current?.kind === 'dir' && entry.kind !== 'dir' && (await this.hasChildren(path))) {
       return fail('not-empty', `${path} is a folder that is not empty`, current);
@@ -438,8 +472,11 @@ class JournalWriter {
     return child !== undefined;
   }
 
-  /** A content already used in this workspace may be referenced again without a manifest. */
-  private async contentKnown(contentId: ContentId, size: number): Promise<boolean> {
+  /**
+   * The size of a content already used in this workspace, which may be referenced again
+   * without a manifest; undefined for a content it has not used.
+   */
+  private async contentSize(contentId: ContentId): Promise<number | undefined> {
     let known = this.contentSizes.get(contentId);
     if (known === undefined) {
       await this.flush();
@@ -453,7 +490,7 @@ class JournalWriter {
       known = used ? Number(used.size) : null;
       this.contentSizes.set(contentId, known);
     }
-    return known === size;
+    return known ?? undefined;
   }
 
   private journal(row: {

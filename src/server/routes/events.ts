@@ -126,11 +126,17 @@ class EventSocket {
     if (!this.subscribed.has(workspace)) return;
     if (!(await mayRead(this.ctx, this.caller.deviceId, workspace))) {
       this.subscribed.delete(workspace);
+      // (The user had access: telling them the name it had leaks nothing.)
+      const row = await this.ctx.db
+        .selectFrom('workspaces')
+        .select('name')
+        .where('id', '=', workspace)
+        .executeTakeFirst();
       this.send({
         type: 'unsubscribed',
         workspace,
         code: 'ACCESS_REMOVED',
-        message: formatError('ACCESS_REMOVED', workspace),
+        message: formatError('ACCESS_REMOVED', JSON.stringify(row?.name ?? workspace)),
       });
       return;
     }

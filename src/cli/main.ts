@@ -9,7 +9,7 @@ import { registerServerCommand } from './commands/server.js';
 import { registerStatusCommands } from './commands/status.js';
 import { registerSyncCommand } from './commands/sync.js';
 import { registerWorkspaceCommands } from './commands/workspace.js';
-import { fail } from './output.js';
+import { fail, printJson } from './output.js';
 
 export const VERSION = '0.1.0';
 
@@ -19,8 +19,12 @@ export function buildProgram(): Command {
       'Self-hosted, real-time folder sync: a hub that keeps every version, agents that keep folders identical.',
     )
     .version(VERSION)
-    .showHelpAfterError('(run with --help for usage)')
-    .configureOutput({ writeErr: (text) => process.stderr.write(text) })
+    .configureOutput({
+      writeErr: (text) => process.stderr.write(text),
+      // Commander's own errors (unknown option, missing argument) are one line like ours.
+      outputError: (text, write) =>
+        write(`tandem: ${text.replace(/^error: /, '').trimEnd()} (run with --help for usage)\n`),
+    })
     .exitOverride();
   registerServerCommand(program);
   registerAccountCommands(program);
@@ -35,12 +39,15 @@ async function main(argv: string[]): Promise<void> {
   try {
     await program.parseAsync(argv);
   } catch (error) {
+    const json = argv.includes('--json');
     if (error instanceof CommanderError) {
       // Commander already printed its message (or the help/version text).
       process.exitCode = error.exitCode;
+      if (json && error.exitCode !== 0 && !error.code.startsWith('commander.help'))
+        printJson({ error: { code: 'USAGE', message: error.message.replace(/^error: /, '') } });
       return;
     }
-    fail(error);
+    fail(error, json);
   }
 }
 

@@ -16,7 +16,11 @@ export class CliError extends Error {
   }
 }
 
+/** Whether this process printed its JSON document already (a failure then adds none). */
+let printedJson = false;
+
 export function printJson(value: unknown): void {
+  printedJson = true;
   process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
 }
 
@@ -46,11 +50,23 @@ export function describeError(error: unknown): string {
   }
 }
 
-/** Prints the error as one line on stderr and sets the exit code. */
-export function fail(error: unknown): void {
-  process.stderr.write(`tandem: ${describeError(error).replace(/\n/g, ' ')}\n`);
+/**
+ * Prints the error as one line on stderr and sets the exit code; with `json`, also one JSON
+ * document `{ error: { code, message } }` on stdout, as a command run with --json promises.
+ */
+export function fail(error: unknown, json = false): void {
+  const message = describeError(error).replace(/\n/g, ' ');
+  process.stderr.write(`tandem: ${message}\n`);
+  if (json && !printedJson) printJson({ error: { code: errorCodeOf(error), message } });
   if (process.env.TANDEM_DEBUG && error instanceof Error) process.stderr.write(`${error.stack}\n`);
   process.exitCode = error instanceof CliError ? error.exitCode : 1;
+}
+
+/** A stable code for an error, for `--json` output. */
+function errorCodeOf(error: unknown): string {
+  if (error instanceof TandemError) return error.code;
+  if (error instanceof CliError) return 'CLI';
+  return (error as NodeJS.ErrnoException | undefined)?.code ?? 'UNEXPECTED';
 }
 
 /** A table with aligned columns, for human output. */

@@ -21,6 +21,8 @@ export const PROTOCOL_VERSION = 1;
 export const MAX_CHUNK_BATCH_BYTES = 64 * 1024 * 1024;
 /** Largest JSON body (commits with many operations and manifests). */
 export const MAX_JSON_BYTES = 32 * 1024 * 1024;
+/** The shortest password an account may be given (characters, not bytes). */
+export const MIN_PASSWORD_CHARS = 10;
 export const MAX_OPS_PER_COMMIT = 10_000;
 export const MAX_IDS_PER_QUERY = 20_000;
 /** Chunks of one manifest (a file of ~128 GiB at the average chunk size; the JSON body binds first). */

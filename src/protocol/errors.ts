@@ -14,6 +14,10 @@ export const ERRORS = {
     status: 401,
     message: 'This device was revoked on the hub: sign in again with `tandem login`',
   },
+  WEAK_PASSWORD: {
+    status: 400,
+    message: 'A password must have at least %s characters (this one has %s): choose a longer one',
+  },
   WRONG_PASSWORD: { status: 401, message: 'Wrong user name or password' },
   FORBIDDEN: { status: 403, message: 'You do not have %s access to this workspace' },
   ADMIN_ONLY: { status: 403, message: 'Only an administrator of this hub may do this' },

@@ -84,9 +84,31 @@ describe('tandem CLI', () => {
   it('refuses to register a taken name', async () => {
     const result = await tandem(
       ['register', '--server', hub.url, '--user', 'gina', '--password-stdin'],
-      { home: await tempDir(), input: 'whatever\n' },
+      { home: await tempDir(), input: 'whatever it is\n' },
     );
     expectOneLineError(result, /already exists.*tandem login/);
+  });
+
+  it('refuses a password shorter than 10 characters, saying so', async () => {
+    const result = await tandem(
+      ['register', '--server', hub.url, '--user', 'shorty', '--password-stdin', '--json'],
+      { home: await tempDir(), input: 'hunter\n' },
+    );
+    expectOneLineError(result, /at least 10 characters \(this one has 6\)/);
+    expect(JSON.parse(result.stdout)).toMatchObject({ error: { code: 'WEAK_PASSWORD' } });
+  });
+
+  it('prints one JSON error document on stdout for a failure with --json, usage errors too', async () => {
+    const notSignedIn = await tandem(['workspace', 'list', '--json'], { home: await tempDir() });
+    expect(notSignedIn.code).not.toBe(0);
+    expect(JSON.parse(notSignedIn.stdout)).toMatchObject({
+      error: { message: expect.stringMatching(/not signed in/) as string },
+    });
+    const usage = await tandem(['workspace', 'list', '--json', '--bogus'], { home });
+    expect(usage.code).not.toBe(0);
+    expect(JSON.parse(usage.stdout)).toMatchObject({ error: { code: 'USAGE' } });
+    expect(usage.stderr).toMatch(/^tandem: unknown option '--bogus'.*--help/);
+    expect(usage.stderr.trim().split('\n')).toHaveLength(1);
   });
 
   it('says when the hub is unreachable', async () => {

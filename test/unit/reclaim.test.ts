@@ -68,7 +68,7 @@ describe('reclaiming uploads nobody committed', () => {
     };
     const result = await alice.commit(workspace, {
       ops: [{ op: 'put', path, base: 0, entry }],
-      manifests: [manifest],
+      manifests: [{ ...manifest, chunks: [...manifest.chunks] }],
     });
     expect(result.results[0]).toMatchObject({ ok: true });
   };
@@ -143,7 +143,7 @@ describe('reclaiming uploads nobody committed', () => {
           },
         },
       ],
-      manifests: [manifest],
+      manifests: [{ ...manifest, chunks: [...manifest.chunks] }],
     });
     expect(result.results[0]).toMatchObject({ ok: false, reason: 'missing-content' });
   });

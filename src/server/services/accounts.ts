@@ -1,7 +1,7 @@
 /** Users, devices and the tokens that identify them. */
 import { sql } from 'kysely';
 import { randomUUID } from 'node:crypto';
-import type { AuthResponse, Credentials } from '../../protocol/api.js';
+import { MIN_PASSWORD_CHARS, type AuthResponse, type Credentials } from '../../protocol/api.js';
 import { TandemError } from '../../protocol/errors.js';
 import type { Caller, HubContext } from '../context.js';
 import { hashPassword, hashToken, newDeviceToken, verifyPassword } from '../passwords.js';
@@ -10,6 +10,9 @@ const DEFAULT_DEVICE_NAME = 'device';
 
 /** Creates a user and registers the calling machine as its first device. */
 export async function register(ctx: HubContext, credentials: Credentials): Promise<AuthResponse> {
+  const length = [...credentials.password].length;
+  if (length < MIN_PASSWORD_CHARS)
+    throw TandemError.of('WEAK_PASSWORD', MIN_PASSWORD_CHARS, length);
   const existing = await ctx.db
     .selectFrom('users')
     .select('id')

@@ -2,7 +2,7 @@
  * The CLI as people meet it: every command has --help, listings have --json, and every
  * failure is one clear line on stderr with a non-zero exit code, never a stack trace.
  */
-import { mkdir } from 'node:fs/promises';
+import { mkdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -154,6 +154,32 @@ describe('tandem CLI', () => {
     const dir = await tempDir();
     const result = await tandem(['sync', dir, '--once'], { home });
     expectOneLineError(result, /not linked to a workspace yet.*--workspace/);
+  });
+
+  it('says what to add before creating a new folder that has no workspace yet', async () => {
+    const dir = join(await tempDir(), 'new-folder');
+    const result = await tandem(['sync', dir, '--once'], { home });
+    expectOneLineError(result, /not linked to a workspace yet.*--workspace NAME/);
+    await expect(stat(dir)).rejects.toMatchObject({ code: 'ENOENT' });
+    const unknown = await tandem(['sync', dir, '--workspace', 'nope', '--once'], { home });
+    expectOneLineError(unknown, /no workspace named "nope"/);
+    await expect(stat(dir)).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+
+  it('refuses to link a folder inside a synced folder, or one that contains one, naming it', async () => {
+    const outer = join(await tempDir(), 'outer');
+    expect((await tandem(['sync', outer, '--workspace', 'alpha', '--once'], { home })).code).toBe(
+      0,
+    );
+    const inner = join(outer, 'inner');
+    await mkdir(inner);
+    const inside = await tandem(['sync', inner, '--workspace', 'alpha', '--once'], { home });
+    expectOneLineError(inside, new RegExp(`lies inside ${outer}, which is already synced`));
+    await expect(stat(join(inner, '.tandem'))).rejects.toMatchObject({ code: 'ENOENT' });
+    const parent = join(outer, '..');
+    const around = await tandem(['sync', parent, '--workspace', 'beta', '--once'], { home });
+    expectOneLineError(around, new RegExp(`contains ${outer}, which is already synced`));
+    await expect(stat(join(parent, '.tandem'))).rejects.toMatchObject({ code: 'ENOENT' });
   });
 
   it('says when the path to sync is a file', async () => {

@@ -5,7 +5,7 @@
 import { mkdir, stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { SyncEngine, SyncHalted } from '../../agent/engine.js';
-import { isLinked, lockFolder, openFolderState } from '../../agent/folder.js';
+import { isLinked, lockFolder, openFolderState, otherLink } from '../../agent/folder.js';
 import { HubClient, HttpTransport } from '../../agent/hub-client.js';
 import { SyncRunner } from '../../agent/runner.js';
 import type { StateStore } from '../../agent/state-store.js';
@@ -60,14 +60,15 @@ async function linkFolder(
   config: DeviceConfig,
   workspaceName: string | undefined,
 ): Promise<StateStore> {
+  let exists = true;
   try {
     const info = await stat(root);
     if (!info.isDirectory()) throw new CliError(`${root} is not a folder`);
   } catch (error) {
     if (error instanceof CliError) throw error;
-    await mkdir(root, { recursive: true });
+    exists = false; // made once the link is known to work, not before
   }
-  if (await isLinked(root)) {
+  if (exists && (await isLinked(root))) {
     const store = await openFolderState(root, false);
     const link = store.link;
     if (!link) {
@@ -96,11 +97,14 @@ async function linkFolder(
   }
   if (workspaceName === undefined) {
     throw new CliError(
-      `${root} is not linked to a workspace yet: run \`tandem sync ${root} --workspace NAME\` (see \`tandem workspace list\`)`,
+      `${root} is not linked to a workspace yet${exists ? '' : ' (nor created: it is made once linked)'}: run \`tandem sync ${root} --workspace NAME\` (see \`tandem workspace list\`)`,
     );
   }
+  const nested = await otherLink(root);
+  if (nested) throw new CliError(nested);
   const client = new HubClient(new HttpTransport(config.server), config.token);
   const workspace = await resolveWorkspace(client, workspaceName);
+  if (!exists) await mkdir(root, { recursive: true });
   const store = await openFolderState(root, true);
   store.setLink({
     hub: config.server,

@@ -22,7 +22,29 @@ import {
   MAX_PREVIEW_CHUNKS,
 } from './api.js';
 
-const Sha256 = Type.String({ pattern: '^[0-9a-f]{64}$' });
+const SHA256_PATTERN = '^[0-9a-f]{64}$';
+const NAME_PATTERN = '^[^\\u0000-\\u001f\\u007f/\\\\\\p{Cs}]+$';
+const UUID_PATTERN = '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$';
+const USER_PATTERN = '^[A-Za-z0-9._@-]+$';
+const DIGITS_PATTERN = '^[0-9]{1,16}$';
+const TARGET_PATTERN = '^[^\\u0000\\p{Cs}]+$';
+const UPLOAD_PATTERN = '^[0-9a-f]{16,64}$';
+
+/**
+ * What each pattern means, in words: a validation error says this instead of showing the
+ * regular expression (see the hub's error formatter).
+ */
+export const PATTERN_MEANINGS: Readonly<Record<string, string>> = {
+  [SHA256_PATTERN]: 'must be a SHA-256 id (64 lowercase hex digits)',
+  [NAME_PATTERN]: "must not contain control characters, '/' or '\\'",
+  [UUID_PATTERN]: 'must be an id the hub gave out',
+  [USER_PATTERN]: "may contain only letters, digits and '.', '_', '@', '-'",
+  [DIGITS_PATTERN]: 'must be a whole number',
+  [TARGET_PATTERN]: 'must not contain NUL or invalid Unicode',
+  [UPLOAD_PATTERN]: 'must be 16 to 64 lowercase hex digits',
+};
+
+const Sha256 = Type.String({ pattern: SHA256_PATTERN });
 /** Paths are checked in full by checkPath (core/paths.ts); the schema bounds their size. */
 const WirePath = Type.String({ minLength: 1, maxLength: 4096 });
 const SeqSchema = Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER });
@@ -31,15 +53,13 @@ const ByteCount = Type.Integer({ minimum: 0, maximum: MAX_FILE_BYTES });
 const Name = Type.String({
   minLength: 1,
   maxLength: 100,
-  pattern: '^[^\\u0000-\\u001f\\u007f/\\\\\\p{Cs}]+$',
+  pattern: NAME_PATTERN,
 });
 /** An id the hub made (randomUUID). */
-const Uuid = Type.String({
-  pattern: '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$',
-});
-const UserName = Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9._@-]+$' });
+const Uuid = Type.String({ pattern: UUID_PATTERN });
+const UserName = Type.String({ minLength: 1, maxLength: 64, pattern: USER_PATTERN });
 /** A whole number in a query string. */
-const Digits = Type.String({ pattern: '^[0-9]{1,16}$' });
+const Digits = Type.String({ pattern: DIGITS_PATTERN });
 
 export const EntrySchema = Type.Union([
   Type.Object(
@@ -59,7 +79,7 @@ export const EntrySchema = Type.Union([
       target: Type.String({
         minLength: 1,
         maxLength: MAX_LINK_TARGET_BYTES,
-        pattern: '^[^\\u0000\\p{Cs}]+$',
+        pattern: TARGET_PATTERN,
       }),
     },
     { additionalProperties: false },
@@ -107,7 +127,7 @@ export const CommitRequestSchema = Type.Object(
 /** Chunks of a large file being uploaded, announced before the commit (see UploadPreview). */
 export const UploadPreviewSchema = Type.Object(
   {
-    upload: Type.String({ pattern: '^[0-9a-f]{16,64}$' }),
+    upload: Type.String({ pattern: UPLOAD_PATTERN }),
     path: WirePath,
     size: ByteCount,
     at: ByteCount,

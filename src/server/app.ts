@@ -7,6 +7,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import type { Kysely } from 'kysely';
 import { randomBytes } from 'node:crypto';
 import { MAX_CHUNK_BATCH_BYTES } from '../protocol/api.js';
+import { PATTERN_MEANINGS } from '../protocol/schemas.js';
 import { formatError, TandemError } from '../protocol/errors.js';
 import type { ChunkStore } from '../store/chunk-store.js';
 import { enforceAccess, type RouteAccess } from './access.js';
@@ -73,6 +74,7 @@ export async function buildApp(options: AppOptions): Promise<HubApp> {
     // No type coercion: `{"name": 5}` is not a name, `"10"` is not a number. (Query strings
     // are text: their numbers are declared as digit strings, see schemas.ts.)
     ajv: { customOptions: { allErrors: false, coerceTypes: false, removeAdditional: false } },
+    schemaErrorFormatter: describeValidation,
   });
   app.decorate('hub', ctx);
   app.decorate('routeTable', enforceAccess(app, ctx));
@@ -130,6 +132,30 @@ export async function buildApp(options: AppOptions): Promise<HubApp> {
       ),
   );
   return app;
+}
+
+/**
+ * One sentence for a request that fails its schema: the first error only (a union lists a
+ * failure for each of its branches, of which the first is the one that names the field),
+ * with patterns said in words.
+ */
+function describeValidation(
+  errors: readonly { instancePath: string; keyword: string; message?: string; params: object }[],
+  dataVar: string,
+): Error {
+  const first = errors[0];
+  if (!first) return new Error(`${dataVar} is not valid`);
+  const { pattern, additionalProperty } = first.params as {
+    pattern?: string;
+    additionalProperty?: string;
+  };
+  const what =
+    first.keyword === 'pattern' && pattern !== undefined
+      ? (PATTERN_MEANINGS[pattern] ?? 'is not in the expected form')
+      : first.keyword === 'additionalProperties' && additionalProperty !== undefined
+        ? `has a field it does not take: ${JSON.stringify(additionalProperty)}`
+        : (first.message ?? 'is not valid');
+  return new Error(`${dataVar}${first.instancePath} ${what}`);
 }
 
 /**

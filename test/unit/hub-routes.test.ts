@@ -227,4 +227,109 @@ describe('hub routes', () => {
     const unknown = await hub.app.inject({ method: 'GET', url: '/api/v1/nope' });
     expect(unknown.statusCode).toBe(404);
   });
+
+  // Regressions: types were coerced ({"name": 5} made a workspace "5"), `limit=abc` was a 500
+  // and `limit=-1` lifted the cap, an mtime of 1e18 was accepted (and then retried by every
+  // agent forever), lone surrogates arrived as U+FFFD, and messages showed regular expressions.
+  const file = (mtime: unknown) => ({
+    ops: [
+      {
+        op: 'put',
+        path: 'a',
+        base: 0,
+        entry: { kind: 'file', contentId: 'a'.repeat(64), size: 1, executable: false, mtime },
+      },
+    ],
+  });
+  const invalid: [string, 'GET' | 'POST', string, unknown, RegExp][] = [
+    ['a number where a name goes', 'POST', '/workspaces', { name: 5 }, /body\/name must be string/],
+    [
+      'a name with a lone surrogate',
+      'POST',
+      '/workspaces',
+      { name: 'x\ud800' },
+      /body\/name must not contain control characters/,
+    ],
+    [
+      'an unknown field',
+      'POST',
+      '/workspaces',
+      { name: 'x', owner: 'me' },
+      /body has a field it does not take: "owner"/,
+    ],
+    [
+      'a limit that is not a number',
+      'GET',
+      '/workspaces/:ws/history?path=a&limit=abc',
+      undefined,
+      /querystring\/limit must be a whole number/,
+    ],
+    [
+      'a negative limit',
+      'GET',
+      '/workspaces/:ws/history?path=a&limit=-1',
+      undefined,
+      /querystring\/limit must be a whole number/,
+    ],
+    [
+      'a limit over the cap',
+      'GET',
+      '/workspaces/:ws/history?path=a&limit=5000',
+      undefined,
+      /limit must be a whole number from 1 to 1000/,
+    ],
+    [
+      'a cursor in exponent form',
+      'GET',
+      '/workspaces/:ws/changes?since=1e3',
+      undefined,
+      /querystring\/since must be a whole number/,
+    ],
+    [
+      'an mtime in the year 31 million',
+      'POST',
+      '/workspaces/:ws/commit',
+      file(1e18),
+      /body\/ops\/0\/entry\/mtime must be <=/,
+    ],
+    ['a negative mtime', 'POST', '/workspaces/:ws/commit', file(-1), /mtime must be >= 0/],
+    [
+      'an mtime as a string',
+      'POST',
+      '/workspaces/:ws/commit',
+      file('1700000000000'),
+      /mtime must be integer/,
+    ],
+    [
+      'a malformed chunk id',
+      'POST',
+      '/workspaces/:ws/chunks/missing',
+      { ids: ['zz'] },
+      /body\/ids\/0 must be a SHA-256 id/,
+    ],
+  ];
+  for (const [description, method, url, payload, message] of invalid) {
+    it(`refuses ${description} with a 400 that names the field in words`, async () => {
+      const response = await hub.app.inject({
+        method,
+        url: `/api/v1${url.replace(':ws', ws)}`,
+        headers: { authorization: `Bearer ${(owner as unknown as { token: string }).token}` },
+        ...(payload !== undefined ? { payload: payload as object } : {}),
+      });
+      expect(response.statusCode, response.body).toBe(400);
+      const body = response.json() as { error: { code: string; message: string } };
+      expect(body.error.message).toMatch(message);
+      expect(body.error.message).not.toMatch(/\^|\$"|\\u/);
+    });
+  }
+
+  it('refuses a lone surrogate in a path, which used to arrive as U+FFFD', async () => {
+    const result = await owner
+      .commit(ws, { ops: [{ op: 'put', path: 'x\ud800y', base: 0, entry: dir }] })
+      .catch((error: unknown) => error);
+    expect(result).toMatchObject({ status: 400, code: 'INVALID_PATH' });
+    expect((await owner.changes(ws, 0)).snapshot!.some((r) => r.path.includes('\ufffd'))).toBe(
+      false,
+    );
+  });
 });

@@ -80,6 +80,12 @@ export interface FileSystem {
   openBarrier(path: string): Promise<Barrier | undefined>;
   /** Removes a tree (for the agent's own temporary folder only). */
   removeTree(path: string): Promise<void>;
+  /**
+   * True when the filesystem holding the folder `path` looks names up without regard to case
+   * (macOS's and Windows' default), where two names that differ only in case are one file.
+   * May create and remove a probe file in `path`.
+   */
+  caseInsensitive(path: string): Promise<boolean>;
 }
 
 /** A Node-style error with a code, as the real filesystem throws. */

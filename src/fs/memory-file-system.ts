@@ -3,6 +3,10 @@
  * links that are never followed), for property tests of the planner and executor. Time comes
  * from an injected clock. Ancestors that are links or files fail with ENOTDIR: the agent must
  * never rely on traversing a link, and this makes any attempt visible.
+ *
+ * With `caseInsensitive`, it behaves as the default disks of macOS and Windows do: names are
+ * kept as they were created, but looked up without regard to case, so `Notes.txt` and
+ * `notes.txt` are one file, and renaming one to the other only changes how it is spelled.
  */
 import {
   fsError,
@@ -20,15 +24,44 @@ interface MemNode {
   mode: number;
   data: Buffer;
   target: string;
-  children: Map<string, MemNode>;
+  /** Entries by their lookup key (the name itself, or folded), each with its spelling. */
+  children: Map<string, { name: string; node: MemNode }>;
+}
+
+export interface MemoryFileSystemOptions {
+  /** Look names up without regard to case (macOS, Windows), keeping their spelling. */
+  readonly caseInsensitive?: boolean;
 }
 
 export class MemoryFileSystem implements FileSystem {
   private nextIno = 1;
   private readonly root: MemNode;
 
-  constructor(private readonly now: () => number = Date.now) {
+  private readonly fold: (name: string) => string;
+
+  constructor(
+    private readonly now: () => number = Date.now,
+    private readonly options: MemoryFileSystemOptions = {},
+  ) {
     this.root = this.node('dir', 0o755);
+    this.fold = options.caseInsensitive ? (name) => name.toLowerCase() : (name) => name;
+  }
+
+  private child(dir: MemNode, name: string): MemNode | undefined {
+    return dir.children.get(this.fold(name))?.node;
+  }
+
+  private setChild(dir: MemNode, name: string, node: MemNode): void {
+    dir.children.set(this.fold(name), { name, node });
+  }
+
+  private deleteChild(dir: MemNode, name: string): void {
+    dir.children.delete(this.fold(name));
+  }
+
+  async caseInsensitive(path: string): Promise<boolean> {
+    this.get(path, 'stat');
+    return this.options.caseInsensitive === true;
   }
 
   private node(kind: MemNode['kind'], mode: number): MemNode {
@@ -55,7 +88,7 @@ export class MemoryFileSystem implements FileSystem {
     if (name === undefined) throw fsError('EBUSY', syscall, path);
     let dir = this.root;
     for (const part of parts) {
-      const next = dir.children.get(part);
+      const next = this.child(dir, part);
       if (!next) throw fsError('ENOENT', syscall, path);
       if (next.kind !== 'dir') throw fsError('ENOTDIR', syscall, path);
       dir = next;
@@ -66,7 +99,7 @@ export class MemoryFileSystem implements FileSystem {
   private find(path: string, syscall: string): MemNode | undefined {
     if (this.split(path).length === 0) return this.root;
     const { dir, name } = this.parentOf(path, syscall);
-    return dir.children.get(name);
+    return this.child(dir, name);
   }
 
   private get(path: string, syscall: string): MemNode {
@@ -104,7 +137,7 @@ export class MemoryFileSystem implements FileSystem {
   async readdir(path: string): Promise<string[]> {
     const dir = this.get(path, 'readdir');
     if (dir.kind !== 'dir') throw fsError('ENOTDIR', 'readdir', path);
-    return [...dir.children.keys()];
+    return [...dir.children.values()].map((entry) => entry.name);
   }
 
   async readlink(path: string): Promise<string> {
@@ -130,9 +163,9 @@ export class MemoryFileSystem implements FileSystem {
 
   async createWrite(path: string, mode: number): Promise<WriteHandle> {
     const { dir, name } = this.parentOf(path, 'open');
-    if (dir.children.has(name)) throw fsError('EEXIST', 'open', path);
+    if (this.child(dir, name)) throw fsError('EEXIST', 'open', path);
     const file = this.node('file', mode);
-    dir.children.set(name, file);
+    this.setChild(dir, name, file);
     const parts: Buffer[] = [];
     return {
       write: async (data) => {
@@ -160,52 +193,64 @@ export class MemoryFileSystem implements FileSystem {
 
   async rename(from: string, to: string): Promise<void> {
     const source = this.parentOf(from, 'rename');
-    const moving = source.dir.children.get(source.name);
+    const moving = this.child(source.dir, source.name);
     if (!moving) throw fsError('ENOENT', 'rename', from);
     const target = this.parentOf(to, 'rename');
-    if (moving.kind === 'dir' && (to === from || to.startsWith(`${from}/`)))
+    const existing = this.child(target.dir, target.name);
+    if (existing === moving) {
+      // The same entry: on a case-insensitive disk, a new spelling of its name.
+      if (source.dir === target.dir) this.setChild(target.dir, target.name, moving);
+      return;
+    }
+    if (moving.kind === 'dir' && (to === from || this.inside(to, from)))
       throw fsError('EINVAL', 'rename', to);
-    const existing = target.dir.children.get(target.name);
-    if (existing === moving) return;
     if (existing) {
       if (existing.kind === 'dir' && moving.kind !== 'dir') throw fsError('EISDIR', 'rename', to);
       if (existing.kind !== 'dir' && moving.kind === 'dir') throw fsError('ENOTDIR', 'rename', to);
       if (existing.kind === 'dir' && existing.children.size > 0)
         throw fsError('ENOTEMPTY', 'rename', to);
     }
-    source.dir.children.delete(source.name);
-    target.dir.children.set(target.name, moving);
+    this.deleteChild(source.dir, source.name);
+    if (existing) this.deleteChild(target.dir, target.name);
+    this.setChild(target.dir, target.name, moving);
+  }
+
+  /** `path` lies below `dir`, as this filesystem compares names. */
+  private inside(path: string, dir: string): boolean {
+    const a = this.split(path).map(this.fold);
+    const b = this.split(dir).map(this.fold);
+    return a.length > b.length && b.every((part, i) => a[i] === part);
   }
 
   async unlink(path: string): Promise<void> {
     const { dir, name } = this.parentOf(path, 'unlink');
-    const found = dir.children.get(name);
+    const found = this.child(dir, name);
     if (!found) throw fsError('ENOENT', 'unlink', path);
     if (found.kind === 'dir') throw fsError('EISDIR', 'unlink', path);
-    dir.children.delete(name);
+    this.deleteChild(dir, name);
   }
 
   async rmdir(path: string): Promise<void> {
     const { dir, name } = this.parentOf(path, 'rmdir');
-    const found = dir.children.get(name);
+    const found = this.child(dir, name);
     if (!found) throw fsError('ENOENT', 'rmdir', path);
     if (found.kind !== 'dir') throw fsError('ENOTDIR', 'rmdir', path);
     if (found.children.size > 0) throw fsError('ENOTEMPTY', 'rmdir', path);
-    dir.children.delete(name);
+    this.deleteChild(dir, name);
   }
 
   async mkdir(path: string): Promise<void> {
     const { dir, name } = this.parentOf(path, 'mkdir');
-    if (dir.children.has(name)) throw fsError('EEXIST', 'mkdir', path);
-    dir.children.set(name, this.node('dir', 0o755));
+    if (this.child(dir, name)) throw fsError('EEXIST', 'mkdir', path);
+    this.setChild(dir, name, this.node('dir', 0o755));
   }
 
   async symlink(target: string, path: string): Promise<void> {
     const { dir, name } = this.parentOf(path, 'symlink');
-    if (dir.children.has(name)) throw fsError('EEXIST', 'symlink', path);
+    if (this.child(dir, name)) throw fsError('EEXIST', 'symlink', path);
     const link = this.node('symlink', 0o777);
     link.target = target;
-    dir.children.set(name, link);
+    this.setChild(dir, name, link);
   }
 
   async syncDir(path: string): Promise<void> {
@@ -220,7 +265,7 @@ export class MemoryFileSystem implements FileSystem {
   async removeTree(path: string): Promise<void> {
     try {
       const { dir, name } = this.parentOf(path, 'rm');
-      dir.children.delete(name);
+      this.deleteChild(dir, name);
     } catch {
       // like rm -rf: nothing there is fine
     }
@@ -231,12 +276,12 @@ export class MemoryFileSystem implements FileSystem {
   /** Writes a whole file in place, as an editor that truncates and rewrites does. */
   async writeFile(path: string, data: Uint8Array | string, mode = 0o644): Promise<void> {
     const { dir, name } = this.parentOf(path, 'open');
-    const existing = dir.children.get(name);
+    const existing = this.child(dir, name);
     if (existing && existing.kind !== 'file') throw fsError('EISDIR', 'open', path);
     const file = existing ?? this.node('file', mode);
     file.data = Buffer.from(data);
     file.mtimeMs = this.now();
-    dir.children.set(name, file);
+    if (!existing) this.setChild(dir, name, file);
   }
 
   async readFile(path: string): Promise<Buffer> {
@@ -251,7 +296,7 @@ export class MemoryFileSystem implements FileSystem {
   ): Promise<Map<string, { kind: string; data?: string; target?: string; mode?: number }>> {
     const out = new Map<string, { kind: string; data?: string; target?: string; mode?: number }>();
     const walk = (node: MemNode, prefix: string) => {
-      for (const [name, child] of node.children) {
+      for (const { name, node: child } of node.children.values()) {
         const path = prefix === '' ? name : `${prefix}/${name}`;
         if (child.kind === 'file')
           out.set(path, { kind: 'file', data: child.data.toString('utf8'), mode: child.mode });

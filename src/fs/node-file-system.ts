@@ -211,4 +211,16 @@ export class NodeFileSystem implements FileSystem {
   removeTree(path: string): Promise<void> {
     return fs.promises.rm(path, { recursive: true, force: true });
   }
+
+  /** Creates a lower-case probe file in `path` and looks it up in upper case. */
+  async caseInsensitive(path: string): Promise<boolean> {
+    const name = `case-probe-${process.pid}-${Date.now().toString(36)}`;
+    const probe = `${path}/${name}`;
+    await fs.promises.writeFile(probe, '', { flag: 'wx' });
+    try {
+      return fs.lstatSync(`${path}/${name.toUpperCase()}`, { throwIfNoEntry: false }) !== undefined;
+    } finally {
+      await fs.promises.unlink(probe);
+    }
+  }
 }

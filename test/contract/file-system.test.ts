@@ -158,6 +158,32 @@ function fileSystemContract(
       }
       expect(await failsWith(fs.openBarrier(`${root}/missing`))).toBe('ENOENT');
     });
+
+    it('says whether names differ by case, and behaves as it says', async () => {
+      await setup();
+      const insensitive = await fs.caseInsensitive(root);
+      await write(fs, `${root}/Notes.txt`, 'first');
+      expect(await fs.readdir(root)).toEqual(['Notes.txt']);
+      if (insensitive) {
+        // One file under any spelling, which keeps the spelling it was made with.
+        expect((await fs.lstat(`${root}/notes.TXT`))?.kind).toBe('file');
+        expect(await failsWith(fs.createWrite(`${root}/notes.txt`, 0o644))).toBe('EEXIST');
+        expect(await failsWith(fs.mkdir(`${root}/NOTES.txt`))).toBe('EEXIST');
+        await fs.rename(`${root}/Notes.txt`, `${root}/notes.txt`);
+        expect(await fs.readdir(root)).toEqual(['notes.txt']);
+        expect((await readWholeFile(fs, `${root}/NOTES.TXT`)).toString()).toBe('first');
+        await fs.mkdir(`${root}/Dir`);
+        await write(fs, `${root}/dir/inside`, 'x');
+        expect(await fs.readdir(`${root}/DIR`)).toEqual(['inside']);
+      } else {
+        expect(await fs.lstat(`${root}/notes.txt`)).toBeUndefined();
+        await write(fs, `${root}/notes.txt`, 'second');
+        expect((await fs.readdir(root)).sort()).toEqual(['Notes.txt', 'notes.txt']);
+        expect((await readWholeFile(fs, `${root}/Notes.txt`)).toString()).toBe('first');
+      }
+      // The probe leaves nothing behind.
+      expect((await fs.readdir(root)).some((n) => /probe/i.test(n))).toBe(false);
+    });
   });
 }
 
@@ -197,6 +223,11 @@ describe('syncfs', () => {
 
 fileSystemContract('memory', async () => {
   const fs = new MemoryFileSystem();
+  await fs.mkdir('/root');
+  return { fs, root: '/root', cleanup: async () => {} };
+});
+fileSystemContract('memory, case-insensitive', async () => {
+  const fs = new MemoryFileSystem(Date.now, { caseInsensitive: true });
   await fs.mkdir('/root');
   return { fs, root: '/root', cleanup: async () => {} };
 });

@@ -45,6 +45,11 @@ export const ERRORS = {
     message: 'Cannot reach the hub at %s (%s): is `tandem server` running there?',
   },
   INTERNAL: { status: 500, message: 'The hub failed: %s' },
+  CERTIFICATE_CHANGED: {
+    status: 495,
+    message:
+      "The hub at %s presented another certificate than the one this device pinned: expected %s, the hub presented %s; if the hub's certificate was renewed on purpose, run `tandem login --server %s --fingerprint %s --user NAME --password-stdin` again",
+  },
 } as const satisfies Record<string, { status: number; message: string }>;
 
 export type ErrorCode = keyof typeof ERRORS;

@@ -99,11 +99,7 @@ export class HttpTransport implements Transport {
           // A refused certificate already says what happened and what to do.
           error instanceof TandemError
             ? error
-            : new TandemError(
-                'UNREACHABLE',
-                TandemError.of('UNREACHABLE', this.hub, error.code ?? error.message).message,
-                { cause: error },
-              ),
+            : new TandemError('UNREACHABLE', this.unreachable(error), { cause: error }),
         ),
       );
       outgoing.on('response', (incoming) => resolve(responseOf(incoming)));
@@ -118,6 +114,15 @@ export class HttpTransport implements Transport {
       for (const part of parts) outgoing.write(part);
       outgoing.end();
     });
+  }
+
+  /** The one line for a request that got no answer. */
+  private unreachable(error: NodeJS.ErrnoException): string {
+    const code = error.code ?? error.message;
+    // An https client talking to a plain http server fails its handshake (EPROTO).
+    if (this.base.protocol === 'https:' && (code === 'EPROTO' || code.startsWith('ERR_SSL_')))
+      return `The hub at ${this.hub} did not answer in TLS (${code}): if it runs without --tls, use http://${this.base.host}`;
+    return TandemError.of('UNREACHABLE', this.hub, code).message;
   }
 }
 

@@ -70,10 +70,12 @@ export async function ensureGeneratedCertificate(
   const pair = await createSelfSignedCertificate(subjectNames(host));
   // mkdtemp makes the folder 0700; the key is written 0600 inside it.
   const temp = await mkdtemp(join(dataDir, '.tls-'));
+  let created = false;
   try {
     await writeDurably(join(temp, KEY_FILE), pair.key, 0o600);
     await writeDurably(join(temp, CERT_FILE), pair.cert, 0o644);
     await rename(temp, generatedTlsDir(dataDir));
+    created = true;
   } catch (error) {
     await rm(temp, { recursive: true, force: true });
     const code = (error as NodeJS.ErrnoException).code;
@@ -82,10 +84,7 @@ export async function ensureGeneratedCertificate(
   }
   const made = await readGeneratedCertificate(dataDir);
   if (!made) throw new CertificateError(`cannot create ${generatedTlsDir(dataDir)}`);
-  return {
-    ...made,
-    created: made.fingerprint === fingerprintOf(new X509Certificate(pair.cert).raw),
-  };
+  return { ...made, created };
 }
 
 /**

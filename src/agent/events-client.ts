@@ -15,6 +15,7 @@ import {
   EVENTS_PATH,
   parseHubMessage,
 } from '../protocol/events.js';
+import type { HubTrust } from './hub-trust.js';
 
 export interface EventsClientOptions {
   readonly hub: string;
@@ -26,6 +27,11 @@ export interface EventsClientOptions {
   /** A fatal refusal (revoked token, protocol mismatch): reconnecting will not help. */
   readonly onFatal: (message: string) => void;
   readonly log: (line: string) => void;
+  /**
+   * How a wss hub's certificate is checked (default: the system's CAs). A pinned hub that
+   * presents another certificate ends the client with `onFatal`, as a revoked token does.
+   */
+  readonly trust?: HubTrust;
 }
 
 export class EventsClient {
@@ -48,6 +54,11 @@ export class EventsClient {
     url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
     const socket = new WebSocket(url, {
       headers: { authorization: `Bearer ${this.options.token}` },
+      ...(url.protocol === 'wss:' && this.options.trust
+        ? this.options.trust.webSocketOptions((refusal) => {
+            if (refusal.code === 'CERTIFICATE_CHANGED') this.stop(refusal.message);
+          })
+        : {}),
     });
     this.socket = socket;
     // The hub refused the upgrade with an HTTP answer (401 for a revoked or unknown token).

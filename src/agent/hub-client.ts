@@ -24,6 +24,7 @@ import {
 import { TandemError, type ErrorBody } from '../protocol/errors.js';
 import { chunkFrameHead, FrameDecoder, splitChunkFrame } from '../protocol/frames.js';
 import { MAX_CHUNK_BYTES } from '../store/chunk-store.js';
+import { hubTrust, type HubTrust } from './hub-trust.js';
 
 export interface TransportResponse {
   readonly status: number;
@@ -51,17 +52,26 @@ export interface Transport {
 /** How long a request may go without a byte from the hub before it fails. */
 const SILENCE_LIMIT_MS = 120_000;
 
-/** The real transport: node:http with keep-alive connections to `hub` (http or https). */
+/**
+ * The real transport: node:http with keep-alive connections to `hub` (http or https). An
+ * https hub's certificate is checked by `trust` (by default the system's CAs); a refused one
+ * fails the call with its HubCertificateError (CERTIFICATE_CHANGED for a broken pin) before
+ * anything is sent.
+ */
 export class HttpTransport implements Transport {
   private readonly base: URL;
   private readonly agent: http.Agent;
   private readonly request: typeof http.request;
 
-  constructor(readonly hub: string) {
+  constructor(
+    readonly hub: string,
+    readonly trust: HubTrust = hubTrust(hub),
+  ) {
     this.base = new URL(hub);
     const secure = this.base.protocol === 'https:';
     // Bodies are written straight to the socket: no copy of an upload on its way out.
-    this.agent = new (secure ? https.Agent : http.Agent)({ keepAlive: true, maxSockets: 16 });
+    const options = { keepAlive: true, maxSockets: 16 };
+    this.agent = secure ? trust.agent(options) : new http.Agent(options);
     this.request = secure ? https.request : http.request;
   }
 
@@ -86,11 +96,10 @@ export class HttpTransport implements Transport {
       });
       outgoing.on('error', (error: NodeJS.ErrnoException) =>
         reject(
-          new TandemError(
-            'UNREACHABLE',
-            TandemError.of('UNREACHABLE', this.hub, error.code ?? error.message).message,
-            { cause: error },
-          ),
+          // A refused certificate already says what happened and what to do.
+          error instanceof TandemError
+            ? error
+            : new TandemError('UNREACHABLE', this.unreachable(error), { cause: error }),
         ),
       );
       outgoing.on('response', (incoming) => resolve(responseOf(incoming)));
@@ -105,6 +114,15 @@ export class HttpTransport implements Transport {
       for (const part of parts) outgoing.write(part);
       outgoing.end();
     });
+  }
+
+  /** The one line for a request that got no answer. */
+  private unreachable(error: NodeJS.ErrnoException): string {
+    const code = error.code ?? error.message;
+    // An https client talking to a plain http server fails its handshake (EPROTO).
+    if (this.base.protocol === 'https:' && (code === 'EPROTO' || code.startsWith('ERR_SSL_')))
+      return `The hub at ${this.hub} did not answer in TLS (${code}): if it runs without --tls, use http://${this.base.host}`;
+    return TandemError.of('UNREACHABLE', this.hub, code).message;
   }
 }
 

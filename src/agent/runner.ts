@@ -9,6 +9,7 @@ import { watchTree, type WatchHandle } from '../fs/watcher.js';
 import { TandemError } from '../protocol/errors.js';
 import { SyncHalted, type RoundResult, type SyncEngine } from './engine.js';
 import { EventsClient } from './events-client.js';
+import type { HubTrust } from './hub-trust.js';
 
 export interface RunnerOptions {
   readonly engine: SyncEngine;
@@ -17,6 +18,8 @@ export interface RunnerOptions {
   readonly token: string;
   readonly workspaceId: string;
   readonly log: (line: string) => void;
+  /** How the event socket checks a wss hub's certificate (see EventsClientOptions.trust). */
+  readonly trust?: HubTrust;
   /** Full rescan even without watcher events, as a safety net (ms; default 5 minutes). */
   readonly rescanMs?: number;
   /** Wait after a watcher event for more events to arrive (ms). */
@@ -33,6 +36,7 @@ const FATAL_CODES = new Set([
   'WORKSPACE_NOT_FOUND',
   'FORBIDDEN',
   'PROTOCOL_MISMATCH',
+  'CERTIFICATE_CHANGED',
 ]);
 
 export class SyncRunner {
@@ -75,6 +79,7 @@ export class SyncRunner {
       hub: this.options.hub,
       token: this.options.token,
       workspaceId: this.options.workspaceId,
+      ...(this.options.trust ? { trust: this.options.trust } : {}),
       onChanged: (seq) => {
         if (seq > this.options.engine.store.cursor) this.poke();
       },

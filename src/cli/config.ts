@@ -5,6 +5,8 @@
 import { chmod, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
+import { hubTrust, type HubTrust } from '../agent/hub-trust.js';
+import { parseFingerprint } from '../core/fingerprint.js';
 import { CliError } from './output.js';
 
 export interface DeviceConfig {
@@ -14,6 +16,12 @@ export interface DeviceConfig {
   readonly deviceId: string;
   readonly deviceName: string;
   readonly token: string;
+  /**
+   * The hub's certificate fingerprint pinned by `login --fingerprint` (`SHA256:<base64>`):
+   * then only that certificate is accepted. Absent (and in configs older than TLS): the
+   * system's CAs decide.
+   */
+  readonly fingerprint?: string;
 }
 
 export function tandemHome(): string {
@@ -56,4 +64,19 @@ export async function saveConfig(config: DeviceConfig): Promise<string> {
   await chmod(temp, 0o600);
   await rename(temp, target);
   return target;
+}
+
+/**
+ * How this device checks the certificate of `hub` (default: the hub it is signed in to): the
+ * pinned fingerprint for that hub, the system's CAs for any other. Throws a CliError when the
+ * stored fingerprint is not one (a hand-edited config).
+ */
+export function trustFor(config: DeviceConfig, hub: string = config.server): HubTrust {
+  if (config.fingerprint === undefined || hub !== config.server) return hubTrust(hub);
+  const pin = parseFingerprint(config.fingerprint);
+  if (!pin)
+    throw new CliError(
+      `the fingerprint in ${configPath()} is not valid (${JSON.stringify(config.fingerprint)}): run \`tandem login --server ${config.server} --fingerprint SHA256:...\` again`,
+    );
+  return hubTrust(hub, pin);
 }

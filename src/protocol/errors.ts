@@ -56,6 +56,11 @@ export const ERRORS = {
   },
   INTERNAL: { status: 500, message: 'The hub failed: %s' },
   UNSUPPORTED_MEDIA: { status: 415, message: 'The hub does not take that type of body here: %s' },
+  CERTIFICATE_CHANGED: {
+    status: 495,
+    message:
+      "The hub at %s presented another certificate than the one this device pinned: expected %s, the hub presented %s; if the hub's certificate was renewed on purpose, run `tandem login --server %s --fingerprint %s --user NAME --password-stdin` again",
+  },
 } as const satisfies Record<string, { status: number; message: string }>;
 
 export type ErrorCode = keyof typeof ERRORS;

@@ -11,6 +11,8 @@ import { openDatabase } from './db/open.js';
 export interface HubOptions {
   readonly dataDir: string;
   readonly logger?: boolean;
+  /** Serve https and wss with this certificate and key (PEM; see tls.ts); plain http without. */
+  readonly tls?: { readonly cert: string; readonly key: string };
 }
 
 /** Opens storage and builds the app; `app.close()` also closes the storage. */
@@ -18,7 +20,12 @@ export async function openHub(options: HubOptions): Promise<HubApp> {
   await mkdir(options.dataDir, { recursive: true });
   const { db } = await openDatabase({ kind: 'sqlite', file: join(options.dataDir, 'tandem.db') });
   const chunks = await DiskChunkStore.open(join(options.dataDir, 'chunks'));
-  const app = await buildApp({ db, chunks, logger: options.logger ?? false });
+  const app = await buildApp({
+    db,
+    chunks,
+    logger: options.logger ?? false,
+    ...(options.tls ? { tls: { cert: options.tls.cert, key: options.tls.key } } : {}),
+  });
   app.addHook('onClose', async () => {
     await db.destroy();
     await chunks.close();

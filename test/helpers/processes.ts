@@ -122,22 +122,34 @@ export interface Hub extends Background {
   dataDir: string;
 }
 
-/** Starts `tandem server` and resolves once it prints its address. */
-export async function startHub(options: { dataDir?: string; port?: number } = {}): Promise<Hub> {
+/**
+ * Starts `tandem server` and resolves once it prints its address (http or https); `args` are
+ * added to the command line (`--tls`, `--host ...`).
+ */
+export async function startHub(
+  options: { dataDir?: string; port?: number; args?: readonly string[] } = {},
+): Promise<Hub> {
   const dataDir = options.dataDir ?? join(await tempDir('tandem-hub-'), 'data');
-  const proc = background(['server', '--data', dataDir, '--port', String(options.port ?? 0)]);
-  const url = await waitFor(() => /listening on (http:\/\/\S+)/.exec(proc.output())?.[1], {
+  const proc = background([
+    'server',
+    '--data',
+    dataDir,
+    '--port',
+    String(options.port ?? 0),
+    ...(options.args ?? []),
+  ]);
+  const url = await waitFor(() => /listening on (https?:\/\/\S+)/.exec(proc.output())?.[1], {
     timeoutMs: 20_000,
     what: () => `the hub to listen (output: ${proc.output()})`,
   });
   return { ...proc, url, dataDir };
 }
 
-/** Registers (or logs in) in a fresh TANDEM_HOME; returns that home. */
+/** Registers (or logs in) in a fresh TANDEM_HOME; returns that home. `args` are added. */
 export async function account(
   hub: string,
   user: string,
-  options: { register: boolean; device: string; password?: string },
+  options: { register: boolean; device: string; password?: string; args?: readonly string[] },
 ): Promise<string> {
   const home = await tempDir('tandem-home-');
   const result = await tandem(
@@ -150,6 +162,7 @@ export async function account(
       '--password-stdin',
       '--device-name',
       options.device,
+      ...(options.args ?? []),
     ],
     { home, input: `${options.password ?? 'hunter2 but longer'}\n` },
   );

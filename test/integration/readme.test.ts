@@ -23,7 +23,8 @@ const README = resolve(import.meta.dirname, '../../README.md');
 /** The shell lines of the walkthrough section, in order. */
 async function walkthroughCommands(): Promise<string[]> {
   const text = await readFile(README, 'utf8');
-  const section = text.slice(text.indexOf('## Walkthrough'), text.indexOf('## What happens'));
+  const start = text.indexOf('## Walkthrough');
+  const section = text.slice(start, text.indexOf('\n## ', start));
   const blocks = [...section.matchAll(/```sh\n([\s\S]*?)```/g)].map((m) => m[1]!);
   return blocks
     .flatMap((block) => block.split('\n').map((line) => line.replace(/\s+#.*$/, '').trim()))

@@ -1,25 +1,53 @@
-/** `tandem server`: the hub on its embedded defaults (SQLite + chunk folder under --data). */
+/**
+ * `tandem server`: the hub on its embedded defaults (SQLite + chunk folder under --data), over
+ * http, or https with a given certificate (--tls-cert/--tls-key) or one it makes once (--tls).
+ * `tandem server fingerprint`: the fingerprint devices pin (`login --fingerprint`).
+ */
 import type { Command } from 'commander';
+import { isIP } from 'node:net';
 import { resolve } from 'node:path';
-import { CliError, printLine } from '../output.js';
+import { fingerprintHex } from '../../core/fingerprint.js';
+import type { TlsMaterial } from '../../server/tls.js';
+import { CliError, jsonOption, printJson, printLine } from '../output.js';
+
+interface ServerOptions {
+  data: string;
+  host: string;
+  port: string;
+  verbose?: boolean;
+  tls?: boolean;
+  tlsCert?: string;
+  tlsKey?: string;
+}
 
 export function registerServerCommand(program: Command): void {
-  program
+  const server = program
     .command('server')
     .description('run the hub: stores every version and keeps devices in step')
     .option('--data <dir>', 'where metadata and chunks live', './tandem-data')
     .option('--host <host>', 'address to listen on', '127.0.0.1')
     .option('--port <port>', 'port to listen on (0 picks a free one)', '8080')
+    .option(
+      '--tls',
+      'serve https with a self-signed certificate made once in DATA/tls (prints its fingerprint)',
+    )
+    .option('--tls-cert <file>', 'serve https with this certificate (PEM, chain after it)')
+    .option('--tls-key <file>', 'the private key of --tls-cert (PEM)')
     .option('--verbose', 'log every request on stderr')
-    .action(async (options: { data: string; host: string; port: string; verbose?: boolean }) => {
+    .action(async (options: ServerOptions) => {
       const port = Number(options.port);
       if (!Number.isInteger(port) || port < 0 || port > 65535)
         throw new CliError(`--port must be a number from 0 to 65535, not ${options.port}`);
       const dataDir = resolve(options.data);
+      const tls = await tlsMaterial(options, dataDir);
       const { openHub } = await import('../../server/hub.js');
       let app;
       try {
-        app = await openHub({ dataDir, logger: options.verbose ?? false });
+        app = await openHub({
+          dataDir,
+          logger: options.verbose ?? false,
+          ...(tls ? { tls: { cert: tls.cert, key: tls.key } } : {}),
+        });
       } catch (error) {
         throw new CliError(`cannot open the hub's data in ${dataDir}: ${(error as Error).message}`);
       }
@@ -39,7 +67,11 @@ export function registerServerCommand(program: Command): void {
       const address = app.server.address();
       const actualPort = typeof address === 'object' && address ? address.port : port;
       const host = options.host.includes(':') ? `[${options.host}]` : options.host;
-      printLine(`listening on http://${host}:${actualPort}`);
+      if (!tls && !isLoopback(options.host))
+        process.stderr.write(
+          `warning: listening on ${options.host} without TLS: device tokens, passwords and files travel in clear over the network; restart with --tls (a generated certificate) or --tls-cert FILE --tls-key FILE\n`,
+        );
+      printLine(`listening on ${tls ? 'https' : 'http'}://${host}:${actualPort}`);
       process.stderr.write(`data in ${dataDir}; stop with Ctrl-C\n`);
       await new Promise<void>((done) => {
         const stop = () => {
@@ -51,4 +83,88 @@ export function registerServerCommand(program: Command): void {
         process.on('SIGTERM', stop);
       });
     });
+
+  // `server`'s own options are read wherever they appear on the line (commander), so this
+  // subcommand takes --data and --tls-cert from them instead of declaring its own.
+  server
+    .command('fingerprint')
+    .description("print the SHA-256 fingerprint of the hub's certificate, as devices pin it")
+    .usage('[--data DIR] [--tls-cert FILE] [--json]')
+    .addHelpText(
+      'after',
+      '\nThe certificate is the one `tandem server --tls` made in DIR/tls (--data, default ./tandem-data),\nor the one given with --tls-cert FILE. The fingerprint is printed as SHA256:<base64>.',
+    )
+    .addOption(jsonOption())
+    .action(async (options: { json?: boolean }, command: Command) => {
+      const parent = command.parent!.opts<ServerOptions>();
+      const tlsModule = await import('../../server/tls.js');
+      const dataDir = resolve(parent.data);
+      let info;
+      try {
+        info = parent.tlsCert
+          ? { ...(await tlsModule.certificateFileInfo(resolve(parent.tlsCert))), generated: false }
+          : await tlsModule.readGeneratedCertificate(dataDir);
+      } catch (error) {
+        throw new CliError((error as Error).message);
+      }
+      if (!info)
+        throw new CliError(
+          `no certificate in ${tlsModule.generatedTlsDir(dataDir)}: the hub makes one when it starts with --tls (or name yours with --tls-cert FILE)`,
+        );
+      if (options.json)
+        printJson({
+          fingerprint: info.fingerprint,
+          sha256: fingerprintHex(info.fingerprint),
+          certificate: info.certFile,
+          generated: info.generated,
+          names: info.names,
+          validTo: info.validTo.toISOString(),
+        });
+      else printLine(info.fingerprint);
+    });
+}
+
+/** The certificate to serve with, from the options; undefined for plain http. */
+async function tlsMaterial(
+  options: ServerOptions,
+  dataDir: string,
+): Promise<TlsMaterial | undefined> {
+  if (!options.tls && !options.tlsCert && !options.tlsKey) return undefined;
+  if (options.tls && (options.tlsCert || options.tlsKey))
+    throw new CliError(
+      '--tls makes a certificate and --tls-cert/--tls-key give one: use one or the other',
+    );
+  if (!options.tls && (!options.tlsCert || !options.tlsKey))
+    throw new CliError(
+      `--${options.tlsCert ? 'tls-key' : 'tls-cert'} is missing: --tls-cert FILE and --tls-key FILE go together`,
+    );
+  const tls = await import('../../server/tls.js');
+  let material: TlsMaterial;
+  try {
+    if (options.tls) {
+      const made = await tls.ensureGeneratedCertificate(dataDir, options.host);
+      if (made.created)
+        process.stderr.write(
+          `made a self-signed certificate in ${tls.generatedTlsDir(dataDir)} (valid until ${made.validTo.toISOString().slice(0, 10)}); it is reused on every start\n`,
+        );
+      material = made;
+    } else {
+      material = await tls.loadCertificate(resolve(options.tlsCert!), resolve(options.tlsKey!));
+    }
+  } catch (error) {
+    if (error instanceof tls.CertificateError) throw new CliError(error.message);
+    throw new CliError(`cannot set up TLS in ${dataDir}: ${(error as Error).message}`);
+  }
+  process.stderr.write(
+    `certificate fingerprint: ${material.fingerprint} (devices that do not trust it pin it with --fingerprint ${material.fingerprint} when they register or log in)\n`,
+  );
+  return material;
+}
+
+/** True for addresses only this machine can reach: 127.0.0.0/8, ::1 and localhost. */
+function isLoopback(host: string): boolean {
+  const bare = host.replace(/^\[(.*)\]$/, '$1').toLowerCase();
+  if (bare === 'localhost' || bare === '::1') return true;
+  const v4 = bare.replace(/^::ffff:/, '');
+  return isIP(v4) === 4 && v4.startsWith('127.');
 }

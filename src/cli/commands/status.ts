@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import { relative, resolve } from 'node:path';
 import { TandemError } from '../../protocol/errors.js';
-import { loadConfig } from '../config.js';
+import { loadConfig, trustFor } from '../config.js';
 import { CliError, jsonOption, printJson, printLine } from '../output.js';
 
 export function registerStatusCommands(program: Command): void {
@@ -36,7 +36,10 @@ export function registerStatusCommands(program: Command): void {
         if (config) {
           try {
             const ws = (
-              await new HubClient(new HttpTransport(link.hub), config.token).listWorkspaces()
+              await new HubClient(
+                new HttpTransport(link.hub, trustFor(config, link.hub)),
+                config.token,
+              ).listWorkspaces()
             ).find((w) => w.id === link.workspaceId);
             head = ws?.head;
           } catch (error) {

@@ -11,7 +11,7 @@ import { SyncRunner } from '../../agent/runner.js';
 import type { StateStore } from '../../agent/state-store.js';
 import { NodeFileSystem } from '../../fs/node-file-system.js';
 import { TandemError } from '../../protocol/errors.js';
-import { requireConfig, type DeviceConfig } from '../config.js';
+import { requireConfig, trustFor, type DeviceConfig } from '../config.js';
 import { CliError, printJson, progress } from '../output.js';
 import { resolveWorkspace } from './workspace.js';
 
@@ -37,7 +37,7 @@ export async function runSync(dir: string, options: SyncOptions): Promise<void> 
     fs: new NodeFileSystem(),
     root,
     store,
-    client: new HubClient(new HttpTransport(link.hub), config.token),
+    client: new HubClient(new HttpTransport(link.hub, trustFor(config, link.hub)), config.token),
     workspaceId: link.workspaceId,
     deviceName: config.deviceName,
     log,
@@ -102,7 +102,7 @@ async function linkFolder(
   }
   const nested = await otherLink(root);
   if (nested) throw new CliError(nested);
-  const client = new HubClient(new HttpTransport(config.server), config.token);
+  const client = new HubClient(new HttpTransport(config.server, trustFor(config)), config.token);
   const workspace = await resolveWorkspace(client, workspaceName);
   if (!exists) await mkdir(root, { recursive: true });
   const store = await openFolderState(root, true);
@@ -169,6 +169,7 @@ async function syncForever(
     token: config.token,
     workspaceId,
     log,
+    trust: trustFor(config),
   });
   const stop = () => {
     process.stderr.write('stopping after the current step...\n');

@@ -2,11 +2,11 @@
 import type { Command } from 'commander';
 import { HttpTransport, HubClient } from '../../agent/hub-client.js';
 import type { WorkspaceInfo } from '../../protocol/api.js';
-import { requireConfig, type DeviceConfig } from '../config.js';
+import { requireConfig, trustFor, type DeviceConfig } from '../config.js';
 import { CliError, jsonOption, printJson, printLine, table } from '../output.js';
 
 export function clientFor(config: DeviceConfig): HubClient {
-  return new HubClient(new HttpTransport(config.server), config.token);
+  return new HubClient(new HttpTransport(config.server, trustFor(config)), config.token);
 }
 
 /** Finds a workspace the user can see by name (or id). */

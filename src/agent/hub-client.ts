@@ -122,6 +122,9 @@ export class HttpTransport implements Transport {
     // An https client talking to a plain http server fails its handshake (EPROTO).
     if (this.base.protocol === 'https:' && (code === 'EPROTO' || code.startsWith('ERR_SSL_')))
       return `The hub at ${this.hub} did not answer in TLS (${code}): if it runs without --tls, use http://${this.base.host}`;
+    // A TLS server hangs up on a request in clear.
+    if (this.base.protocol === 'http:' && (code === 'ECONNRESET' || code === 'ERR_HTTP_PARSE'))
+      return `The hub at ${this.hub} hung up (${code}): if it runs with --tls, use https://${this.base.host}`;
     return TandemError.of('UNREACHABLE', this.hub, code).message;
   }
 }

@@ -34,6 +34,13 @@ export function buildProgram(): Command {
   return program;
 }
 
+// Output piped into a reader that stops early (`tandem status DIR | head`): the rest of it
+// has nobody to read it, which is not a failure.
+process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  if (error.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+  throw error;
+});
+
 async function main(argv: string[]): Promise<void> {
   const program = buildProgram();
   try {

@@ -71,9 +71,9 @@ export function registerServerCommand(program: Command): void {
         process.stderr.write(
           `warning: listening on ${options.host} without TLS: device tokens, passwords and files travel in clear over the network; restart with --tls (a generated certificate) or --tls-cert FILE --tls-key FILE\n`,
         );
-      printLine(`listening on ${tls ? 'https' : 'http'}://${host}:${actualPort}`);
-      process.stderr.write(`data in ${dataDir}; stop with Ctrl-C\n`);
-      await new Promise<void>((done) => {
+      // The stop is in place before anyone is told the hub listens: a Ctrl-C right after
+      // the line still closes it cleanly.
+      const stopped = new Promise<void>((done) => {
         const stop = () => {
           process.off('SIGINT', stop);
           process.off('SIGTERM', stop);
@@ -82,6 +82,9 @@ export function registerServerCommand(program: Command): void {
         process.on('SIGINT', stop);
         process.on('SIGTERM', stop);
       });
+      printLine(`listening on ${tls ? 'https' : 'http'}://${host}:${actualPort}`);
+      process.stderr.write(`data in ${dataDir}; stop with Ctrl-C\n`);
+      await stopped;
     });
 
   // `server`'s own options are read wherever they appear on the line (commander), so this

@@ -1,7 +1,8 @@
 /**
  * The state database's versions: one written by the release before versions (the fixture,
  * made by that release's code: test/fixtures/make-state-v1.mjs) opens with the same trees
- * and gains the problems table; a database of a newer version is refused, untouched.
+ * and gains the problems table; a database of a newer version is refused, untouched. The
+ * fixture itself is never opened (SQLite would leave its -wal and -shm files beside it): a copy is.
  */
 import Database from 'better-sqlite3';
 import { copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -108,7 +109,7 @@ describe('state database versions', () => {
         d.close();
       }
     };
-    expect(schema(db)).toHaveLength(schema(FIXTURE).length + 2); // problems + its index
+    expect(schema(db)).toHaveLength(schema(copyOfFixture()).length + 2); // problems + its index
     expect(version(db)).toBe(2);
   });
 

@@ -6,7 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { forEachLimited } from '../core/concurrency.js';
-import { chunkIdOfParts, type ChunkRef } from '../core/hashing.js';
+import { chunkIdOf, chunkIdOfParts, type ChunkRef } from '../core/hashing.js';
 import type { ChunkId } from '../core/ids.js';
 import { ancestorsOf } from '../core/paths.js';
 import type { FileSystem, ReadHandle, WriteHandle } from '../fs/file-system.js';
@@ -107,9 +107,11 @@ export class ContentWriter {
 
   /**
    * Writes `chunks`, the first at byte `start`, into `out`: from local files where possible,
-   * else from the hub (chunks in `fetched` are already here). Fetched bytes are added to
-   * `counter.downloaded`. Throws PathProblem when a chunk arrives wrong or a local file read
-   * from changed during the copy.
+   * else from the hub (chunks in `fetched` are already here, checked against their ids).
+   * Every chunk written has exactly the length and the hash its ref names: one copied from a
+   * local file that does not is downloaded instead, and one from the hub that does not fails
+   * the write. Fetched bytes are added to `counter.downloaded`. Throws PathProblem when a
+   * chunk arrives wrong or a local file read from changed during the copy.
    */
   async write(
     out: TempFile,
@@ -141,9 +143,25 @@ export class ContentWriter {
       span = undefined;
       const bytes = Buffer.allocUnsafe(size);
       const read = await readFully(source.handle, bytes, from).catch(() => -1);
-      if (read === size) return out.writeAt(bytes, to);
-      for (let k = 0, at = to; k < chunks.length; at += chunks[k]!.size, k++)
-        download(chunks[k]!, at);
+      if (read !== size) {
+        for (let k = 0, at = to; k < chunks.length; at += chunks[k]!.size, k++)
+          download(chunks[k]!, at);
+        return;
+      }
+      // Each chunk copied is hashed again: the hash cache says where a chunk was, not that it
+      // is still there (a record made from a wrong manifest, or a change stat cannot see).
+      let good = 0;
+      const wrong: boolean[] = [];
+      for (let k = 0, at = 0; k < chunks.length; at += chunks[k]!.size, k++) {
+        const ok = chunkIdOf(bytes.subarray(at, at + chunks[k]!.size)) === chunks[k]!.id;
+        wrong.push(!ok);
+        if (ok) good++;
+      }
+      if (good === chunks.length) return out.writeAt(bytes, to);
+      for (let k = 0, at = 0; k < chunks.length; at += chunks[k]!.size, k++) {
+        if (wrong[k]) download(chunks[k]!, to + at);
+        else await out.writeAt(bytes.subarray(at, at + chunks[k]!.size), to + at);
+      }
     };
     let position = start;
     try {
@@ -168,8 +186,13 @@ export class ContentWriter {
               size: chunk.size,
               chunks: [chunk],
             };
-          else if (fetchedBytes) await out.writeAt(fetchedBytes, position);
-          else download(chunk, position);
+          else if (fetchedBytes) {
+            if (fetchedBytes.length !== chunk.size)
+              throw new PathProblem(
+                `the hub's manifest gives chunk ${chunk.id.slice(0, 12)} ${chunk.size} bytes, but it has ${fetchedBytes.length}; nothing written`,
+              );
+            await out.writeAt(fetchedBytes, position);
+          } else download(chunk, position);
         }
         position += chunk.size;
       }
@@ -203,7 +226,13 @@ export class ContentWriter {
         run.chunks.map((c) => c.id),
       )) {
         const chunk = run.chunks[k];
-        if (id !== chunk?.id || size !== chunk.size || chunkIdOfParts(parts) !== id)
+        if (id !== chunk?.id)
+          throw new PathProblem(`the hub sent chunk ${id.slice(0, 12)} out of order; will retry`);
+        if (size !== chunk.size)
+          throw new PathProblem(
+            `the hub's manifest gives chunk ${id.slice(0, 12)} ${chunk.size} bytes, but it has ${size}; nothing written`,
+          );
+        if (chunkIdOfParts(parts) !== id)
           throw new PathProblem(`chunk ${id.slice(0, 12)} arrived corrupted; will retry`);
         const done = () => {
           writes.delete(write);

@@ -111,18 +111,21 @@ export class StateStore {
 
   /**
    * Opens (creating) the state database at `file` (':memory:' for tests), bringing its schema
-   * up to this version. Throws StateVersionError for a database of a newer version.
+   * up to this version. Throws StateVersionError for a database of a newer version. Returns
+   * the version it was at.
    */
   constructor(file: string) {
     this.db = new Database(file);
+    let found: number;
     try {
-      this.migrate(file);
+      found = this.migrate(file);
     } catch (error) {
       this.db.close();
       throw error;
     }
     this.db.pragma('synchronous = NORMAL');
-    this.load();
+    // (Version 2 checks every remote row before it stores it: only older rows need a look.)
+    this.load(found < 2);
     this.decisionCount = (this.sql('SELECT count(*) AS n FROM decisions').get() as { n: number }).n;
   }
 
@@ -131,7 +134,7 @@ export class StateStore {
    * the version again (another process may have migrated meanwhile). Nothing is changed in a
    * database of a newer version.
    */
-  private migrate(file: string): void {
+  private migrate(file: string): number {
     const version = (): number => {
       const stored = this.db.pragma('user_version', { simple: true }) as number;
       if (stored > STATE_VERSION)
@@ -156,6 +159,7 @@ export class StateStore {
         })
         .immediate();
     }
+    return found;
   }
 
   /**
@@ -163,10 +167,12 @@ export class StateStore {
    * is most of the start-up time and of the agent's memory at rest, so a path's string, and
    * an entry the base shares with the remote tree, are held once, not once per table.
    *
-   * Remote rows are checked as the feed's rows are (a release before these checks stored
-   * whatever the hub sent): one that fails is left out, removed, and its path held.
+   * With `checkRemote` (a database from before version 2, whose release stored whatever the
+   * hub sent), remote rows are checked as the feed's rows are: one that fails is left out,
+   * removed, and its path held. Later versions check rows before storing them, so a start-up
+   * with 100,000 files does not pay for it again (about 0.25 s).
    */
-  private load(): void {
+  private load(checkRemote: boolean): void {
     for (const row of this.sql('SELECT path, kind, message, since FROM problems').all() as {
       path: string;
       kind: StoredProblem['kind'];
@@ -192,8 +198,9 @@ export class StateStore {
       let remote: Entry | undefined;
       if (remoteJson !== null) {
         remote = JSON.parse(remoteJson) as Entry;
-        const record = { path, seq: remoteSeq, node: remoteNode, entry: remote };
-        const refusal = checkRecord(record, 0);
+        const refusal = checkRemote
+          ? checkRecord({ path, seq: remoteSeq, node: remoteNode, entry: remote }, 0)
+          : undefined;
         if (refusal) refused.push([path, refusal]);
         else this.remote.set(path, { entry: remote, seq: remoteSeq!, node: remoteNode! });
       }

@@ -19,7 +19,8 @@
 import { forEachLimited } from '../core/concurrency.js';
 import { conflictedCopyPath } from '../core/conflict-name.js';
 import type { BaseNode, Entry, LocalNode, RemoteNode } from '../core/entry.js';
-import { checkManifest, chunkIdOf, type ChunkRef, type Manifest } from '../core/hashing.js';
+import { chunkIdOf, type ChunkRef, type Manifest } from '../core/hashing.js';
+import { checkManifest } from '../core/manifest-check.js';
 import type { ChunkId, ContentId } from '../core/ids.js';
 import { STATE_DIR } from '../core/ignore.js';
 import { ancestorsOf, comparePaths, depthOf, parentOf } from '../core/paths.js';

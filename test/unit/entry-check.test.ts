@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { checkEntry } from '../../src/core/entry-check.js';
 import { MAX_MTIME_MS } from '../../src/core/entry.js';
-import { checkManifest, chunkIdOf, contentIdOf } from '../../src/core/hashing.js';
+import { chunkIdOf, contentIdOf } from '../../src/core/hashing.js';
+import { checkManifest } from '../../src/core/manifest-check.js';
 import type { ChunkId } from '../../src/core/ids.js';
 
 const ID = 'ab'.repeat(32);

@@ -3,6 +3,7 @@
  * whether it comes from the hub (one request per file, or one for a batch) or is copied
  * from a local file that the hash cache says holds it.
  */
+import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { ContentWriter, PathProblem, TempFile } from '../../src/agent/content-writer.js';
 import type { HubClient } from '../../src/agent/hub-client.js';
@@ -33,7 +34,11 @@ async function setup(hub: Map<ChunkId, Buffer>) {
   } as unknown as HubClient;
   const writer = new ContentWriter({ fs, root: '/r', store, client, workspaceId: 'ws' });
   /** A local file the hash cache says holds `chunks`. */
-  const local = async (path: string, bytes: string, chunks: { id: ChunkId; size: number }[]) => {
+  const local = async (
+    path: string,
+    bytes: string | Buffer,
+    chunks: { id: ChunkId; size: number }[],
+  ) => {
     await fs.writeFile(`/r/${path}`, bytes);
     const stat = (await fs.lstat(`/r/${path}`))!;
     clock += 10_000;
@@ -54,7 +59,8 @@ async function setup(hub: Map<ChunkId, Buffer>) {
     const counter = { downloaded: 0 };
     try {
       await writer.write(out, chunks, 0, batch, counter);
-      return { bytes: (await fs.readFile(out.path)).toString(), counter };
+      const data = await fs.readFile(out.path);
+      return { bytes: data.toString(), data, counter };
     } finally {
       await out.discard(fs);
     }
@@ -91,6 +97,21 @@ describe('writing a download', () => {
     const { bytes } = await write(refs);
     expect(bytes).toBe('aaaahellocccc');
     expect(fetched).toEqual([HELLO.id]);
+  });
+
+  it('checks the chunks of a large span too (hashed on the worker thread)', async () => {
+    const truth = randomBytes(2 * 1024 * 1024);
+    const quarter = truth.length / 4;
+    const part = (k: number) => truth.subarray(k * quarter, (k + 1) * quarter);
+    const refs = [0, 1, 2, 3].map((k) => ({ id: chunkIdOf(part(k)), size: quarter }));
+    const { local, write, fetched } = await setup(new Map([[refs[2]!.id, part(2)]]));
+    // Recorded as the four chunks, but the third is no longer what it was.
+    const onDisk = Buffer.from(truth);
+    onDisk.fill(7, 2 * quarter + 100, 2 * quarter + 200);
+    await local('big.bin', onDisk, refs);
+    const { data } = await write(refs);
+    expect(data.equals(truth)).toBe(true);
+    expect(fetched).toEqual([refs[2]!.id]);
   });
 
   it('refuses a chunk of a batch whose length is not what the manifest says', async () => {

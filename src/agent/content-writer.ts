@@ -5,8 +5,10 @@
  * prefetcher, which writes a file another device is still uploading.
  */
 import { randomBytes } from 'node:crypto';
+import { BufferPool } from '../core/buffer-pool.js';
 import { forEachLimited } from '../core/concurrency.js';
-import { chunkIdOfParts, type ChunkRef } from '../core/hashing.js';
+import { HashWorker, sharedBuffer } from '../core/hash-worker.js';
+import { chunkIdOf, chunkIdOfParts, type ChunkRef } from '../core/hashing.js';
 import type { ChunkId } from '../core/ids.js';
 import { ancestorsOf } from '../core/paths.js';
 import type { FileSystem, ReadHandle, WriteHandle } from '../fs/file-system.js';
@@ -26,6 +28,14 @@ const WRITES_AHEAD_BYTES = 4 * 1024 * 1024;
 const FLUSH_EVERY_BYTES = 64 * 1024 * 1024;
 /** Neighbouring local chunks are copied in reads of up to this many bytes. */
 const LOCAL_SPAN_BYTES = 8 * 1024 * 1024;
+/** Spans copied at once (one is hashed while the next is read). */
+const SPANS_AHEAD = 2;
+/** Spans of at least this many bytes are hashed on the worker thread. */
+const THREADED_SPAN_BYTES = 1024 * 1024;
+/** Hashes the chunks copied from local files, off the main thread. */
+const spanHasher = new HashWorker();
+/** Read buffers of shared memory for the spans it hashes, reused. */
+const spanPool = new BufferPool(LOCAL_SPAN_BYTES, SPANS_AHEAD + 1, sharedBuffer);
 
 export interface ContentWriterOptions {
   readonly fs: FileSystem;
@@ -107,9 +117,11 @@ export class ContentWriter {
 
   /**
    * Writes `chunks`, the first at byte `start`, into `out`: from local files where possible,
-   * else from the hub (chunks in `fetched` are already here). Fetched bytes are added to
-   * `counter.downloaded`. Throws PathProblem when a chunk arrives wrong or a local file read
-   * from changed during the copy.
+   * else from the hub (chunks in `fetched` are already here, checked against their ids).
+   * Every chunk written has exactly the length and the hash its ref names: one copied from a
+   * local file that does not is downloaded instead, and one from the hub that does not fails
+   * the write. Fetched bytes are added to `counter.downloaded`. Throws PathProblem when a
+   * chunk arrives wrong or a local file read from changed during the copy.
    */
   async write(
     out: TempFile,
@@ -133,17 +145,21 @@ export class ContentWriter {
     // Neighbouring chunks of one local file that stay neighbours here are copied in one read
     // and one write (a file edited in the middle is mostly such spans). What cannot be read
     // is downloaded instead.
-    type Span = { source: ChunkSource; from: number; to: number; size: number; chunks: ChunkRef[] };
     let span: Span | undefined;
+    // Spans are read, checked and written two at a time: one is hashed (on the worker thread
+    // when large) while the next is read.
+    const copying = new Set<Promise<void>>();
+    let failure: unknown;
     const copySpan = async () => {
       if (!span) return;
-      const { source, from, to, size, chunks } = span;
+      const job = this.copySpan(out, span, download).catch((error: unknown) => {
+        failure ??= error;
+      });
       span = undefined;
-      const bytes = Buffer.allocUnsafe(size);
-      const read = await readFully(source.handle, bytes, from).catch(() => -1);
-      if (read === size) return out.writeAt(bytes, to);
-      for (let k = 0, at = to; k < chunks.length; at += chunks[k]!.size, k++)
-        download(chunks[k]!, at);
+      copying.add(job);
+      void job.then(() => copying.delete(job));
+      if (copying.size >= SPANS_AHEAD) await Promise.race(copying);
+      if (failure) throw failure;
     };
     let position = start;
     try {
@@ -168,17 +184,61 @@ export class ContentWriter {
               size: chunk.size,
               chunks: [chunk],
             };
-          else if (fetchedBytes) await out.writeAt(fetchedBytes, position);
-          else download(chunk, position);
+          else if (fetchedBytes) {
+            if (fetchedBytes.length !== chunk.size)
+              throw new PathProblem(
+                `the hub's manifest gives chunk ${chunk.id.slice(0, 12)} ${chunk.size} bytes, but it has ${fetchedBytes.length}; nothing written`,
+              );
+            await out.writeAt(fetchedBytes, position);
+          } else download(chunk, position);
         }
         position += chunk.size;
       }
       await copySpan();
+      await Promise.all(copying);
+      if (failure) throw failure;
       await this.checkSources(sources);
       await forEachLimited(runs, PARALLEL_RUNS, (run) => this.fetchRun(out, run, counter));
     } finally {
+      await Promise.all(copying); // (no copy may still write to a file about to be closed)
       await out.settle();
       for (const source of sources.values()) await source?.handle.close();
+    }
+  }
+
+  /**
+   * Copies a span of neighbouring chunks from a local file into `out`. Each chunk is hashed
+   * again first: the hash cache says where a chunk was, not that it is still there (a record
+   * made from a wrong manifest, or a change its stat cannot show). What does not read back
+   * whole, or not as its id, is left to `download` instead.
+   */
+  private async copySpan(
+    out: TempFile,
+    { source, from, to, size, chunks }: Span,
+    download: (chunk: ChunkRef, position: number) => void,
+  ): Promise<void> {
+    const threaded = size >= THREADED_SPAN_BYTES;
+    const buffer = threaded ? spanPool.take() : Buffer.allocUnsafe(size);
+    try {
+      const bytes = buffer.subarray(0, size);
+      const read = await readFully(source.handle, bytes, from).catch(() => -1);
+      const lengths = chunks.map((c) => c.size);
+      let ids: readonly ChunkId[] | undefined;
+      if (read === size && threaded) ids = await spanHasher.ids(buffer, 0, lengths);
+      else if (read === size) {
+        const inline: ChunkId[] = [];
+        for (let k = 0, at = 0; k < chunks.length; at += lengths[k]!, k++)
+          inline.push(chunkIdOf(bytes.subarray(at, at + lengths[k]!)));
+        ids = inline;
+      }
+      if (ids && ids.every((id, k) => id === chunks[k]!.id)) return await out.writeAt(bytes, to);
+      for (let k = 0, at = 0; k < chunks.length; at += chunks[k]!.size, k++) {
+        if (ids?.[k] === chunks[k]!.id)
+          await out.writeAt(bytes.subarray(at, at + chunks[k]!.size), to + at);
+        else download(chunks[k]!, to + at);
+      }
+    } finally {
+      if (threaded) spanPool.release(buffer);
     }
   }
 
@@ -203,7 +263,13 @@ export class ContentWriter {
         run.chunks.map((c) => c.id),
       )) {
         const chunk = run.chunks[k];
-        if (id !== chunk?.id || size !== chunk.size || chunkIdOfParts(parts) !== id)
+        if (id !== chunk?.id)
+          throw new PathProblem(`the hub sent chunk ${id.slice(0, 12)} out of order; will retry`);
+        if (size !== chunk.size)
+          throw new PathProblem(
+            `the hub's manifest gives chunk ${id.slice(0, 12)} ${chunk.size} bytes, but it has ${size}; nothing written`,
+          );
+        if (chunkIdOfParts(parts) !== id)
           throw new PathProblem(`chunk ${id.slice(0, 12)} arrived corrupted; will retry`);
         const done = () => {
           writes.delete(write);
@@ -284,6 +350,15 @@ export async function checkAncestors(fs: FileSystem, root: string, path: string)
     }
     if (!stat) return; // missing: nothing below exists either
   }
+}
+
+/** Neighbouring chunks of one local file, to copy in one read and one write. */
+interface Span {
+  readonly source: ChunkSource;
+  readonly from: number;
+  readonly to: number;
+  size: number;
+  readonly chunks: ChunkRef[];
 }
 
 /** Files chunks are copied from during one write (null: not usable). */

@@ -4,15 +4,25 @@
  * from the hub, a timer) and runs again. Hints only say "look again": the cursor, the scan
  * and the planner are the truth, so a lost hint costs latency, never correctness.
  */
-import type { BaseNode, LocalNode, RemoteNode, Tree } from '../core/entry.js';
+import {
+  MAX_FILE_BYTES,
+  type BaseNode,
+  type LocalNode,
+  type RemoteNode,
+  type Tree,
+} from '../core/entry.js';
 import { IGNORE_FILE, makeIgnoreMatcher, STATE_DIR, type IgnoreMatcher } from '../core/ignore.js';
+import { checkPath } from '../core/paths.js';
 import { plan, type Change } from '../core/planner.js';
 import type { UploadPreview } from '../protocol/api.js';
 import { TandemError } from '../protocol/errors.js';
 import type { ContentId } from '../core/ids.js';
+import { MAX_CHUNK_BYTES } from '../store/chunk-store.js';
 import { ChunkUploader, EarlyUpload, UPLOAD_BATCH_BYTES } from './chunk-uploader.js';
 import { DeletionHold, type HoldResult } from './deletion-hold.js';
 import { ContentCache, Executor, type ExecutionResult, type ExecutorOptions } from './executor.js';
+import { checkPage, labelOf } from './feed-check.js';
+import { PathProblems } from './problems.js';
 import {
   absolute,
   readIgnoreFile,
@@ -45,6 +55,15 @@ export interface RoundResult {
   /** When to look again at the paths not final yet (ms). */
   readonly retryInMs: number;
   readonly scanProblems: readonly Problem[];
+  /**
+   * Problems first seen (or changed) this round, of the feed, the scan or the changes made:
+   * to tell the person once. A problem that persists is not in here again.
+   */
+  readonly reported: readonly Problem[];
+  /** Paths with a problem now (see PathProblems; scan problems are not counted). */
+  readonly problems: number;
+  /** When the first change left out for its retry is due (ms), if one was left out. */
+  readonly problemsDueInMs: number | undefined;
 }
 
 /**
@@ -68,6 +87,13 @@ export class SyncEngine {
   private readonly log: (line: string) => void;
   private readonly executor: Executor;
   private readonly deletions: DeletionHold;
+  private readonly problems: PathProblems;
+  /** The scan's problems last round, so that each is reported once. */
+  private scanProblems = new Map<string, string>();
+  /** Feed problems found by pulls since the last round reported them. */
+  private feedProblems: Problem[] = [];
+  /** Upload previews refused, by upload, so that each is reported once. */
+  private readonly refusedPreviews = new Set<string>();
   /** Time for waits between rounds: monotonic unless the caller drives the clock. */
   private readonly elapsed: () => number;
 
@@ -75,6 +101,7 @@ export class SyncEngine {
     this.now = options.now ?? Date.now;
     this.log = options.log ?? (() => {});
     this.deletions = new DeletionHold(options.deleteSettleMs);
+    this.problems = new PathProblems(options.store);
     this.elapsed = options.now ?? (() => performance.now());
     this.executor = new Executor({
       fs: options.fs,
@@ -113,9 +140,25 @@ export class SyncEngine {
     for (const path of execution.touched) this.pendingHints.add(path);
   }
 
-  /** Another device is uploading a large file: fetch it ahead unless it is ignored here. */
+  /**
+   * Another device is uploading a large file: fetch it ahead unless it is ignored here. A
+   * preview is checked as a feed row is (its path valid and in normal form, its stretch of
+   * chunks inside its size), and one that fails is passed over (and logged once).
+   */
   preview(preview: UploadPreview): Promise<void> {
+    const refusal = previewRefusal(preview);
+    if (refusal) {
+      if (!this.refusedPreviews.has(preview.upload)) {
+        if (this.refusedPreviews.size >= 1000) this.refusedPreviews.clear();
+        this.refusedPreviews.add(preview.upload);
+        this.log(
+          `${labelOf(preview.path, 0)}: the hub sent an invalid upload preview (${refusal}); ignored`,
+        );
+      }
+      return Promise.resolve();
+    }
     if (this.matcher?.(preview.path, false) === true) return Promise.resolve();
+    if (this.store.isHeld(preview.path)) return Promise.resolve();
     return this.executor.preview(preview);
   }
 
@@ -147,7 +190,11 @@ export class SyncEngine {
     }
   }
 
-  /** Pulls the change feed up to the hub's head into the remote tree. */
+  /**
+   * Pulls the change feed up to the hub's head into the remote tree. A page that cannot be
+   * put in order (see checkPage) fails the pull with a TandemError, and nothing of it is
+   * applied; invalid rows in a page in order are passed over (see StateStore.applyChanges).
+   */
   async pull(): Promise<void> {
     const { client, store, workspaceId } = this.options;
     for (;;) {
@@ -162,7 +209,13 @@ export class SyncEngine {
         }
         throw error;
       }
-      store.applyChanges(page);
+      const wrong = checkPage(page, store.cursor);
+      if (wrong)
+        throw new TandemError(
+          'INTERNAL',
+          `the hub sent a change feed that cannot be applied after seq ${store.cursor}: ${wrong}; will retry`,
+        );
+      this.feedProblems.push(...store.applyChanges(page, this.now()));
       if (!page.more) return;
     }
   }
@@ -225,27 +278,48 @@ export class SyncEngine {
       skip: scan.skip,
       isIgnored,
     };
-    // Deletions wait until they have held a moment (see DeletionHold); the paths are looked
-    // at again when they are due, so only a deletion seen twice is sent.
+    // Paths held by the feed, and changes that failed as they are asked now, wait (see
+    // PathProblems); deletions wait until they have held a moment (see DeletionHold), and
+    // the paths are looked at again when they are due, so only a deletion seen twice is sent.
     let hold: HoldResult | undefined;
-    const settle = (planned: readonly Change[]): readonly Change[] => {
-      hold = this.deletions.filter(planned, this.elapsed());
+    let problemsDueInMs: number | undefined;
+    const attempted: Change[] = [];
+    const ready = (planned: readonly Change[], deletions: boolean): readonly Change[] => {
+      const waiting = this.problems.hold(planned, this.elapsed());
+      problemsDueInMs = waiting.dueInMs;
+      if (!deletions) return waiting.ready;
+      hold = this.deletions.filter(waiting.ready, this.elapsed());
       if (this.pendingHints !== 'all') for (const path of hold.held) this.pendingHints.add(path);
       return hold.ready;
     };
     const first = plan(trees);
-    let changes = first.movesOnly ? first.changes : settle(first.changes);
+    let full = first.movesOnly ? undefined : first.changes;
+    let changes = ready(first.changes, !first.movesOnly);
+    attempted.push(...changes);
     let execution =
       changes.length > 0 ? await this.executor.execute(changes, contents) : emptyExecution();
     this.hintChanged(changes, execution);
     if (first.movesOnly && execution.applied === 0) {
       // No rename could be applied (the disk or the hub moved on since the scan): plan them
       // as delete + create instead, which always makes progress and loses nothing.
-      changes = settle(plan({ ...trees, detectMoves: false }).changes);
+      full = plan({ ...trees, detectMoves: false }).changes;
+      changes = ready(full, true);
+      attempted.push(...changes);
       const fallback = await this.executor.execute(changes, contents);
       this.hintChanged(changes, fallback);
       execution = { ...fallback, problems: [...execution.problems, ...fallback.problems] };
     }
+    const reported = [...this.feedProblems.splice(0), ...this.newScanProblems(scan.problems)];
+    reported.push(
+      ...this.problems.settle({
+        attempted,
+        problems: execution.problems,
+        planned: full,
+        unknown: scan.skip,
+        now: this.elapsed(),
+        time: this.now(),
+      }),
+    );
     if (this.options.trace && changes.length > 0) {
       const ms = (from: number, to: number) => `${Math.round(to - from)} ms`;
       this.options.trace(
@@ -264,7 +338,17 @@ export class SyncEngine {
       unstable: scan.unstable.size + held,
       retryInMs: waits.length > 0 ? Math.min(...waits) : UNSTABLE_RETRY_MS,
       scanProblems: scan.problems,
+      reported,
+      problems: this.problems.count,
+      problemsDueInMs,
     };
+  }
+
+  /** The scan's problems not reported last round (each is told once while it lasts). */
+  private newScanProblems(problems: readonly Problem[]): Problem[] {
+    const previous = this.scanProblems;
+    this.scanProblems = new Map(problems.map((p) => [p.path, p.message]));
+    return problems.filter((p) => previous.get(p.path) !== p.message);
   }
 
   /**
@@ -281,6 +365,23 @@ export class SyncEngine {
     }
     return last!;
   }
+}
+
+/** Why an upload preview cannot be used, or undefined (its shape was checked on arrival). */
+function previewRefusal(preview: UploadPreview): string | undefined {
+  const path = checkPath(preview.path);
+  if (!path.ok) return path.reason;
+  if (path.path !== preview.path) return 'a path must be in Unicode normal form C';
+  if (!Number.isSafeInteger(preview.size) || preview.size < 0 || preview.size > MAX_FILE_BYTES)
+    return `its size ${preview.size} is not a file size`;
+  let end = preview.at;
+  for (const chunk of preview.chunks) {
+    if (chunk.size > MAX_CHUNK_BYTES) return `a chunk of ${chunk.size} bytes is larger than any`;
+    end += chunk.size;
+  }
+  return end > preview.size
+    ? `its chunks end at byte ${end}, past its size ${preview.size}`
+    : undefined;
 }
 
 function kindAt(

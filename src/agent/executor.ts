@@ -20,6 +20,7 @@ import { forEachLimited } from '../core/concurrency.js';
 import { conflictedCopyPath } from '../core/conflict-name.js';
 import type { BaseNode, Entry, LocalNode, RemoteNode } from '../core/entry.js';
 import { chunkIdOf, type ChunkRef, type Manifest } from '../core/hashing.js';
+import { checkManifest } from '../core/manifest-check.js';
 import type { ChunkId, ContentId } from '../core/ids.js';
 import { STATE_DIR } from '../core/ignore.js';
 import { ancestorsOf, comparePaths, depthOf, parentOf } from '../core/paths.js';
@@ -154,6 +155,8 @@ interface Download {
 }
 
 export class Executor {
+  /** Why the hub's manifest of a content was refused, for the pull under way. */
+  private readonly refusedManifests = new Map<ContentId, string>();
   private readonly tmpDir: string;
   private readonly writer: ContentWriter;
   /** Files other devices are uploading, fetched ahead of their commits. */
@@ -914,7 +917,10 @@ export class Executor {
     this.options.log(line);
   }
 
-  /** Fetches chunks from the hub into `into`, verifying each against its id. */
+  /**
+   * Fetches chunks from the hub into `into`, verifying each against its id. (Its length is
+   * checked against each manifest that uses it, as it is written: ContentWriter.write.)
+   */
   private async fetchInto(
     ids: readonly ChunkId[],
     into: Map<ChunkId, Uint8Array>,
@@ -938,20 +944,36 @@ export class Executor {
       throw new TandemError('INTERNAL', 'the hub sent fewer chunks than asked; will retry');
   }
 
+  /**
+   * The manifests of `ids`, each checked (`checkManifest`: its content id is the hash of its
+   * chunk ids, its size their sum) before it is used: from the hash cache when a local file
+   * holds that content, else from the hub. One that fails is left out, and why is kept in
+   * `refusedManifests` for the paths that need it.
+   */
   private async fetchManifests(ids: readonly ContentId[]): Promise<Map<ContentId, Manifest>> {
     const unique = [...new Set(ids)];
     const known = new Map<ContentId, Manifest>();
+    this.refusedManifests.clear();
     // A content already on disk here needs no round trip.
     for (const id of unique) {
       const record = this.options.store.contentRecord(id);
-      if (record) known.set(id, { contentId: id, size: record.size, chunks: record.chunks });
+      if (!record) continue;
+      const local = { contentId: id, size: record.size, chunks: record.chunks };
+      if (checkManifest(local).ok) known.set(id, local);
     }
     const wanted = unique.filter((id) => !known.has(id));
     const fetched =
       wanted.length > 0
         ? await this.options.client.manifests(this.options.workspaceId, wanted)
         : [];
-    for (const manifest of fetched) known.set(manifest.contentId, manifest);
+    const asked = new Set(wanted);
+    for (const manifest of fetched as unknown[]) {
+      const check = checkManifest(manifest);
+      const id = (manifest as { contentId?: unknown } | null)?.contentId as ContentId;
+      if (!asked.has(id)) continue; // (not asked for: of no use)
+      if (check.ok) known.set(id, check.manifest);
+      else if (!known.has(id)) this.refusedManifests.set(id, check.reason);
+    }
     return known;
   }
 
@@ -1027,7 +1049,18 @@ export class Executor {
   ): Promise<Download> {
     const entry = change.remote.entry as Extract<Entry, { kind: 'file' }>;
     const manifest = manifests.get(entry.contentId);
-    if (!manifest) throw new PathProblem(`the hub has no manifest for ${change.path}; will retry`);
+    if (!manifest) {
+      const refused = this.refusedManifests.get(entry.contentId);
+      throw new PathProblem(
+        refused
+          ? `the hub's manifest of ${change.path} does not verify (${refused}); nothing written`
+          : `the hub has no manifest for ${change.path}; will retry`,
+      );
+    }
+    if (manifest.size !== entry.size)
+      throw new PathProblem(
+        `the hub says ${change.path} is ${entry.size} bytes, but its content is ${manifest.size}; nothing written`,
+      );
     const mode = entry.executable ? 0o755 : 0o644;
     const { file, kept, prefetched } = await this.tempFileFor(change.path, manifest, result);
     let stat: Stat | undefined;
@@ -1037,8 +1070,14 @@ export class Executor {
       await file.handle.setMeta(mode, entry.mtime);
       if (durable || prefetched) await file.sync();
       else await file.flushed();
-      // What is recorded is the file written here, even if someone changes it once renamed.
-      stat = await file.handle.stat();
+      // What is recorded is the file written here, even if someone changes it once renamed:
+      // every chunk in it was checked (length and hash), and so is the whole.
+      const written = await file.handle.stat();
+      if (written.size !== manifest.size)
+        throw new PathProblem(
+          `${change.path} came out ${written.size} bytes instead of ${manifest.size}; nothing placed`,
+        );
+      stat = written;
     } finally {
       await file.settle();
       await file.handle.close();

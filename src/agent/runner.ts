@@ -50,6 +50,8 @@ export class SyncRunner {
   private failures = 0;
   private offline = false;
   private idleReported = false;
+  /** The last round failure logged: the same one again is not logged again. */
+  private lastFailure: string | undefined;
   private settleTimer: NodeJS.Timeout | undefined;
   /** The scans every 2 s that stand in for a watcher that cannot run. */
   private fallbackScan: NodeJS.Timeout | undefined;
@@ -214,11 +216,15 @@ export class SyncRunner {
         this.stopping = true;
         return;
       }
-      // Anything else: report, back off and try again; the three trees are the truth.
-      log(`sync round failed: ${(error as Error).message}; retrying`);
+      // Anything else: report (once while it lasts), back off and try again; the three trees
+      // are the truth.
+      const message = (error as Error).message;
+      if (message !== this.lastFailure) log(`sync round failed: ${message}; retrying`);
+      this.lastFailure = message;
       this.retryIn(Math.min(1_000 * 2 ** Math.min(this.failures++, 5), 30_000));
       return;
     }
+    this.lastFailure = undefined;
     if (activity || result.planned > 0) {
       // Watcher events are hints and can be missed or arrive out of order: once activity has
       // settled, one full scan makes sure nothing was.
@@ -227,10 +233,10 @@ export class SyncRunner {
     }
     if (this.offline) log('the hub is reachable again');
     this.offline = false;
-    for (const problem of [...result.scanProblems, ...result.execution.problems])
-      log(`${problem.path}: ${problem.message}`);
+    // Each problem is told once; one that persists is retried on its own schedule, quietly.
+    for (const problem of result.reported) log(`${problem.path}: ${problem.message}`);
+    if (result.execution.applied > 0) this.idleReported = false;
     if (result.planned > 0) {
-      this.idleReported = false;
       if (result.execution.applied > 0) {
         this.failures = 0;
         this.dirty = true; // keep going until a round plans nothing
@@ -241,10 +247,18 @@ export class SyncRunner {
         this.retryIn(result.unstable > 0 ? Math.min(backoff, result.retryInMs) : backoff);
       }
     } else if (result.unstable > 0) {
-      this.retryIn(result.retryInMs);
-    } else if (!this.idleReported) {
-      this.idleReported = true;
-      log(`up to date (seq ${engine.store.cursor})`);
+      this.retryIn(Math.min(result.retryInMs, result.problemsDueInMs ?? Infinity));
+    } else {
+      // Changes left out until their retry is due: look again then.
+      if (result.problemsDueInMs !== undefined) this.retryIn(result.problemsDueInMs);
+      if (!this.idleReported) {
+        this.idleReported = true;
+        log(
+          result.problems > 0
+            ? `up to date (seq ${engine.store.cursor}) but for ${result.problems} path(s) with problems: see \`tandem status ${this.options.root}\``
+            : `up to date (seq ${engine.store.cursor})`,
+        );
+      }
     }
   }
 }

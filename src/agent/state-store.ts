@@ -1,18 +1,21 @@
 /**
  * The agent's local state, in `DIR/.tandem/state.db` (SQLite): the link to the hub, the
  * cursor, the remote tree (the hub's entries as of the cursor), the base tree (what both
- * sides agreed on), a cache of file hashes keyed by inode/size/mtime, and a log of decisions.
+ * sides agreed on), a cache of file hashes keyed by inode/size/mtime, a log of decisions, and
+ * the paths the agent cannot sync now, with why (read by `tandem status`).
  *
  * The trees are also held in memory; every mutation writes through in its own transaction,
  * so a crash leaves the database at a state the planner can start from again. Not safe for
- * use by two processes at once (the agent holds a lock file).
+ * use by two agents at once (the agent holds a lock file); `tandem status` may read it while
+ * an agent runs.
  */
 import Database from 'better-sqlite3';
 import { identicalEntry, type BaseNode, type Entry, type RemoteNode } from '../core/entry.js';
 import type { ChunkRef } from '../core/hashing.js';
 import type { ChunkId, ContentId } from '../core/ids.js';
 import { isInside, rebase } from '../core/paths.js';
-import type { ChangesResponse, JournalRow } from '../protocol/api.js';
+import type { ChangesResponse, JournalRow, RemoteRecord } from '../protocol/api.js';
+import { checkRecord, checkRow, notAFolderAbove, type FeedRefusal } from './feed-check.js';
 
 export interface LinkInfo {
   readonly hub: string;
@@ -45,14 +48,43 @@ export interface Decision {
   readonly detail: string;
 }
 
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+/**
+ * Why a path cannot be synced now. `feed`: the hub sent an invalid change for it (the path
+ * is held as it was until the hub sends a valid one); `apply`: a change for it failed here
+ * (it is tried again later, see PathProblems).
+ */
+export interface StoredProblem {
+  readonly kind: 'feed' | 'apply';
+  readonly message: string;
+  /** When it was first seen (ms since the epoch). */
+  readonly since: number;
+}
+
+/**
+ * The schema, one migration per version (`PRAGMA user_version`), each run once in its own
+ * transaction. Version 1 is the schema exactly as the release before versions created it (it
+ * left user_version at 0, so a database with tables and version 0 is at version 1); a new
+ * migration is appended, never edited.
+ */
+const MIGRATIONS: readonly string[] = [
+  // 1: the link, the cursor, the two trees, the hash cache and the decision log.
+  `CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS remote (path TEXT PRIMARY KEY, entry TEXT NOT NULL, seq INTEGER NOT NULL, node INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS base (path TEXT PRIMARY KEY, entry TEXT NOT NULL, seq INTEGER NOT NULL, node INTEGER NOT NULL, ino INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS hashes (path TEXT PRIMARY KEY, ino INTEGER NOT NULL, size INTEGER NOT NULL, mtime INTEGER NOT NULL, content_id TEXT NOT NULL, chunks TEXT NOT NULL, hashed_at INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS decisions (id INTEGER PRIMARY KEY AUTOINCREMENT, time INTEGER NOT NULL, path TEXT NOT NULL, action TEXT NOT NULL, detail TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS decisions_path ON decisions (path, id);
-`;
+CREATE INDEX IF NOT EXISTS decisions_path ON decisions (path, id);`,
+  // 2: the paths that cannot be synced now, for `tandem status`.
+  `CREATE TABLE problems (path TEXT PRIMARY KEY, kind TEXT NOT NULL, message TEXT NOT NULL, since INTEGER NOT NULL);`,
+];
+
+/** The schema version this code writes. */
+export const STATE_VERSION = MIGRATIONS.length;
+
+/** The state database was written by a newer Tandem, whose schema this one cannot read. */
+export class StateVersionError extends Error {
+  override readonly name = 'StateVersionError';
+}
 
 const MAX_DECISIONS = 50_000;
 
@@ -72,24 +104,85 @@ export class StateStore {
   readonly remote = new Map<string, RemoteNode>();
   readonly base = new Map<string, BaseNode>();
   readonly hashes = new Map<string, HashRecord>();
+  private readonly problemsByPath = new Map<string, StoredProblem>();
+  /** Paths (valid ones) held because the hub sent an invalid change for them: `feed` problems. */
+  private readonly held = new Set<string>();
   private decisionCount = 0;
 
-  /** Opens (creating) the state database at `file` (':memory:' for tests). */
+  /**
+   * Opens (creating) the state database at `file` (':memory:' for tests), bringing its schema
+   * up to this version. Throws StateVersionError for a database of a newer version. Returns
+   * the version it was at.
+   */
   constructor(file: string) {
     this.db = new Database(file);
-    this.db.pragma('journal_mode = WAL');
+    let found: number;
+    try {
+      found = this.migrate(file);
+    } catch (error) {
+      this.db.close();
+      throw error;
+    }
     this.db.pragma('synchronous = NORMAL');
-    this.db.exec(SCHEMA);
-    this.load();
+    // (Version 2 checks every remote row before it stores it: only older rows need a look.)
+    this.load(found < 2);
     this.decisionCount = (this.sql('SELECT count(*) AS n FROM decisions').get() as { n: number }).n;
+  }
+
+  /**
+   * Runs the migrations the database lacks, each once, in its own transaction, which checks
+   * the version again (another process may have migrated meanwhile). Nothing is changed in a
+   * database of a newer version.
+   */
+  private migrate(file: string): number {
+    const version = (): number => {
+      const stored = this.db.pragma('user_version', { simple: true }) as number;
+      if (stored > STATE_VERSION)
+        throw new StateVersionError(
+          `${file} was written by a newer version of Tandem (state version ${stored}; this one reads up to ${STATE_VERSION}): upgrade Tandem on this device`,
+        );
+      if (stored > 0) return stored;
+      // The release before versions left 0 behind: its tables mean version 1.
+      const tables = this.db
+        .prepare("SELECT count(*) AS n FROM sqlite_master WHERE type = 'table' AND name = 'meta'")
+        .get() as { n: number };
+      return tables.n > 0 ? 1 : 0;
+    };
+    const found = version();
+    this.db.pragma('journal_mode = WAL');
+    for (let next = found + 1; next <= STATE_VERSION; next++) {
+      this.db
+        .transaction(() => {
+          if (version() >= next) return;
+          this.db.exec(MIGRATIONS[next - 1]!);
+          this.db.pragma(`user_version = ${next}`);
+        })
+        .immediate();
+    }
+    return found;
   }
 
   /**
    * Reads the three tables into memory in one pass over their paths. With 100,000 files this
    * is most of the start-up time and of the agent's memory at rest, so a path's string, and
    * an entry the base shares with the remote tree, are held once, not once per table.
+   *
+   * With `checkRemote` (a database from before version 2, whose release stored whatever the
+   * hub sent), remote rows are checked as the feed's rows are: one that fails is left out,
+   * removed, and its path held. Later versions check rows before storing them, so a start-up
+   * with 100,000 files does not pay for it again (about 0.25 s).
    */
-  private load(): void {
+  private load(checkRemote: boolean): void {
+    for (const row of this.sql('SELECT path, kind, message, since FROM problems').all() as {
+      path: string;
+      kind: StoredProblem['kind'];
+      message: string;
+      since: number;
+    }[]) {
+      this.problemsByPath.set(row.path, { kind: row.kind, message: row.message, since: row.since });
+      if (row.kind === 'feed') this.held.add(row.path);
+    }
+    const refused: [string, FeedRefusal][] = [];
     const rows = this.sql(
       `WITH paths AS (SELECT path FROM remote UNION SELECT path FROM base UNION SELECT path FROM hashes)
        SELECT p.path, r.entry, r.seq, r.node,
@@ -105,7 +198,11 @@ export class StateStore {
       let remote: Entry | undefined;
       if (remoteJson !== null) {
         remote = JSON.parse(remoteJson) as Entry;
-        this.remote.set(path, { entry: remote, seq: remoteSeq!, node: remoteNode! });
+        const refusal = checkRemote
+          ? checkRecord({ path, seq: remoteSeq, node: remoteNode, entry: remote }, 0)
+          : undefined;
+        if (refusal) refused.push([path, refusal]);
+        else this.remote.set(path, { entry: remote, seq: remoteSeq!, node: remoteNode! });
       }
       let base: Entry | undefined;
       if (baseSeq !== null) {
@@ -128,6 +225,14 @@ export class StateStore {
       this.hashes.set(path, record);
       this.index(path, record);
     }
+    if (refused.length === 0) return;
+    const now = Date.now();
+    this.db.transaction(() => {
+      for (const [path, refusal] of refused) {
+        this.sql('DELETE FROM remote WHERE path = ?').run(path);
+        this.refuseFeed(refusal, 'an entry stored from the hub', now);
+      }
+    })();
   }
 
   close(): void {
@@ -164,36 +269,113 @@ export class StateStore {
   // Remote tree.
 
   /**
-   * Applies one page of the change feed and advances the cursor, in one transaction: the
-   * remote tree and the cursor never disagree.
+   * Applies one page of the change feed (whose order `checkPage` checked) and advances the
+   * cursor, in one transaction: the remote tree and the cursor never disagree. A row or record
+   * that fails its checks (`checkRow`, `checkRecord`) is passed over, and the cursor still
+   * moves past it; the valid paths it names keep the remote state they had (the previous one,
+   * even across a snapshot) and are held, as `feed` problems, until a valid change for them
+   * arrives. Returns the problems new or changed by this page (to report once).
    */
-  applyChanges(page: ChangesResponse): void {
+  applyChanges(page: ChangesResponse, now = Date.now()): FeedProblem[] {
     const upsert = this.sql(
       'INSERT OR REPLACE INTO remote (path, entry, seq, node) VALUES (?, ?, ?, ?)',
     );
     const remove = this.sql('DELETE FROM remote WHERE path = ?');
+    const fresh: FeedProblem[] = [];
     this.db.transaction(() => {
       if (page.snapshot) {
-        this.sql('DELETE FROM remote').run();
-        this.remote.clear();
-        for (const record of page.snapshot) {
-          const entry = this.shared(record.path, record.entry);
-          this.remote.set(record.path, { entry, seq: record.seq, node: record.node });
-          upsert.run(record.path, JSON.stringify(record.entry), record.seq, record.node);
-        }
+        this.applySnapshot(page.snapshot, upsert, now, fresh);
         this.setMeta('cursor', String(page.head));
         return;
       }
       let cursor = this.cursor;
       for (const row of page.rows ?? []) {
-        this.applyRow(row, upsert, remove);
+        const refusal = checkRow(row, this.remote);
+        if (refusal) fresh.push(...this.refuseFeed(refusal, `the change at seq ${row.seq}`, now));
+        else this.applyRow(row, upsert, remove);
         cursor = row.seq;
       }
       this.setMeta('cursor', String(cursor));
     })();
+    return fresh;
+  }
+
+  /**
+   * Replaces the remote tree with a snapshot. A path whose record is refused keeps the node
+   * it had: without one, the planner would take the record's absence for a deletion on the
+   * hub and delete the local copy. Earlier `feed` problems are forgotten: the snapshot is
+   * the whole truth, and what is still wrong in it is reported again.
+   */
+  private applySnapshot(
+    records: readonly RemoteRecord[],
+    upsert: Database.Statement,
+    now: number,
+    fresh: FeedProblem[],
+  ): void {
+    const next = new Map<string, RemoteNode>();
+    const refused: FeedRefusal[] = [];
+    records.forEach((record, i) => {
+      const refusal = checkRecord(record, i);
+      if (refusal) refused.push(refusal);
+      else
+        next.set(record.path, {
+          entry: this.shared(record.path, record.entry),
+          seq: record.seq,
+          node: record.node,
+        });
+    });
+    for (const [path] of next) {
+      const above = notAFolderAbove(path, next);
+      if (above) refused.push({ reason: above, labels: [path], held: [path] });
+    }
+    for (const { held } of refused)
+      for (const path of held) {
+        next.delete(path);
+        const previous = this.remote.get(path);
+        if (previous) next.set(path, previous);
+      }
+    this.sql('DELETE FROM remote').run();
+    this.remote.clear();
+    for (const [path, node] of next) {
+      this.remote.set(path, node);
+      upsert.run(path, JSON.stringify(node.entry), node.seq, node.node);
+    }
+    const named = new Set<string>();
+    for (const refusal of refused) {
+      fresh.push(...this.refuseFeed(refusal, 'a snapshot record', now));
+      for (const label of refusal.labels) named.add(label);
+    }
+    for (const [path, problem] of [...this.problemsByPath])
+      if (problem.kind === 'feed' && !named.has(path)) this.setProblem(path, undefined);
+  }
+
+  /**
+   * Records a refused row or record: a `feed` problem for each path it names, its valid ones
+   * held. Returns those new or changed.
+   */
+  private refuseFeed(refusal: FeedRefusal, what: string, now: number): FeedProblem[] {
+    const message = `the hub sent an invalid change (${what}): ${refusal.reason}; ${
+      refusal.held.length > 0
+        ? 'left as it is here until the hub sends a valid change for it'
+        : 'ignored'
+    }`;
+    const out: FeedProblem[] = [];
+    for (const path of refusal.labels) {
+      const previous = this.problemsByPath.get(path);
+      if (previous?.message === message) continue;
+      this.setProblem(path, { kind: 'feed', message, since: previous?.since ?? now });
+      out.push({ path, message });
+    }
+    return out;
+  }
+
+  /** A valid change arrived for `path`: it is no longer held. */
+  private release(path: string): void {
+    if (this.held.has(path)) this.setProblem(path, undefined);
   }
 
   private applyRow(row: JournalRow, upsert: Database.Statement, remove: Database.Statement): void {
+    this.release(row.path);
     switch (row.op) {
       case 'put':
         this.remote.set(row.path, {
@@ -224,6 +406,17 @@ export class StateStore {
           this.remote.set(to, next);
           upsert.run(to, JSON.stringify(next.entry), next.seq, next.node);
         }
+        // What was held there moved with it, but for the moved root when the row says what
+        // it is now.
+        if (this.held.size > 0)
+          for (const path of [...this.held]) {
+            if (path === from && row.entry !== undefined) this.release(path);
+            if (path !== from && !isInside(path, from)) continue;
+            const problem = this.problemsByPath.get(path);
+            if (!problem) continue;
+            this.setProblem(path, undefined);
+            this.setProblem(rebase(path, from, row.path), problem);
+          }
         return;
       }
     }
@@ -246,6 +439,40 @@ export class StateStore {
       this.setMeta('cursor', '0');
     })();
     this.remote.clear();
+  }
+
+  // Problems.
+
+  /** The paths that cannot be synced now, and why. */
+  get problems(): ReadonlyMap<string, StoredProblem> {
+    return this.problemsByPath;
+  }
+
+  /** Records (or, with undefined, forgets) the problem of a path. */
+  setProblem(path: string, problem: StoredProblem | undefined): void {
+    if (problem) {
+      this.problemsByPath.set(path, problem);
+      if (problem.kind === 'feed') this.held.add(path);
+      else this.held.delete(path);
+      this.sql(
+        'INSERT OR REPLACE INTO problems (path, kind, message, since) VALUES (?, ?, ?, ?)',
+      ).run(path, problem.kind, problem.message, problem.since);
+    } else if (this.problemsByPath.delete(path)) {
+      this.held.delete(path);
+      this.sql('DELETE FROM problems WHERE path = ?').run(path);
+    }
+  }
+
+  /**
+   * True when `path`, or a folder above it, is held because the hub sent an invalid change
+   * for it: nothing is done there until a valid one arrives.
+   */
+  isHeld(path: string): boolean {
+    if (this.held.size === 0) return false;
+    if (this.held.has(path)) return true;
+    for (let at = path.indexOf('/'); at > 0; at = path.indexOf('/', at + 1))
+      if (this.held.has(path.slice(0, at))) return true;
+    return false;
   }
 
   // Base tree.
@@ -371,6 +598,12 @@ export class StateStore {
       ).all(path, limit) as Decision[]
     ).reverse();
   }
+}
+
+/** A path the hub sent something invalid for, and what. */
+export interface FeedProblem {
+  readonly path: string;
+  readonly message: string;
 }
 
 /** A path with its remote, base and hash rows (null where a table has none). */

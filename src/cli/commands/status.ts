@@ -4,6 +4,8 @@ import { relative, resolve } from 'node:path';
 import { TandemError } from '../../protocol/errors.js';
 import { loadConfig, trustFor } from '../config.js';
 import { CliError, jsonOption, printJson, printLine } from '../output.js';
+import type { Problem } from '../../agent/scanner.js';
+import type { StateStore, StoredProblem } from '../../agent/state-store.js';
 
 export function registerStatusCommands(program: Command): void {
   program
@@ -12,7 +14,7 @@ export function registerStatusCommands(program: Command): void {
     .argument('<dir>', 'a synced folder')
     .addOption(jsonOption())
     .action(async (dir: string, options: { json?: boolean }) => {
-      const { isLinked, openFolderState } = await import('../../agent/folder.js');
+      const { isLinked } = await import('../../agent/folder.js');
       const { HttpTransport, HubClient } = await import('../../agent/hub-client.js');
       const { readIgnoreFile, scanTree } = await import('../../agent/scanner.js');
       const { makeIgnoreMatcher } = await import('../../core/ignore.js');
@@ -23,7 +25,7 @@ export function registerStatusCommands(program: Command): void {
         throw new CliError(
           `${root} is not a synced folder (no .tandem inside): link it with \`tandem sync ${root} --workspace NAME\``,
         );
-      const store = await openFolderState(root, false);
+      const store = await openState(root);
       try {
         const link = store.link;
         if (!link)
@@ -62,7 +64,8 @@ export function registerStatusCommands(program: Command): void {
           local: scan.local,
           remote: store.remote,
           skip: scan.skip,
-          isIgnored: (p) => matcher(p),
+          // (Paths held for an invalid change from the hub are listed as problems instead.)
+          isIgnored: (p) => matcher(p) || store.isHeld(p),
         });
         const counts: Record<string, number> = {};
         for (const change of pending.changes) counts[change.type] = (counts[change.type] ?? 0) + 1;
@@ -85,10 +88,15 @@ export function registerStatusCommands(program: Command): void {
             conflicts: counts.conflict ?? 0,
             writing: scan.unstable.size,
           },
-          problems: scan.problems,
+          problems: problemsOf(store.problems, scan.problems),
         };
+        const failed = () =>
+          new CliError(
+            `${report.problems.length} problem(s) in ${root}: each must be fixed (or the hub must send a valid version) before it syncs`,
+          );
         if (options.json) {
           printJson(report);
+          if (report.problems.length > 0) throw failed();
           return;
         }
         printLine(`folder:    ${root}`);
@@ -102,8 +110,11 @@ export function registerStatusCommands(program: Command): void {
             ? 'pending:   nothing, up to date'
             : `pending:   ${p.upload} to send, ${p.download} to receive, ${p.conflicts} conflicts, ${p.writing} still being written`,
         );
-        for (const problem of scan.problems)
-          printLine(`problem:   ${problem.path}: ${problem.message}`);
+        for (const problem of report.problems)
+          printLine(
+            `problem:   ${printable(problem.path)}: ${printable(problem.message)}${problem.since === null ? '' : ` (since ${new Date(problem.since).toISOString()})`}`,
+          );
+        if (report.problems.length > 0) throw failed();
       } finally {
         store.close();
       }
@@ -116,12 +127,12 @@ export function registerStatusCommands(program: Command): void {
     .option('--limit <n>', 'how many decisions to show', '20')
     .addOption(jsonOption())
     .action(async (path: string, options: { limit: string; json?: boolean }) => {
-      const { findSyncedRoot, openFolderState } = await import('../../agent/folder.js');
+      const { findSyncedRoot } = await import('../../agent/folder.js');
       const full = resolve(path);
       const root = await findSyncedRoot(full);
       if (!root) throw new CliError(`${full} is not inside a synced folder`);
       const rel = relative(root, full).split('\\').join('/');
-      const store = await openFolderState(root, false);
+      const store = await openState(root);
       try {
         const decisions = store.decisions(rel, Math.max(1, Number(options.limit) || 20));
         const base = store.base.get(rel);
@@ -137,4 +148,44 @@ export function registerStatusCommands(program: Command): void {
         store.close();
       }
     });
+}
+
+/** Opens a folder's state; a database of a newer Tandem is refused in one line. */
+async function openState(root: string): Promise<StateStore> {
+  const { openFolderState } = await import('../../agent/folder.js');
+  const { StateVersionError } = await import('../../agent/state-store.js');
+  try {
+    return await openFolderState(root, false);
+  } catch (error) {
+    throw error instanceof StateVersionError ? new CliError(error.message) : error;
+  }
+}
+
+/**
+ * The problems to report: those the agent recorded (of the feed, and of changes that failed
+ * and wait for a retry), with when each began, and those this scan found (since: null).
+ */
+function problemsOf(
+  stored: ReadonlyMap<string, StoredProblem>,
+  scanned: readonly Problem[],
+): { path: string; message: string; since: number | null }[] {
+  const out: { path: string; message: string; since: number | null }[] = [];
+  const seen = new Set<string>();
+  for (const [path, problem] of stored) {
+    out.push({ path, message: problem.message, since: problem.since });
+    seen.add(`${path}\u0000${problem.message}`);
+  }
+  for (const problem of scanned)
+    if (!seen.has(`${problem.path}\u0000${problem.message}`))
+      out.push({ path: problem.path, message: problem.message, since: null });
+  return out;
+}
+
+// C0 and C1 controls, DEL and unpaired surrogates: never sent raw to a terminal.
+// eslint-disable-next-line no-control-regex
+const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f]|\p{Cs}/gu;
+
+/** Text for a terminal: what could drive it is shown as an escape. */
+function printable(text: string): string {
+  return text.replace(UNPRINTABLE, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }

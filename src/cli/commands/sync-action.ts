@@ -8,7 +8,7 @@ import { SyncEngine, SyncHalted } from '../../agent/engine.js';
 import { isLinked, lockFolder, openFolderState, otherLink } from '../../agent/folder.js';
 import { HubClient, HttpTransport } from '../../agent/hub-client.js';
 import { SyncRunner } from '../../agent/runner.js';
-import type { StateStore } from '../../agent/state-store.js';
+import { StateVersionError, type StateStore } from '../../agent/state-store.js';
 import { NodeFileSystem } from '../../fs/node-file-system.js';
 import { TandemError } from '../../protocol/errors.js';
 import { requireConfig, trustFor, type DeviceConfig } from '../config.js';
@@ -25,7 +25,10 @@ export interface SyncOptions {
 export async function runSync(dir: string, options: SyncOptions): Promise<void> {
   const root = resolve(dir);
   const config = await requireConfig();
-  const store = await linkFolder(root, config, options.workspace);
+  const store = await linkFolder(root, config, options.workspace).catch((error: unknown) => {
+    // (A database of a newer Tandem: say so in one line, as for any other refusal.)
+    throw error instanceof StateVersionError ? new CliError(error.message) : error;
+  });
   const lock = await lockFolder(root);
   if ('heldBy' in lock) {
     store.close();
@@ -129,8 +132,21 @@ async function syncOnce(
     if (error instanceof SyncHalted) throw new CliError(error.message, 2);
     throw error;
   }
-  const problems = [...result.scanProblems, ...result.execution.problems];
-  const settled = result.planned === 0 && result.unstable === 0;
+  // The problems still standing (the feed's, and changes that failed and wait for a retry),
+  // and those of the last scan: a folder with any has not settled.
+  const stored = [...engine.store.problems].map(([path, p]) => ({
+    path,
+    message: p.message,
+    since: p.since,
+  }));
+  const seen = new Set(stored.map((p) => `${p.path}\u0000${p.message}`));
+  const problems = [
+    ...stored,
+    ...result.scanProblems
+      .filter((p) => !seen.has(`${p.path}\u0000${p.message}`))
+      .map((p) => ({ ...p, since: null })),
+  ];
+  const settled = result.planned === 0 && result.unstable === 0 && stored.length === 0;
   if (json)
     printJson({
       folder: root,
@@ -144,8 +160,9 @@ async function syncOnce(
       .slice(0, 3)
       .map((p) => `${p.path}: ${p.message}`)
       .join('; ');
+    const more = problems.length > 3 ? ` (and ${problems.length - 3} more)` : '';
     throw new CliError(
-      `${root} did not settle with the hub${detail ? `: ${detail}` : ' (files still being written?)'}; run again, or see \`tandem status ${root}\``,
+      `${root} did not settle with the hub${detail ? `: ${detail}${more}` : ' (files still being written?)'}; run again, or see \`tandem status ${root}\``,
     );
   }
   if (!json)

@@ -299,4 +299,15 @@ describe('an agent facing a hostile hub', () => {
     });
     expect(await readdir(outside)).toEqual([]);
   });
+
+  it('does not call the folder settled in sync --once while problems stand', async () => {
+    await agentB.stop();
+    const once = await tandem(['sync', dirB, '--once', '--json'], { home: homeB });
+    expect(once.code).not.toBe(0);
+    const report = JSON.parse(once.stdout) as { settled: boolean; problems: { path: string }[] };
+    expect(report.settled).toBe(false);
+    expect(report.problems.map((p) => p.path)).toEqual(expect.arrayContaining(['../escape.txt']));
+    expect(once.stderr).toMatch(/did not settle with the hub/);
+    expect(await readdir(outside)).toEqual([]);
+  });
 });

@@ -46,6 +46,7 @@ export const ERRORS = {
     status: 409,
     message: 'The cursor %s is ahead of the hub (head %s): the hub was restored, resync from zero',
   },
+  UPGRADE_REQUIRED: { status: 426, message: '%s' },
   PROTOCOL_MISMATCH: {
     status: 426,
     message: 'This hub speaks protocol %s, the client %s: upgrade the older one',

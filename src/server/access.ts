@@ -67,12 +67,19 @@ export function enforceAccess(app: FastifyInstance, ctx: HubContext): readonly R
         method,
         url: route.url,
         access,
-        websocket: (route as { websocket?: boolean }).websocket === true,
+        websocket:
+          (route as { websocket?: boolean }).websocket === true ||
+          (route as { wsHandler?: unknown }).wsHandler !== undefined,
       });
     }
   });
   app.addHook('onRequest', async (request, reply) => {
     void reply.header('x-request-id', request.id);
+    // An upgrade answered in HTTP (refused, or malformed) is over once answered: the socket
+    // is no HTTP connection any more, so nothing else would ever close it. (An accepted
+    // upgrade is not answered through `reply.raw`.)
+    if (request.headers.upgrade !== undefined)
+      reply.raw.once('finish', () => request.raw.socket?.end());
     await authorize(ctx, request, reply);
   });
   return routes;
@@ -116,14 +123,33 @@ async function authorize(
   }
 }
 
+/** What a refused request may still send, thrown away, before its connection is cut. */
+const DISCARD_BYTES = 64 * 1024 * 1024;
+const DISCARD_MS = 30_000;
+
 /**
- * A refused request's body is never read: the connection is closed after the answer, so
- * Node does not read (and throw away) the rest of what the client sends.
+ * A refused request's body is never parsed or kept: once the refusal is sent, Node reads the
+ * rest and throws it away, so that the client, still sending, gets to read the answer
+ * (closing at once made the kernel answer its next bytes with a reset, which discards the
+ * answer on its side: an agent with a revoked token then saw "unreachable" instead of
+ * "revoked"). What it may still send is bounded in bytes and time, then the connection is cut.
  */
 function refuseBody(request: FastifyRequest, reply: FastifyReply): void {
   const { headers } = request;
-  if (headers['content-length'] !== undefined || headers['transfer-encoding'] !== undefined)
-    void reply.header('connection', 'close');
+  if (headers['content-length'] === undefined && headers['transfer-encoding'] === undefined) return;
+  const raw = request.raw;
+  let bytes = 0;
+  const cut = () => raw.socket?.destroy();
+  raw.on('data', (part: Buffer) => {
+    bytes += part.length;
+    if (bytes > DISCARD_BYTES) cut();
+  });
+  reply.raw.once('finish', () => {
+    if (raw.complete) return;
+    const timer = setTimeout(cut, DISCARD_MS).unref();
+    raw.once('end', () => clearTimeout(timer));
+    raw.once('close', () => clearTimeout(timer));
+  });
 }
 
 /** The bearer token of the `Authorization` header, if there is one. */

@@ -3,9 +3,11 @@
  * the CLI's `tandem server` calls `listen`.
  */
 import websocket from '@fastify/websocket';
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
 import type { Kysely } from 'kysely';
 import { randomBytes } from 'node:crypto';
+import { STATUS_CODES } from 'node:http';
+import type { Socket } from 'node:net';
 import { MAX_CHUNK_BATCH_BYTES } from '../protocol/api.js';
 import { PATTERN_MEANINGS } from '../protocol/schemas.js';
 import { formatError, TandemError } from '../protocol/errors.js';
@@ -75,6 +77,14 @@ export async function buildApp(options: AppOptions): Promise<HubApp> {
     // are text: their numbers are declared as digit strings, see schemas.ts.)
     ajv: { customOptions: { allErrors: false, coerceTypes: false, removeAdditional: false } },
     schemaErrorFormatter: describeValidation,
+    // Refusals before routing (a malformed %-escape, a parameter over 100 characters) and
+    // at the HTTP level (headers too large, a request line that is not HTTP) answer with a
+    // Tandem error body too, as every other refusal does.
+    frameworkErrors: (error, _request, reply) => {
+      const failed = errorOf(error);
+      void (reply as FastifyReply).status(failed.status).send(failed.toBody());
+    },
+    clientErrorHandler: answerClientError,
   });
   app.decorate('hub', ctx);
   app.decorate('routeTable', enforceAccess(app, ctx));
@@ -134,6 +144,23 @@ export async function buildApp(options: AppOptions): Promise<HubApp> {
   return app;
 }
 
+/** A request Node could not even parse: a Tandem error body, then the connection closes. */
+function answerClientError(error: NodeJS.ErrnoException, socket: Socket): void {
+  if (error.code === 'ECONNRESET' || socket.destroyed) return;
+  const [status, message] =
+    error.code === 'HPE_HEADER_OVERFLOW'
+      ? [431, 'The request headers are larger than the hub accepts']
+      : error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? [408, 'The request took too long to arrive']
+        : [400, 'The request is not valid HTTP'];
+  const body = JSON.stringify({ error: { code: 'BAD_REQUEST', message } });
+  if (socket.writable)
+    socket.write(
+      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n${body}`,
+    );
+  socket.destroy();
+}
+
 /**
  * One sentence for a request that fails its schema: the first error only (a union lists a
  * failure for each of its branches, of which the first is the one that names the field),
@@ -175,6 +202,16 @@ function errorOf(error: unknown): TandemError {
   if (fastify.validation) return TandemError.of('BAD_REQUEST', message);
   if (fastify.code === 'FST_ERR_CTP_BODY_TOO_LARGE' || fastify.statusCode === 413)
     return TandemError.of('PAYLOAD_TOO_LARGE', message);
+  if (fastify.code === 'FST_ERR_BAD_URL')
+    return TandemError.of('BAD_REQUEST', 'the URL has an invalid %-escape');
+  if (fastify.code === 'FST_ERR_MAX_PARAM_LENGTH')
+    return new TandemError(
+      'BAD_REQUEST',
+      formatError('BAD_REQUEST', 'a part of the URL is too long'),
+      {
+        status: 414,
+      },
+    );
   if (fastify.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE' || fastify.statusCode === 415)
     return TandemError.of('UNSUPPORTED_MEDIA', message);
   if (fastify.statusCode !== undefined && fastify.statusCode >= 400 && fastify.statusCode < 500)

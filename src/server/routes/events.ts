@@ -31,14 +31,19 @@ import { requireRole } from '../services/workspaces.js';
 const MAX_SUBSCRIPTIONS = 1000;
 
 export function registerEventsRoute(app: FastifyInstance, ctx: HubContext): void {
-  app.get<{ Querystring: { protocol?: string } }>(
-    EVENTS_PATH,
-    {
-      websocket: true,
-      config: { access: 'signed-in' },
-      schema: { querystring: EventsQuerySchema },
+  app.route<{ Querystring: { protocol?: string } }>({
+    method: 'GET',
+    url: EVENTS_PATH,
+    config: { access: 'signed-in' },
+    schema: { querystring: EventsQuerySchema },
+    // A plain GET (no upgrade) is told what this URL is for.
+    handler: async (request) => {
+      throw TandemError.of(
+        'UPGRADE_REQUIRED',
+        `${request.url.split('?')[0]} is the hub's event socket: connect with a WebSocket`,
+      );
     },
-    (socket, request) => {
+    wsHandler: (socket, request) => {
       const protocol = Number(request.query.protocol ?? PROTOCOL_VERSION);
       if (protocol !== PROTOCOL_VERSION) {
         socket.close(
@@ -49,7 +54,7 @@ export function registerEventsRoute(app: FastifyInstance, ctx: HubContext): void
       }
       new EventSocket(ctx, socket, callerOf(request), request.log).start();
     },
-  );
+  });
 }
 
 /** One socket's subscriptions, and the checks each event passes before it is sent. */

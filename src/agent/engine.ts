@@ -23,8 +23,10 @@ import { DeletionHold, type HoldResult } from './deletion-hold.js';
 import { ContentCache, Executor, type ExecutionResult, type ExecutorOptions } from './executor.js';
 import { checkPage, labelOf } from './feed-check.js';
 import { PathProblems } from './problems.js';
+import type { SpecialKind } from '../fs/file-system.js';
 import {
   absolute,
+  describeSpecial,
   readIgnoreFile,
   rescanPaths,
   scanTree,
@@ -276,6 +278,7 @@ export class SyncEngine {
       local: scan.local,
       remote: store.remote,
       skip: scan.skip,
+      blocked: scan.special,
       isIgnored,
     };
     // Paths held by the feed, and changes that failed as they are asked now, wait (see
@@ -309,7 +312,16 @@ export class SyncEngine {
       this.hintChanged(changes, fallback);
       execution = { ...fallback, problems: [...execution.problems, ...fallback.problems] };
     }
-    const reported = [...this.feedProblems.splice(0), ...this.newScanProblems(scan.problems)];
+    // (Special files are the store's problems, with what the hub has at their paths.)
+    const scanProblems =
+      scan.special.size === 0
+        ? scan.problems
+        : scan.problems.filter((p) => !scan.special.has(p.path));
+    const reported = [
+      ...this.feedProblems.splice(0),
+      ...this.newScanProblems(scanProblems),
+      ...this.settleSpecial(scan.special),
+    ];
     reported.push(
       ...this.problems.settle({
         attempted,
@@ -337,11 +349,36 @@ export class SyncEngine {
       execution,
       unstable: scan.unstable.size + held,
       retryInMs: waits.length > 0 ? Math.min(...waits) : UNSTABLE_RETRY_MS,
-      scanProblems: scan.problems,
+      scanProblems,
       reported,
       problems: this.problems.count,
       problemsDueInMs,
     };
+  }
+
+  /**
+   * Keeps the `local` problems as this scan found them: one per path a pipe, socket or device
+   * stands at, saying what the hub has there if anything (it cannot arrive until the thing is
+   * moved). They are stored, so `tandem status` and `sync --once` see them like any other.
+   * Returns those new or changed, to tell once.
+   */
+  private settleSpecial(special: ReadonlyMap<string, SpecialKind | undefined>): Problem[] {
+    const { store } = this.options;
+    if (special.size === 0 && store.problems.size === 0) return [];
+    const fresh: Problem[] = [];
+    for (const [path, kind] of special) {
+      const message = specialMessage(kind, store.remote.get(path)?.entry.kind);
+      const previous = store.problems.get(path);
+      // (A path the feed holds keeps that problem, as it does against a failed change.)
+      if (previous?.kind === 'feed') continue;
+      if (previous?.kind === 'local' && previous.message === message) continue;
+      const since = previous?.kind === 'local' ? previous.since : this.now();
+      store.setProblem(path, { kind: 'local', message, since });
+      fresh.push({ path, message });
+    }
+    for (const [path, problem] of [...store.problems])
+      if (problem.kind === 'local' && !special.has(path)) store.setProblem(path, undefined);
+    return fresh;
   }
 
   /** The scan's problems not reported last round (each is told once while it lasts). */
@@ -365,6 +402,20 @@ export class SyncEngine {
     }
     return last!;
   }
+}
+
+/**
+ * What is wrong at a path a special file stands at: only that it is not synced, or, when the
+ * hub has something there, that it blocks it (the same first words as the scan's problem).
+ */
+export function specialMessage(
+  kind: SpecialKind | undefined,
+  hubHas: 'file' | 'dir' | 'symlink' | undefined,
+): string {
+  const what = describeSpecial(kind);
+  if (hubHas === undefined) return `${what} is not synced`;
+  const there = { file: 'a file', dir: 'a folder', symlink: 'a symbolic link' }[hubHas];
+  return `the hub has ${there} here; ${what} stands in its way: move it`;
 }
 
 /** Why an upload preview cannot be used, or undefined (its shape was checked on arrival). */

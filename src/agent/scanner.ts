@@ -9,7 +9,13 @@ import type { ContentId } from '../core/ids.js';
 import { forEachLimited } from '../core/concurrency.js';
 import { IGNORE_FILE, STATE_DIR, type IgnoreMatcher } from '../core/ignore.js';
 import { ancestorsOf, checkPath, comparePaths, joinPath } from '../core/paths.js';
-import { errorCode, readWholeFile, type FileSystem, type Stat } from '../fs/file-system.js';
+import {
+  errorCode,
+  readWholeFile,
+  type FileSystem,
+  type SpecialKind,
+  type Stat,
+} from '../fs/file-system.js';
 import { hashAndKeep, type OnChunk } from './hasher.js';
 import type { HashRecord } from './state-store.js';
 
@@ -22,6 +28,11 @@ export interface ScanResult {
   readonly local: Map<string, LocalNode>;
   /** Paths whose state is unknown this round: still being written, unreadable, special files. */
   readonly skip: Set<string>;
+  /**
+   * Paths that hold a pipe, socket or device (also in `skip`, and each a problem): never
+   * opened, never synced, and what the hub has there cannot be written until it is moved.
+   */
+  readonly special: Map<string, SpecialKind | undefined>;
   /** Files that changed while being read, or too recently; worth scanning again shortly. */
   readonly unstable: Set<string>;
   /** When the soonest unstable file will have been quiet long enough (ms from now). */
@@ -152,11 +163,13 @@ export async function rescanPaths(
   const result: ScanResult = {
     local,
     skip: new Set(),
+    special: new Map(),
     unstable: new Set(),
     problems: previous.problems.filter((p) => !hinted(p.path)),
     settlesInMs: undefined,
   };
   for (const path of previous.skip) if (!hinted(path)) result.skip.add(path);
+  for (const [path, kind] of previous.special) if (!hinted(path)) result.special.set(path, kind);
   const toHash: { path: string; stat: Stat }[] = [];
   // Below a folder that is not there any more (or not a folder), there is nothing to see.
   const underFolders = (path: string) =>
@@ -221,6 +234,7 @@ export async function scanTree(options: ScanOptions): Promise<ScanResult> {
   const result: ScanResult = {
     local: new Map(),
     skip: new Set(),
+    special: new Map(),
     unstable: new Set(),
     problems: [],
     settlesInMs: undefined,
@@ -339,7 +353,12 @@ async function visit(
         break;
       }
       default:
-        result.skip.add(path); // sockets, pipes, devices: never synced
+        // Pipes, sockets, devices: never synced and never opened (only this lstat looked). A
+        // hash once taken at this path is forgotten, so that nothing reads it for chunks.
+        result.skip.add(path);
+        result.special.set(path, stat.special);
+        result.problems.push({ path, message: `${describeSpecial(stat.special)} is not synced` });
+        if (options.hashes.has(path)) options.setHash(path, undefined);
     }
   }
   for (const subdir of subdirs) await walk(options, subdir, result, toHash, state);
@@ -422,6 +441,22 @@ function fileNode(stat: Stat, record: HashRecord, known?: Entry): LocalNode {
         },
     ino: stat.ino,
   };
+}
+
+/** A special file in words, as a person would name it. */
+export function describeSpecial(kind: SpecialKind | undefined): string {
+  switch (kind) {
+    case 'fifo':
+      return 'a named pipe (FIFO)';
+    case 'socket':
+      return 'a socket';
+    case 'char-device':
+      return 'a character device';
+    case 'block-device':
+      return 'a block device';
+    case undefined:
+      return 'a special file (neither file, folder nor link)';
+  }
 }
 
 /** Same file, same bytes as far as stat can tell. */

@@ -51,10 +51,11 @@ export interface Decision {
 /**
  * Why a path cannot be synced now. `feed`: the hub sent an invalid change for it (the path
  * is held as it was until the hub sends a valid one); `apply`: a change for it failed here
- * (it is tried again later, see PathProblems).
+ * (it is tried again later, see PathProblems); `local`: the disk holds something there that
+ * is never synced (a pipe, a socket, a device), kept as each scan finds it (see SyncEngine).
  */
 export interface StoredProblem {
-  readonly kind: 'feed' | 'apply';
+  readonly kind: 'feed' | 'apply' | 'local';
   readonly message: string;
   /** When it was first seen (ms since the epoch). */
   readonly since: number;

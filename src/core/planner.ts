@@ -102,6 +102,13 @@ export interface PlanInput {
   readonly skip?: ReadonlySet<string>;
   /** Paths Tandem never syncs (editor temp files, `.tandemignore`). */
   readonly isIgnored?: (path: string) => boolean;
+  /**
+   * Paths the disk holds something at that cannot be synced (a pipe, a socket, a device).
+   * Nothing is done there or below: nothing written, nothing sent, and in particular no
+   * deletion inferred. What base says of them (and below) is forgotten, so that once the
+   * thing is moved away the hub's version is received rather than a deletion sent.
+   */
+  readonly blocked?: ReadonlySet<string> | ReadonlyMap<string, unknown>;
   /** Look for renames (default). Off, renames are planned as delete + create. */
   readonly detectMoves?: boolean;
 }
@@ -128,7 +135,13 @@ export function plan(input: PlanInput): Plan {
   // ignore rules and sorted (parents before children), not the whole tree.
   const { base, local, remote } = input;
   const changes: Change[] = [];
+  const blocked = input.blocked !== undefined && input.blocked.size > 0 ? input.blocked : undefined;
   const consider = (path: string) => {
+    if (blocked && atOrBelow(blocked, path)) {
+      // Not a deletion: forget the agreement, keep the hub's version for later.
+      if (base.has(path)) changes.push({ type: 'record', path, base: undefined });
+      return;
+    }
     const change = planPath(path, base.get(path), local.get(path), remote.get(path));
     if (change && !excluded(input, path)) changes.push(change);
   };
@@ -139,9 +152,26 @@ export function plan(input: PlanInput): Plan {
   return { changes, movesOnly: false };
 }
 
-/** Paths the round must leave alone: state unknown this round, or never synced. */
+/**
+ * Paths the round must leave alone: state unknown this round (the path or a folder above it:
+ * an unreadable folder says nothing of what it holds), blocked, or never synced.
+ */
 function excluded(input: PlanInput, path: string): boolean {
-  return input.skip?.has(path) === true || input.isIgnored?.(path) === true;
+  if (input.skip !== undefined && input.skip.size > 0 && atOrBelow(input.skip, path)) return true;
+  if (input.blocked !== undefined && input.blocked.size > 0 && atOrBelow(input.blocked, path))
+    return true;
+  return input.isIgnored?.(path) === true;
+}
+
+/** True when `path` or a folder above it is in `paths`. */
+function atOrBelow(
+  paths: ReadonlySet<string> | ReadonlyMap<string, unknown>,
+  path: string,
+): boolean {
+  if (paths.has(path)) return true;
+  for (let at = path.indexOf('/'); at > 0; at = path.indexOf('/', at + 1))
+    if (paths.has(path.slice(0, at))) return true;
+  return false;
 }
 
 function pathOf(change: Change): string {
@@ -212,8 +242,7 @@ interface MoveCandidate {
  */
 function planMoves(input: PlanInput): Change[] {
   const { base, local, remote } = input;
-  const excluded = (path: string): boolean =>
-    input.skip?.has(path) === true || input.isIgnored?.(path) === true;
+  const isExcluded = (path: string): boolean => excluded(input, path);
   // Where each node and inode is now; built only when some path lost its own (most rounds,
   // every base path is still where it was on both sides).
   let remoteByNode: Map<Seq, string> | undefined;
@@ -240,7 +269,7 @@ function planMoves(input: PlanInput): Change[] {
     const here = local.get(from);
     const localTo = here && here.ino === b.ino ? from : localPathOf(b.ino);
     if ((remoteTo ?? from) === from && (localTo ?? from) === from) continue;
-    if (excluded(from)) continue;
+    if (isExcluded(from)) continue;
     if (remoteTo !== undefined && remoteTo !== from) remoteMoves.push({ from, to: remoteTo });
     if (localTo && localTo !== from) localMoves.push({ from, to: localTo });
   }
@@ -268,7 +297,7 @@ function planMoves(input: PlanInput): Change[] {
       l.ino === b.ino &&
       l.entry.kind === b.entry.kind &&
       r.entry.kind === b.entry.kind &&
-      !excluded(move.to) &&
+      !isExcluded(move.to) &&
       !local.has(move.to) &&
       !base.has(move.to) &&
       foldersOrNothing(local, move.to);
@@ -289,7 +318,7 @@ function planMoves(input: PlanInput): Change[] {
       r.node === b.node &&
       l.entry.kind === b.entry.kind &&
       (b.entry.kind !== 'file' || sameEntry(b.entry, l.entry)) &&
-      !excluded(move.to) &&
+      !isExcluded(move.to) &&
       !remote.has(move.to) &&
       !base.has(move.to) &&
       !local.has(move.from) &&

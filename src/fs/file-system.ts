@@ -10,6 +10,10 @@
 export const STAT_KINDS = ['file', 'dir', 'symlink', 'other'] as const;
 export type StatKind = (typeof STAT_KINDS)[number];
 
+/** What an `other` is: never synced, and never opened (opening a pipe blocks, a device acts). */
+export const SPECIAL_KINDS = ['fifo', 'socket', 'char-device', 'block-device'] as const;
+export type SpecialKind = (typeof SPECIAL_KINDS)[number];
+
 export interface Stat {
   readonly kind: StatKind;
   readonly size: number;
@@ -18,6 +22,8 @@ export interface Stat {
   readonly ino: number;
   /** Permission bits (0o777 mask). */
   readonly mode: number;
+  /** For kind `other`, which kind of special file (absent when unknown). */
+  readonly special?: SpecialKind;
 }
 
 export interface ReadHandle {
@@ -62,6 +68,11 @@ export interface FileSystem {
   lstat(path: string): Promise<Stat | undefined>;
   readdir(path: string): Promise<string[]>;
   readlink(path: string): Promise<string>;
+  /**
+   * Opens a regular file for reading. Anything else (a folder, a link, a pipe, a socket, a
+   * device) is refused with EINVAL and is never opened: opening a pipe blocks until a writer
+   * comes, and opening a device can act on it.
+   */
   openRead(path: string): Promise<ReadHandle>;
   /** Creates a new file (fails with EEXIST if something is there) and opens it for writing. */
   createWrite(path: string, mode: number): Promise<WriteHandle>;

@@ -19,10 +19,12 @@ import type {
   Barrier,
   FileSystem,
   ReadHandle,
+  SpecialKind,
   Stat,
   StatKind,
   WriteHandle,
 } from './file-system.js';
+import { fsError } from './file-system.js';
 import { syncfs, syncfsAvailable } from './syncfs.js';
 
 const readAsync = promisify(fs.read);
@@ -74,13 +76,23 @@ function toStat(stats: Stats): Stat {
   if (stats.isFile()) kind = 'file';
   else if (stats.isDirectory()) kind = 'dir';
   else if (stats.isSymbolicLink()) kind = 'symlink';
-  return {
+  const stat = {
     kind,
     size: stats.size,
     mtimeMs: Math.round(stats.mtimeMs),
     ino: stats.ino,
     mode: stats.mode & 0o777,
   };
+  const special = kind === 'other' ? specialOf(stats) : undefined;
+  return special ? { ...stat, special } : stat;
+}
+
+function specialOf(stats: Stats): SpecialKind | undefined {
+  if (stats.isFIFO()) return 'fifo';
+  if (stats.isSocket()) return 'socket';
+  if (stats.isCharacterDevice()) return 'char-device';
+  if (stats.isBlockDevice()) return 'block-device';
+  return undefined;
 }
 
 export class NodeFileSystem implements FileSystem {
@@ -105,8 +117,19 @@ export class NodeFileSystem implements FileSystem {
   }
 
   async openRead(path: string): Promise<ReadHandle> {
+    // Only a regular file is opened: a pipe would block the open until a writer came, a
+    // device can act on being opened. The lstat says what is there; O_NONBLOCK keeps a pipe
+    // put there since from blocking the open, and the fstat refuses it after all.
     // O_NOFOLLOW: never read through a link that replaced the file since it was scanned.
-    const fd = fs.openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW);
+    const before = fs.lstatSync(path);
+    if (before.isSymbolicLink()) throw fsError('ELOOP', 'open', path);
+    if (before.isDirectory()) throw fsError('EISDIR', 'open', path);
+    if (!before.isFile()) throw fsError('EINVAL', 'open (not a regular file)', path);
+    const fd = fs.openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+    if (!fs.fstatSync(fd).isFile()) {
+      fs.closeSync(fd);
+      throw fsError('EINVAL', 'open (not a regular file)', path);
+    }
     return {
       read: async (buffer, offset, length, position) =>
         length <= SYNC_READ_BYTES

@@ -5,8 +5,8 @@
  * in the other within 2 seconds.
  */
 import { randomBytes } from 'node:crypto';
-import { readFile, writeFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { access, readFile, writeFile } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
   background,
@@ -92,5 +92,31 @@ describe('the README walkthrough', () => {
       timeoutMs: 2_000,
       intervalMs: 5,
     });
+  });
+
+  it('links only to files inside the repository, and every one resolves', async () => {
+    const docs = ['README.md', 'docs/architecture.md', 'docs/decisions.md', 'docs/security.md'];
+    const broken: string[] = [];
+    let links = 0;
+    for (const doc of docs) {
+      const file = resolve(import.meta.dirname, '../..', doc);
+      const text = await readFile(file, 'utf8');
+      for (const [, target] of text.matchAll(/\]\(([^)\s]+)\)/g)) {
+        if (/^(https?:|mailto:|#)/.test(target!)) continue;
+        links++;
+        const path = resolve(dirname(file), target!.split('#')[0]!);
+        const inside = path.startsWith(resolve(import.meta.dirname, '../..') + '/');
+        if (
+          !inside ||
+          !(await access(path).then(
+            () => true,
+            () => false,
+          ))
+        )
+          broken.push(`${doc}: ${target}`);
+      }
+    }
+    expect(broken).toEqual([]);
+    expect(links).toBeGreaterThan(0);
   });
 });

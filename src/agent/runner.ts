@@ -49,6 +49,8 @@ export class SyncRunner {
   private events: EventsClient | undefined;
   private failures = 0;
   private offline = false;
+  /** Whether a round has reached the hub since the runner started. */
+  private reachedHub = false;
   private idleReported = false;
   /** The last round failure logged: the same one again is not logged again. */
   private lastFailure: string | undefined;
@@ -206,7 +208,11 @@ export class SyncRunner {
         return;
       }
       if (error instanceof TandemError && error.code === 'UNREACHABLE') {
-        if (!this.offline) log(`${error.message}; retrying`);
+        if (!this.offline) {
+          log(`${error.message}; retrying`);
+          // (Kept from an earlier run that ended offline: the outage began then.)
+          engine.store.setHubUnreachableSince(engine.store.hubUnreachableSince ?? Date.now());
+        }
         this.offline = true;
         this.retryIn(Math.min(1_000 * 2 ** Math.min(this.failures++, 5), 30_000));
         return;
@@ -232,7 +238,9 @@ export class SyncRunner {
       this.settleTimer = setTimeout(this.pokeAll, SETTLE_SCAN_MS);
     }
     if (this.offline) log('the hub is reachable again');
+    if (this.offline || !this.reachedHub) engine.store.setHubUnreachableSince(undefined);
     this.offline = false;
+    this.reachedHub = true;
     // Each problem is told once; one that persists is retried on its own schedule, quietly.
     for (const problem of result.reported) log(`${problem.path}: ${problem.message}`);
     if (result.execution.applied > 0) this.idleReported = false;

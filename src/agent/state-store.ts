@@ -240,6 +240,27 @@ export class StateStore {
     this.db.close();
   }
 
+  /**
+   * Writes a consistent copy of this database (its WAL included) to `file`: a look ahead
+   * (`tandem status` folding in the hub's newer changes) works on the copy, never on the
+   * state a running agent holds in memory.
+   */
+  async copyTo(file: string): Promise<void> {
+    await this.db.backup(file);
+  }
+
+  /** Since when (ms) the agent has failed to reach the hub, or undefined while it reaches it. */
+  get hubUnreachableSince(): number | undefined {
+    const value = this.meta('hub_unreachable_since');
+    return value === undefined ? undefined : Number(value);
+  }
+
+  setHubUnreachableSince(since: number | undefined): void {
+    if (since === undefined)
+      this.sql('DELETE FROM meta WHERE key = ?').run('hub_unreachable_since');
+    else this.setMeta('hub_unreachable_since', String(since));
+  }
+
   // Link and cursor.
 
   get link(): LinkInfo | undefined {

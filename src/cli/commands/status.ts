@@ -1,10 +1,13 @@
 /** `tandem status DIR` and `tandem explain PATH`: what is linked, pending, and why. */
 import type { Command } from 'commander';
-import { relative, resolve } from 'node:path';
+import { lstat, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, relative, resolve } from 'node:path';
 import { TandemError } from '../../protocol/errors.js';
 import { loadConfig, trustFor } from '../config.js';
 import { CliError, jsonOption, printJson, printLine } from '../output.js';
 import type { Problem } from '../../agent/scanner.js';
+import type { HubClient } from '../../agent/hub-client.js';
 import type { StateStore, StoredProblem } from '../../agent/state-store.js';
 
 export function registerStatusCommands(program: Command): void {
@@ -21,6 +24,12 @@ export function registerStatusCommands(program: Command): void {
       const { plan } = await import('../../core/planner.js');
       const { NodeFileSystem } = await import('../../fs/node-file-system.js');
       const root = resolve(dir);
+      const kind = await lstat(root).then(
+        (st) => (st.isDirectory() ? 'dir' : 'other'),
+        () => 'missing',
+      );
+      if (kind === 'missing') throw new CliError(`${root} does not exist`);
+      if (kind === 'other') throw new CliError(`${root} is not a folder`);
       if (!(await isLinked(root)))
         throw new CliError(
           `${root} is not a synced folder (no .tandem inside): link it with \`tandem sync ${root} --workspace NAME\``,
@@ -33,17 +42,24 @@ export function registerStatusCommands(program: Command): void {
             `${root}/.tandem is incomplete: run \`tandem sync ${root} --workspace NAME\` again`,
           );
         const config = await loadConfig();
+        // The hub's changes since this device's cursor, folded into a copy of the state, so
+        // what waits to be received is counted path by path (not journal rows).
         let head: number | undefined;
         let hubError: string | undefined;
-        if (config) {
+        let ahead: { remote: StateStore['remote']; held: (path: string) => boolean } | undefined;
+        if (!config) hubError = 'this device is not signed in (run `tandem login`)';
+        else {
           try {
-            const ws = (
-              await new HubClient(
-                new HttpTransport(link.hub, trustFor(config, link.hub)),
-                config.token,
-              ).listWorkspaces()
-            ).find((w) => w.id === link.workspaceId);
-            head = ws?.head;
+            const client = new HubClient(
+              new HttpTransport(link.hub, trustFor(config, link.hub)),
+              config.token,
+            );
+            const ws = (await client.listWorkspaces()).find((w) => w.id === link.workspaceId);
+            if (!ws) hubError = `the workspace ${link.workspaceName} is not on the hub for you`;
+            else {
+              head = ws.head;
+              ahead = await lookAhead(store, client, link.workspaceId);
+            }
           } catch (error) {
             hubError = error instanceof TandemError ? error.message : String(error);
           }
@@ -59,62 +75,84 @@ export function registerStatusCommands(program: Command): void {
           setHash: () => {},
           now: Date.now,
         });
+        const held = ahead?.held ?? ((p: string) => store.isHeld(p));
         const pending = plan({
           base: store.base,
           local: scan.local,
-          remote: store.remote,
+          remote: ahead?.remote ?? store.remote,
           skip: scan.skip,
           // (Paths held for an invalid change from the hub are listed as problems instead.)
-          isIgnored: (p) => matcher(p) || store.isHeld(p),
+          isIgnored: (p) => matcher(p) || held(p),
         });
         const counts: Record<string, number> = {};
         for (const change of pending.changes) counts[change.type] = (counts[change.type] ?? 0) + 1;
+        const reachable = hubError === undefined;
         const report = {
           folder: root,
           workspace: { id: link.workspaceId, name: link.workspaceName },
           hub: link.hub,
+          hubReachable: reachable,
+          hubError: hubError ?? null,
+          // When the agent last found the hub unreachable, if it has not reached it since.
+          hubUnreachableSince: reachable ? null : (store.hubUnreachableSince ?? null),
           cursor: store.cursor,
           head: head ?? null,
-          hubError: hubError ?? null,
           tracked: store.base.size,
           pending: {
             upload:
               (counts['push-put'] ?? 0) + (counts['push-delete'] ?? 0) + (counts['push-move'] ?? 0),
-            download:
-              (counts['pull-put'] ?? 0) +
-              (counts['pull-delete'] ?? 0) +
-              (counts['pull-move'] ?? 0) +
-              Math.max(0, (head ?? store.cursor) - store.cursor),
+            // Unknown while the hub cannot be asked what changed there.
+            download: reachable
+              ? (counts['pull-put'] ?? 0) +
+                (counts['pull-delete'] ?? 0) +
+                (counts['pull-move'] ?? 0)
+              : null,
             conflicts: counts.conflict ?? 0,
             writing: scan.unstable.size,
           },
           problems: problemsOf(store.problems, scan.problems),
+          inSync: false,
         };
-        const failed = () =>
-          new CliError(
-            `${report.problems.length} problem(s) in ${root}: each must be fixed (or the hub must send a valid version) before it syncs`,
-          );
+        const p = report.pending;
+        const waiting = p.upload + (p.download ?? 0) + p.conflicts + p.writing;
+        report.inSync = reachable && waiting === 0 && report.problems.length === 0;
+        const failed = () => {
+          const why: string[] = [];
+          if (!reachable) why.push(`the hub is unreachable (${hubError})`);
+          if (waiting > 0) why.push('changes are waiting (see pending)');
+          if (report.problems.length > 0)
+            why.push(
+              `${report.problems.length} problem(s): each must be fixed (or the hub must send a valid version) before it syncs`,
+            );
+          return new CliError(`${root} is not in sync with the hub: ${why.join('; ')}`);
+        };
         if (options.json) {
           printJson(report);
-          if (report.problems.length > 0) throw failed();
+          if (!report.inSync) throw failed();
           return;
         }
+        const since =
+          report.hubUnreachableSince === null
+            ? ''
+            : `, since ${new Date(report.hubUnreachableSince).toISOString()}`;
         printLine(`folder:    ${root}`);
         printLine(`workspace: ${link.workspaceName} (${link.workspaceId})`);
-        printLine(`hub:       ${link.hub}${hubError ? ` (unreachable: ${hubError})` : ''}`);
+        printLine(
+          `hub:       ${link.hub}${reachable ? '' : ` (unreachable${since}: ${hubError})`}`,
+        );
         printLine(`cursor:    ${store.cursor}${head !== undefined ? ` of ${head}` : ''}`);
         printLine(`tracked:   ${store.base.size} paths`);
-        const p = report.pending;
         printLine(
-          p.upload + p.download + p.conflicts + p.writing === 0
-            ? 'pending:   nothing, up to date'
-            : `pending:   ${p.upload} to send, ${p.download} to receive, ${p.conflicts} conflicts, ${p.writing} still being written`,
+          waiting === 0 && reachable
+            ? 'pending:   nothing'
+            : `pending:   ${p.upload} to send, ${p.download ?? 'unknown (hub unreachable)'} to receive, ${p.conflicts} conflicts, ${p.writing} still being written`,
         );
         for (const problem of report.problems)
           printLine(
             `problem:   ${printable(problem.path)}: ${printable(problem.message)}${problem.since === null ? '' : ` (since ${new Date(problem.since).toISOString()})`}`,
           );
-        if (report.problems.length > 0) throw failed();
+        if (!report.inSync) throw failed();
+        printLine('in sync with the hub');
       } finally {
         store.close();
       }
@@ -158,6 +196,43 @@ async function openState(root: string): Promise<StateStore> {
     return await openFolderState(root, false);
   } catch (error) {
     throw error instanceof StateVersionError ? new CliError(error.message) : error;
+  }
+}
+
+/**
+ * The remote tree as it will be once the hub's changes since the cursor are pulled: the
+ * pages are applied, checked as the agent checks them, to a copy of the state database.
+ */
+async function lookAhead(
+  store: StateStore,
+  client: HubClient,
+  workspaceId: string,
+): Promise<{ remote: StateStore['remote']; held: (path: string) => boolean }> {
+  const { StateStore } = await import('../../agent/state-store.js');
+  const { checkPage } = await import('../../agent/feed-check.js');
+  const dir = await mkdtemp(join(tmpdir(), 'tandem-status-'));
+  try {
+    await store.copyTo(join(dir, 'state.db'));
+    const copy = new StateStore(join(dir, 'state.db'));
+    try {
+      for (;;) {
+        const page = await client.changes(workspaceId, copy.cursor);
+        const wrong = checkPage(page, copy.cursor);
+        if (wrong)
+          throw new TandemError(
+            'INTERNAL',
+            `the hub sent a change feed that cannot be applied: ${wrong}`,
+          );
+        copy.applyChanges(page);
+        if (!page.more) break;
+      }
+      // (Both stay readable once the copy is closed: they are held in memory.)
+      return { remote: copy.remote, held: (path) => copy.isHeld(path) };
+    } finally {
+      copy.close();
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
   }
 }
 

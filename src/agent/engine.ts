@@ -66,6 +66,8 @@ export interface RoundResult {
   readonly problems: number;
   /** When the first change left out for its retry is due (ms), if one was left out. */
   readonly problemsDueInMs: number | undefined;
+  /** Local changes not sent because this device may only view the workspace. */
+  readonly unsent: number;
 }
 
 /**
@@ -94,6 +96,14 @@ export class SyncEngine {
   private scanProblems = new Map<string, string>();
   /** Feed problems found by pulls since the last round reported them. */
   private feedProblems: Problem[] = [];
+  /**
+   * A viewer's device: local changes stay on the device, never sent (the hub would refuse
+   * them), and are counted as not uploaded; the hub's changes are still received. Set when
+   * the hub first refuses this device write access (see round).
+   */
+  private readOnly = false;
+  /** Local changes the last round left unsent because this device may not write. */
+  private unsent = 0;
   /** Upload previews refused, by upload, so that each is reported once. */
   private readonly refusedPreviews = new Set<string>();
   /** Time for waits between rounds: monotonic unless the caller drives the clock. */
@@ -228,6 +238,22 @@ export class SyncEngine {
    * scan. Throws SyncHalted, or what the hub client throws when the hub is unreachable.
    */
   async round(hints?: Iterable<string>): Promise<RoundResult> {
+    const asked = hints === undefined ? undefined : [...hints];
+    try {
+      return await this.roundOnce(asked);
+    } catch (error) {
+      // Write access taken away (or never given): from now on this device only receives.
+      if (this.readOnly || !(error instanceof TandemError) || error.code !== 'FORBIDDEN')
+        throw error;
+      this.readOnly = true;
+      this.log(
+        `you may only view this workspace: changes made here stay on this device and are not uploaded (see \`tandem status ${this.options.root}\`)`,
+      );
+      return await this.roundOnce(undefined);
+    }
+  }
+
+  private async roundOnce(hints?: Iterable<string>): Promise<RoundResult> {
     const { fs, root, store, client, workspaceId } = this.options;
     const t0 = performance.now();
     await this.checkFolder();
@@ -288,7 +314,7 @@ export class SyncEngine {
     let problemsDueInMs: number | undefined;
     const attempted: Change[] = [];
     const ready = (planned: readonly Change[], deletions: boolean): readonly Change[] => {
-      const waiting = this.problems.hold(planned, this.elapsed());
+      const waiting = this.problems.hold(this.sendable(planned), this.elapsed());
       problemsDueInMs = waiting.dueInMs;
       if (!deletions) return waiting.ready;
       hold = this.deletions.filter(waiting.ready, this.elapsed());
@@ -296,7 +322,7 @@ export class SyncEngine {
       return hold.ready;
     };
     const first = plan(trees);
-    let full = first.movesOnly ? undefined : first.changes;
+    let full = first.movesOnly ? undefined : this.sendable(first.changes);
     let changes = ready(first.changes, !first.movesOnly);
     attempted.push(...changes);
     let execution =
@@ -305,7 +331,7 @@ export class SyncEngine {
     if (first.movesOnly && execution.applied === 0) {
       // No rename could be applied (the disk or the hub moved on since the scan): plan them
       // as delete + create instead, which always makes progress and loses nothing.
-      full = plan({ ...trees, detectMoves: false }).changes;
+      full = this.sendable(plan({ ...trees, detectMoves: false }).changes);
       changes = ready(full, true);
       attempted.push(...changes);
       const fallback = await this.executor.execute(changes, contents);
@@ -353,7 +379,16 @@ export class SyncEngine {
       reported,
       problems: this.problems.count,
       problemsDueInMs,
+      unsent: this.unsent,
     };
+  }
+
+  /** The changes this device may make: all, or for a viewer none that writes to the hub. */
+  private sendable(changes: readonly Change[]): readonly Change[] {
+    if (!this.readOnly) return changes;
+    const kept = changes.filter((c) => !c.type.startsWith('push-'));
+    this.unsent = changes.length - kept.length;
+    return kept;
   }
 
   /**

@@ -246,6 +246,8 @@ export class Executor {
       if (last) result.applied++;
       return true;
     } catch (error) {
+      // No write access is not this path's problem: the engine turns the device read-only.
+      if (error instanceof TandemError && error.code === 'FORBIDDEN') throw error;
       const message =
         error instanceof PathProblem
           ? error.message

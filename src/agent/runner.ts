@@ -33,8 +33,8 @@ const FATAL_CODES = new Set([
   'UNAUTHENTICATED',
   'DEVICE_REVOKED',
   'ACCESS_REMOVED',
-  'WORKSPACE_NOT_FOUND',
   'FORBIDDEN',
+  'WORKSPACE_NOT_FOUND',
   'PROTOCOL_MISMATCH',
   'CERTIFICATE_CHANGED',
 ]);
@@ -261,10 +261,14 @@ export class SyncRunner {
       if (result.problemsDueInMs !== undefined) this.retryIn(result.problemsDueInMs);
       if (!this.idleReported) {
         this.idleReported = true;
+        const unsent =
+          result.unsent > 0
+            ? `; ${result.unsent} local change(s) not uploaded (view-only access)`
+            : '';
         log(
           result.problems > 0
-            ? `up to date (seq ${engine.store.cursor}) but for ${result.problems} path(s) with problems: see \`tandem status ${this.options.root}\``
-            : `up to date (seq ${engine.store.cursor})`,
+            ? `up to date (seq ${engine.store.cursor}) but for ${result.problems} path(s) with problems${unsent}: see \`tandem status ${this.options.root}\``
+            : `up to date (seq ${engine.store.cursor})${unsent}`,
         );
       }
     }

@@ -22,6 +22,7 @@ export function registerStatusCommands(program: Command): void {
       const { readIgnoreFile, scanTree } = await import('../../agent/scanner.js');
       const { makeIgnoreMatcher } = await import('../../core/ignore.js');
       const { plan } = await import('../../core/planner.js');
+      const { problemPathOf } = await import('../../agent/problems.js');
       const { NodeFileSystem } = await import('../../fs/node-file-system.js');
       const root = resolve(dir);
       const kind = await lstat(root).then(
@@ -47,6 +48,7 @@ export function registerStatusCommands(program: Command): void {
         let head: number | undefined;
         let hubError: string | undefined;
         let ahead: { remote: StateStore['remote']; held: (path: string) => boolean } | undefined;
+        let viewer = false;
         if (!config) hubError = 'this device is not signed in (run `tandem login`)';
         else {
           try {
@@ -58,6 +60,7 @@ export function registerStatusCommands(program: Command): void {
             if (!ws) hubError = `the workspace ${link.workspaceName} is not on the hub for you`;
             else {
               head = ws.head;
+              viewer = ws.role === 'viewer';
               ahead = await lookAhead(store, client, link.workspaceId);
             }
           } catch (error) {
@@ -111,6 +114,11 @@ export function registerStatusCommands(program: Command): void {
             writing: scan.unstable.size,
           },
           problems: problemsOf(store.problems, scan.problems),
+          // A viewer's local changes: kept on this device, never sent.
+          readOnly: viewer,
+          notUploaded: viewer
+            ? pending.changes.filter((c) => c.type.startsWith('push-')).map(problemPathOf)
+            : [],
           inSync: false,
         };
         const p = report.pending;
@@ -119,7 +127,11 @@ export function registerStatusCommands(program: Command): void {
         const failed = () => {
           const why: string[] = [];
           if (!reachable) why.push(`the hub is unreachable (${hubError})`);
-          if (waiting > 0) why.push('changes are waiting (see pending)');
+          if (report.notUploaded.length > 0)
+            why.push(
+              `${report.notUploaded.length} local change(s) are not uploaded: you may only view this workspace (read-only role)`,
+            );
+          if (waiting > report.notUploaded.length) why.push('changes are waiting (see pending)');
           if (report.problems.length > 0)
             why.push(
               `${report.problems.length} problem(s): each must be fixed (or the hub must send a valid version) before it syncs`,
@@ -147,6 +159,8 @@ export function registerStatusCommands(program: Command): void {
             ? 'pending:   nothing'
             : `pending:   ${p.upload} to send, ${p.download ?? 'unknown (hub unreachable)'} to receive, ${p.conflicts} conflicts, ${p.writing} still being written`,
         );
+        for (const path of report.notUploaded)
+          printLine(`not sent:  ${printable(path)}: not uploaded (read-only role)`);
         for (const problem of report.problems)
           printLine(
             `problem:   ${printable(problem.path)}: ${printable(problem.message)}${problem.since === null ? '' : ` (since ${new Date(problem.since).toISOString()})`}`,

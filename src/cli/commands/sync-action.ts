@@ -146,13 +146,15 @@ async function syncOnce(
       .filter((p) => !seen.has(`${p.path}\u0000${p.message}`))
       .map((p) => ({ ...p, since: null })),
   ];
-  const settled = result.planned === 0 && result.unstable === 0 && stored.length === 0;
+  const settled =
+    result.planned === 0 && result.unstable === 0 && stored.length === 0 && result.unsent === 0;
   if (json)
     printJson({
       folder: root,
       workspace: workspaceName,
       seq: engine.store.cursor,
       settled,
+      notUploaded: result.unsent,
       problems,
     });
   if (!settled) {
@@ -161,6 +163,10 @@ async function syncOnce(
       .map((p) => `${p.path}: ${p.message}`)
       .join('; ');
     const more = problems.length > 3 ? ` (and ${problems.length - 3} more)` : '';
+    if (result.unsent > 0 && problems.length === 0 && result.planned === 0)
+      throw new CliError(
+        `${result.unsent} local change(s) in ${root} are not uploaded: you may only view "${workspaceName}" (ask an owner for editor access); see \`tandem status ${root}\``,
+      );
     throw new CliError(
       `${root} did not settle with the hub${detail ? `: ${detail}${more}` : ' (files still being written?)'}; run again, or see \`tandem status ${root}\``,
     );

@@ -58,8 +58,8 @@ import {
 } from './content-writer.js';
 import type { HubClient } from './hub-client.js';
 import { Prefetcher, type StagedFile } from './prefetcher.js';
-import { absolute, type Problem } from './scanner.js';
-import type { StateStore } from './state-store.js';
+import { absolute, trustedSince, type Problem } from './scanner.js';
+import type { HashRecord, StateStore } from './state-store.js';
 
 export interface ExecutorOptions {
   readonly fs: FileSystem;
@@ -127,14 +127,29 @@ export class ContentCache {
 /** Where each chunk can be read locally: a file whose hash is cached, at an offset. */
 type LocalChunks = StateStore['chunks'];
 
-/** Throws unless `stat` describes the node the scan recorded (for a file: unchanged too). */
-function checkScanned(path: string, stat: Stat | undefined, expected: LocalNode): void {
+/**
+ * Throws unless `stat` describes the node the scan recorded (for a file: unchanged too). A
+ * file's hash record, when it is the one the scan took that node from, has its times to the
+ * nanosecond, the ctime among them: a file rewritten since with its size and mtime put back
+ * is caught too.
+ */
+function checkScanned(
+  path: string,
+  stat: Stat | undefined,
+  expected: LocalNode,
+  record: HashRecord | undefined,
+): void {
+  const entry = expected.entry;
   const same =
     stat !== undefined &&
     stat.ino === expected.ino &&
-    stat.kind === expected.entry.kind &&
-    (expected.entry.kind !== 'file' ||
-      (stat.size === expected.entry.size && stat.mtimeMs === expected.entry.mtime));
+    stat.kind === entry.kind &&
+    (entry.kind !== 'file' ||
+      (stat.size === entry.size &&
+        stat.mtimeMs === entry.mtime &&
+        (record?.ino !== expected.ino ||
+          record.contentId !== entry.contentId ||
+          (record.ctimeNs === stat.ctimeNs && record.mtimeNs === stat.mtimeNs))));
   if (!same) throw new PathProblem(`${path} changed locally since the scan; will look again`);
 }
 
@@ -304,7 +319,7 @@ export class Executor {
       if (stat) throw new PathProblem(`${path} appeared locally since the scan; will look again`);
       return;
     }
-    checkScanned(path, stat, expected);
+    checkScanned(path, stat, expected, this.options.store.hashes.get(path));
   }
 
   /**
@@ -326,7 +341,7 @@ export class Executor {
   }
 
   private async stillScanned(path: string, handle: ReadHandle, expected: LocalNode): Promise<void> {
-    checkScanned(path, await handle.stat(), expected);
+    checkScanned(path, await handle.stat(), expected, this.options.store.hashes.get(path));
   }
 
   /** Creates the missing ancestors of `path` as real folders. */
@@ -365,6 +380,7 @@ export class Executor {
       ino: change.local.ino,
     };
     store.moveBase(change.from, change.to, root);
+    if (change.local.entry.kind === 'file') await this.renamedHash(change.to, change.local);
     this.decide(
       change.to,
       'renamed locally',
@@ -430,6 +446,7 @@ export class Executor {
     if (hash) {
       store.setHash(copy, hash);
       store.setHash(change.path, undefined);
+      if (change.local.entry.kind === 'file') await this.renamedHash(copy, change.local);
     }
     this.decide(
       change.path,
@@ -437,6 +454,37 @@ export class Executor {
       `both sides changed; local version kept as ${copy}; ${this.explain(change, change.path)}`,
     );
     this.options.log(`conflict on ${change.path}: local version kept as ${copy}`);
+  }
+
+  /**
+   * This agent has just renamed the file now at `path` (found as `local` before), which moved
+   * its ctime: its hash record is brought to the new ctime if the file is still the one hashed
+   * (same inode, size and mtime), so that the agent's own rename does not cost a second read
+   * of the file. (The guard before the rename checked the ctime against the record; only a
+   * rewrite in the microseconds between the rename and this lstat would go unseen.)
+   */
+  private async renamedHash(path: string, local: LocalNode): Promise<void> {
+    const { fs, store } = this.options;
+    const record = store.hashes.get(path);
+    if (local.entry.kind !== 'file' || record?.contentId !== local.entry.contentId) return;
+    const stat = await fs.lstat(this.abs(path));
+    if (
+      stat?.kind !== 'file' ||
+      stat.ino !== record.ino ||
+      stat.size !== record.size ||
+      stat.mtimeNs !== record.mtimeNs ||
+      stat.ctimeNs === record.ctimeNs
+    )
+      return;
+    store.setHash(path, { ...record, ctimeNs: stat.ctimeNs, hashedAt: this.trustedNow(stat) });
+  }
+
+  /**
+   * The `hashedAt` of a hash this agent knows from its own writes rather than from reading
+   * the file: late enough for the scanner to trust it (see `trustedSince`).
+   */
+  private trustedNow(stat: Stat): number {
+    return Math.max(this.options.now(), Math.ceil(trustedSince(stat)) + 1);
   }
 
   // Pushes.
@@ -826,19 +874,43 @@ export class Executor {
       if (barrier) await barrier.flush();
       else await this.syncParents(written.map((w) => w.change.path));
       phase(barrier ? 'syncfs' : 'folder syncs');
+      // The rename moved each file's ctime: the hash is recorded with the file's stat after
+      // it, so that the next scan does not take this agent's own write for a local change
+      // (and send back what it just received). A file that is not the one written any more
+      // (inode, size or mtime) is left to the next scan to hash.
+      const placed: (Stat | undefined)[] = [];
+      for (const { change, stat } of written) {
+        const now = await fs.lstat(this.abs(change.path));
+        const same =
+          now?.kind === 'file' &&
+          now.ino === stat.ino &&
+          now.size === stat.size &&
+          now.mtimeNs === stat.mtimeNs;
+        placed.push(same ? now : undefined);
+      }
+      phase('stat');
       store.batch(() => {
-        for (const { change, stat, manifest } of written) {
+        written.forEach(({ change, stat, manifest }, i) => {
           const entry = change.remote.entry as Extract<Entry, { kind: 'file' }>;
-          store.setHash(change.path, {
-            ino: stat.ino,
-            size: stat.size,
-            mtimeMs: stat.mtimeMs,
-            contentId: entry.contentId,
-            chunks: manifest.chunks,
-            hashedAt: Math.max(this.options.now(), stat.mtimeMs + 1000),
-          });
-          this.recordReceived(change, stat.ino, `received ${change.path}`);
-        }
+          const now = placed[i];
+          store.setHash(
+            change.path,
+            now && {
+              ino: now.ino,
+              size: now.size,
+              mtimeNs: now.mtimeNs,
+              ctimeNs: now.ctimeNs,
+              contentId: entry.contentId,
+              chunks: manifest.chunks,
+              hashedAt: this.trustedNow(now),
+            },
+          );
+          // A filesystem that keeps coarser times than the hub's mtime (whole seconds, 2 s
+          // on FAT) has set another one: the agreement is on the file as the disk holds it,
+          // or the next scan would send its mtime back as a change.
+          const held = stat.mtimeMs === entry.mtime ? entry : { ...entry, mtime: stat.mtimeMs };
+          this.recordReceived(change, stat.ino, `received ${change.path}`, held);
+        });
       });
       phase('record');
       this.options.trace?.(
@@ -903,10 +975,18 @@ export class Executor {
     return placed;
   }
 
-  /** The disk now holds the hub's version of a path: record the agreement and say so. */
-  private recordReceived(change: PullPut, ino: number, line: string): void {
+  /**
+   * The disk now holds the hub's version of a path (as `entry`: the hub's, or the file as
+   * written here): record the agreement and say so.
+   */
+  private recordReceived(
+    change: PullPut,
+    ino: number,
+    line: string,
+    entry: Entry = change.remote.entry,
+  ): void {
     this.options.store.setBase(change.path, {
-      entry: change.remote.entry,
+      entry,
       seq: change.remote.seq,
       node: change.remote.node,
       ino,

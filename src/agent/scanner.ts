@@ -1,6 +1,9 @@
 /**
  * The scanner: reads the local tree from disk. Only lstat is used (links are never
- * followed); a file is hashed only when its inode, size or mtime differ from the hash cache.
+ * followed); a file is hashed only when its inode, size, mtime or ctime differ from the hash
+ * cache. The ctime is what makes that safe: `cp -p`, `touch -r`, `tar -x` and backups put a
+ * rewritten file's mtime back, and its size may be the same, but no user can put back the
+ * ctime the kernel gave its rewrite.
  * A file that changes while being hashed is reported as unstable (still being written) and
  * left out of this round. Per-path failures are problems, never an abort of the scan.
  */
@@ -77,8 +80,17 @@ export interface ChunkSink {
   end(): Promise<void>;
 }
 
-/** A hash is trusted only if the file's mtime is older than this when it was hashed. */
-const RACY_WINDOW_MS = 5;
+/**
+ * A hash is trusted only if the file's last change (its ctime) is older than this when it was
+ * hashed: a change within the same tick of a coarse clock (a jiffy, up to 10 ms) would leave
+ * the ctime as it was. Hashing waits for QUIET_MS, which is longer.
+ */
+const RACY_WINDOW_MS = 20;
+/**
+ * The same for a filesystem whose times are whole seconds (ext4 with small inodes, ext3,
+ * FAT's 2 s): a change in the same second or two keeps the same ctime.
+ */
+const RACY_WINDOW_WHOLE_SECONDS_MS = 2000;
 /**
  * A file modified less than this long ago is taken as still being written: it is neither
  * hashed nor uploaded this round, and the round is retried shortly.
@@ -88,8 +100,12 @@ const PARALLEL_HASHES = 4;
 const PARALLEL_STATS = 64;
 
 /**
- * The cached hash of a file, if its inode, size and mtime still match: by path, or else by
- * inode (the file was renamed or moved, which must not cost a re-hash).
+ * The cached hash of a file, if its inode, size, mtime and ctime still match: by path, or
+ * else by inode (the file was moved with its folder, which must not cost a re-hash; a file
+ * renamed itself has a new ctime on Linux, and is hashed again).
+ *
+ * A path the watcher reported, on a filesystem that keeps no ctime (0), is always hashed
+ * again: an event is never dismissed on inode, size and mtime alone.
  */
 function cachedHash(
   options: ScanOptions,
@@ -97,6 +113,7 @@ function cachedHash(
   path: string,
   stat: Stat,
 ): HashRecord | undefined {
+  if (walkState.hinted && stat.ctimeNs === 0n) return undefined;
   const matches = (record: HashRecord | undefined): record is HashRecord =>
     record !== undefined && hashStillValid(record, stat);
   const byPath = options.hashes.get(path);
@@ -111,21 +128,35 @@ function cachedHash(
 }
 
 /**
- * True when a hash record still describes the file `stat` describes: same inode, size and
- * mtime, and the hash was taken long enough after the last write to be trusted.
+ * True when a hash record still describes the file `stat` describes: same inode, size, mtime
+ * and ctime, and the hash was taken long enough after the last change to be trusted (see
+ * `trustedSince`).
  */
 export function hashStillValid(record: HashRecord, stat: Stat): boolean {
   return (
     stat.kind === 'file' &&
     record.ino === stat.ino &&
     record.size === stat.size &&
-    record.mtimeMs === stat.mtimeMs &&
-    record.hashedAt - record.mtimeMs > RACY_WINDOW_MS
+    record.ctimeNs === stat.ctimeNs &&
+    record.mtimeNs === stat.mtimeNs &&
+    record.hashedAt > trustedSince(record)
   );
+}
+
+/**
+ * The time (ms) after which a hash of a file changed at `record`'s times can be trusted: its
+ * ctime (or, where the filesystem keeps none, its mtime) plus the racy window.
+ */
+export function trustedSince(record: Pick<HashRecord, 'mtimeNs' | 'ctimeNs'>): number {
+  const changed = record.ctimeNs > 0n ? record.ctimeNs : record.mtimeNs;
+  const window = changed % 1_000_000_000n === 0n ? RACY_WINDOW_WHOLE_SECONDS_MS : RACY_WINDOW_MS;
+  return Number(changed) / 1e6 + window;
 }
 
 interface WalkState {
   byIno: Map<number, HashRecord> | undefined;
+  /** True while walking paths the watcher reported (see `cachedHash`). */
+  hinted?: boolean;
   /** When set, each path recorded in the scan's result with its inode (files to hash aside). */
   recorded?: [path: string, ino: number][];
 }
@@ -181,7 +212,7 @@ export async function rescanPaths(
     return underFolders(path);
   });
   const recorded: [string, number][] = [];
-  const state: WalkState = { byIno: undefined, recorded };
+  const state: WalkState = { byIno: undefined, recorded, hinted: true };
   await visit(options, valid, result, toHash, state);
   // A rename seen by half: its new name was hinted (or lies in a new folder that was walked)
   // while the event for its old name is still on its way. Left as the last scan saw it, the
@@ -190,7 +221,10 @@ export async function rescanPaths(
   const others = otherHalves(previous, result, recorded).filter((path) => !hinted(path));
   if (others.length > 0) {
     for (const path of others) cutSubtree(result.local, path);
-    await visit(options, others.filter(underFolders), result, toHash, { byIno: state.byIno });
+    await visit(options, others.filter(underFolders), result, toHash, {
+      byIno: state.byIno,
+      hinted: true,
+    });
   }
   await forEachLimited(toHash, PARALLEL_HASHES, async ({ path, stat }) => {
     await hashInto(options, path, stat, result);
@@ -371,12 +405,18 @@ async function hashInto(
   result: ScanResult,
 ): Promise<void> {
   const full = absolute(options.root, path);
-  const age = options.now() - before.mtimeMs;
-  if (age >= 0 && age < QUIET_MS) {
-    // (A future mtime says nothing about writing: clocks differ, or the file was touched.)
+  const now = options.now();
+  // Written (mtime) or changed in any way (ctime: a file whose mtime was just put back) a
+  // moment ago. (A future mtime says nothing about writing: clocks differ, or the file was
+  // touched.)
+  const wait = Math.max(
+    quietFor(now - before.mtimeMs),
+    quietFor(now - Number(before.ctimeNs) / 1e6),
+  );
+  if (wait > 0) {
     result.skip.add(path);
     result.unstable.add(path);
-    result.settlesInMs = Math.min(result.settlesInMs ?? QUIET_MS, QUIET_MS - age + 1);
+    result.settlesInMs = Math.min(result.settlesInMs ?? QUIET_MS, Math.ceil(wait) + 1);
     return;
   }
   try {
@@ -402,7 +442,8 @@ async function hashInto(
     const record: HashRecord = {
       ino: before.ino,
       size: before.size,
-      mtimeMs: before.mtimeMs,
+      mtimeNs: before.mtimeNs,
+      ctimeNs: before.ctimeNs,
       contentId: manifest.contentId,
       chunks: manifest.chunks,
       hashedAt,
@@ -459,9 +500,20 @@ export function describeSpecial(kind: SpecialKind | undefined): string {
   }
 }
 
-/** Same file, same bytes as far as stat can tell. */
+/** How much longer a file last written or changed `ageMs` ago must stay quiet (0: none). */
+function quietFor(ageMs: number): number {
+  return ageMs >= 0 && ageMs < QUIET_MS ? QUIET_MS - ageMs : 0;
+}
+
+/** Same file, same bytes as far as stat can tell (the ctime says it was not even touched). */
 export function sameFileStat(a: Stat, b: Stat): boolean {
-  return a.kind === b.kind && a.ino === b.ino && a.size === b.size && a.mtimeMs === b.mtimeMs;
+  return (
+    a.kind === b.kind &&
+    a.ino === b.ino &&
+    a.size === b.size &&
+    a.mtimeNs === b.mtimeNs &&
+    a.ctimeNs === b.ctimeNs
+  );
 }
 
 /** The text of `.tandemignore`, or '' when there is none. */

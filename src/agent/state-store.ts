@@ -1,7 +1,7 @@
 /**
  * The agent's local state, in `DIR/.tandem/state.db` (SQLite): the link to the hub, the
  * cursor, the remote tree (the hub's entries as of the cursor), the base tree (what both
- * sides agreed on), a cache of file hashes keyed by inode/size/mtime, a log of decisions, and
+ * sides agreed on), a cache of file hashes keyed by inode/size/mtime/ctime, a log of decisions, and
  * the paths the agent cannot sync now, with why (read by `tandem status`).
  *
  * The trees are also held in memory; every mutation writes through in its own transaction,
@@ -24,16 +24,28 @@ export interface LinkInfo {
   readonly deviceId: string;
 }
 
-/** A file's hash as of a given inode, size and mtime: lets an unchanged file skip hashing. */
+/**
+ * A file's hash as of a given inode, size, mtime and ctime: lets an unchanged file skip
+ * hashing. The ctime is what a rewrite that puts size and mtime back cannot restore.
+ */
 export interface HashRecord {
   readonly ino: number;
   readonly size: number;
-  readonly mtimeMs: number;
+  /** Nanoseconds, as `Stat.mtimeNs`. */
+  readonly mtimeNs: bigint;
+  /**
+   * Nanoseconds, as `Stat.ctimeNs`. Both are `UNKNOWN_TIME_NS` in a record kept before they
+   * were (no file has that time: such a record is never trusted to skip hashing).
+   */
+  readonly ctimeNs: bigint;
   readonly contentId: ContentId;
   readonly chunks: readonly ChunkRef[];
   /** When it was hashed; a file modified within the same instant must be hashed again. */
   readonly hashedAt: number;
 }
+
+/** The mtime and ctime of a hash record from a database before version 3, which kept none. */
+export const UNKNOWN_TIME_NS = -1n;
 
 export interface ChunkLocation {
   readonly path: string;
@@ -77,6 +89,10 @@ CREATE TABLE IF NOT EXISTS decisions (id INTEGER PRIMARY KEY AUTOINCREMENT, time
 CREATE INDEX IF NOT EXISTS decisions_path ON decisions (path, id);`,
   // 2: the paths that cannot be synced now, for `tandem status`.
   `CREATE TABLE problems (path TEXT PRIMARY KEY, kind TEXT NOT NULL, message TEXT NOT NULL, since INTEGER NOT NULL);`,
+  // 3: the hash cache keeps each file's mtime and ctime in nanoseconds (null in rows from
+  // before: their files are hashed again once, on the next scan).
+  `ALTER TABLE hashes ADD COLUMN mtime_ns INTEGER;
+ALTER TABLE hashes ADD COLUMN ctime_ns INTEGER;`,
 ];
 
 /** The schema version this code writes. */
@@ -188,14 +204,20 @@ export class StateStore {
       `WITH paths AS (SELECT path FROM remote UNION SELECT path FROM base UNION SELECT path FROM hashes)
        SELECT p.path, r.entry, r.seq, r.node,
          CASE WHEN b.entry = r.entry THEN NULL ELSE b.entry END, b.seq, b.node, b.ino,
-         h.ino, h.size, h.mtime, h.content_id, h.chunks, h.hashed_at
+         h.ino, h.size, h.mtime_ns, h.ctime_ns, h.content_id, h.chunks, h.hashed_at
        FROM paths p
        LEFT JOIN remote r ON r.path = p.path
        LEFT JOIN base b ON b.path = p.path
        LEFT JOIN hashes h ON h.path = p.path`,
-    ).raw();
+    )
+      .raw()
+      // Integers as BigInt, for the nanoseconds (the rest fit a double and are converted).
+      .safeIntegers(true);
     for (const row of rows.iterate() as IterableIterator<LoadRow>) {
-      const [path, remoteJson, remoteSeq, remoteNode, baseJson, baseSeq, baseNode, baseIno] = row;
+      const [path, remoteJson, , , baseJson] = row;
+      const remoteSeq = numberOrNull(row[2]);
+      const remoteNode = numberOrNull(row[3]);
+      const baseSeq = numberOrNull(row[5]);
       let remote: Entry | undefined;
       if (remoteJson !== null) {
         remote = JSON.parse(remoteJson) as Entry;
@@ -208,20 +230,26 @@ export class StateStore {
       let base: Entry | undefined;
       if (baseSeq !== null) {
         base = baseJson === null ? remote! : (JSON.parse(baseJson) as Entry);
-        this.base.set(path, { entry: base, seq: baseSeq, node: baseNode!, ino: baseIno! });
+        this.base.set(path, {
+          entry: base,
+          seq: baseSeq,
+          node: Number(row[6]),
+          ino: Number(row[7]),
+        });
       }
-      const [, , , , , , , , ino, size, mtime, contentId, chunks, hashedAt] = row;
+      const [, , , , , , , , ino, size, mtimeNs, ctimeNs, contentId, chunks, hashedAt] = row;
       if (ino === null) continue;
       const record: HashRecord = {
-        ino,
-        size: size!,
-        mtimeMs: mtime!,
+        ino: Number(ino),
+        size: Number(size),
+        mtimeNs: mtimeNs ?? UNKNOWN_TIME_NS,
+        ctimeNs: ctimeNs ?? UNKNOWN_TIME_NS,
         contentId:
           sameContentId(base, contentId!) ??
           sameContentId(remote, contentId!) ??
           (contentId as ContentId),
         chunks: decodeChunks(chunks!),
-        hashedAt: hashedAt!,
+        hashedAt: Number(hashedAt),
       };
       this.hashes.set(path, record);
       this.index(path, record);
@@ -538,12 +566,15 @@ export class StateStore {
     if (record) {
       this.hashes.set(path, record);
       this.sql(
-        'INSERT OR REPLACE INTO hashes (path, ino, size, mtime, content_id, chunks, hashed_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
+        'INSERT OR REPLACE INTO hashes (path, ino, size, mtime, mtime_ns, ctime_ns, content_id, chunks, hashed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
       ).run(
         path,
         record.ino,
         record.size,
-        record.mtimeMs,
+        // (Whole ms too, as the column of version 1 holds them.)
+        Math.round(Number(record.mtimeNs) / 1e6),
+        record.mtimeNs,
+        record.ctimeNs,
         record.contentId,
         encodeChunks(record.chunks),
         record.hashedAt,
@@ -632,20 +663,26 @@ export interface FeedProblem {
 type LoadRow = [
   path: string,
   remoteEntry: string | null,
-  remoteSeq: number | null,
-  remoteNode: number | null,
+  remoteSeq: bigint | null,
+  remoteNode: bigint | null,
   /** Null when the base entry is the remote one. */
   baseEntry: string | null,
-  baseSeq: number | null,
-  baseNode: number | null,
-  baseIno: number | null,
-  hashIno: number | null,
-  hashSize: number | null,
-  hashMtime: number | null,
+  baseSeq: bigint | null,
+  baseNode: bigint | null,
+  baseIno: bigint | null,
+  hashIno: bigint | null,
+  hashSize: bigint | null,
+  /** Null in rows from before version 3. */
+  hashMtimeNs: bigint | null,
+  hashCtimeNs: bigint | null,
   hashContentId: string | null,
   hashChunks: string | null,
-  hashedAt: number | null,
+  hashedAt: bigint | null,
 ];
+
+function numberOrNull(value: bigint | null): number | null {
+  return value === null ? null : Number(value);
+}
 
 /** The entry's own content id string when it is `contentId`, so the two share one string. */
 function sameContentId(entry: Entry | undefined, contentId: string): ContentId | undefined {

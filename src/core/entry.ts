@@ -39,11 +39,20 @@ export interface SymlinkEntry {
 export type Entry = FileEntry | DirEntry | SymlinkEntry;
 
 /**
- * True when two entries hold the same thing: same kind, and for files the same bytes and
- * executable bit, for links the same target. Modification times do not count: touching a
- * file is not a change. `undefined` (absent) equals only `undefined`.
+ * True when two entries hold the same thing: same kind, and for files the same bytes,
+ * executable bit and modification time, for links the same target. Touching a file is a
+ * change (it is sent, and the other devices' copies get the new mtime). `undefined` (absent)
+ * equals only `undefined`.
  */
 export function sameEntry(a: Entry | undefined, b: Entry | undefined): boolean {
+  return sameButMtime(a, b) && (a?.kind !== 'file' || a.mtime === (b as FileEntry).mtime);
+}
+
+/**
+ * `sameEntry` but for the modification time: for files, the same bytes and executable bit.
+ * Two files that differ only in their mtimes were only touched, one against the other.
+ */
+export function sameButMtime(a: Entry | undefined, b: Entry | undefined): boolean {
   if (a === undefined || b === undefined) return a === b;
   if (a.kind !== b.kind) return false;
   switch (a.kind) {
@@ -59,8 +68,8 @@ export function sameEntry(a: Entry | undefined, b: Entry | undefined): boolean {
 }
 
 /**
- * True when every field is equal, modification time included (unlike `sameEntry`): one of
- * the two may then stand for both, so that a tree holds one object, not two copies.
+ * True when every field is equal (the size too, which `sameEntry` leaves to the content id):
+ * one of the two may then stand for both, so that a tree holds one object, not two copies.
  */
 export function identicalEntry(a: Entry, b: Entry): boolean {
   switch (a.kind) {

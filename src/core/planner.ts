@@ -9,7 +9,7 @@
  * the same function runs against the real filesystem and the in-memory one.
  */
 import type { BaseNode, Entry, LocalNode, RemoteNode, Tree } from './entry.js';
-import { sameBytes, sameEntry } from './entry.js';
+import { sameBytes, sameButMtime, sameEntry } from './entry.js';
 import type { Seq } from './ids.js';
 import { ancestorsOf, comparePaths, depthOf, isSameOrInside, rebase } from './paths.js';
 
@@ -224,9 +224,15 @@ export function planPath(
   if (!local) return { type: 'pull-put', path, remote: remote!, local }; // deleted here, modified there: modification wins
   if (!remote) return { type: 'push-put', path, base: 0, local }; // modified here, deleted there: modification wins
   if (sameBytes(local.entry, remote.entry)) {
-    // Identical bytes are never a conflict; only the executable bit differs, and the hub's wins.
+    // Identical bytes are never a conflict; only the executable bit or the mtime differs (both
+    // sides touched the file), and the hub's wins: the first device to reach it.
     return { type: 'pull-put', path, remote, local };
   }
+  // Different bytes, but one side only touched the file (its bytes are base's, which the hub
+  // keeps in its history): the other side's edit wins, with no conflicted copy.
+  if (sameButMtime(base?.entry, local.entry)) return { type: 'pull-put', path, remote, local };
+  if (sameButMtime(base?.entry, remote.entry))
+    return { type: 'push-put', path, base: remote.seq, local };
   return { type: 'conflict', path, local, remote };
 }
 
@@ -312,12 +318,13 @@ function planMoves(input: PlanInput): Change[] {
     const r = remote.get(move.from);
     // Clean when the hub still holds base at the source and nothing at the target, and (for
     // files) the bytes did not change on the way: a changed file is sent as delete + create.
+    // (A new mtime alone is sent after the move, as a change of the file at its new path.)
     const clean =
       r !== undefined &&
       r.seq === b.seq &&
       r.node === b.node &&
       l.entry.kind === b.entry.kind &&
-      (b.entry.kind !== 'file' || sameEntry(b.entry, l.entry)) &&
+      (b.entry.kind !== 'file' || sameButMtime(b.entry, l.entry)) &&
       !isExcluded(move.to) &&
       !remote.has(move.to) &&
       !base.has(move.to) &&

@@ -17,8 +17,17 @@ export type SpecialKind = (typeof SPECIAL_KINDS)[number];
 export interface Stat {
   readonly kind: StatKind;
   readonly size: number;
-  /** Whole milliseconds. */
+  /** Whole milliseconds (rounded from `mtimeNs`): what an entry carries. */
   readonly mtimeMs: number;
+  /** The modification time in nanoseconds since the epoch, as the filesystem holds it. */
+  readonly mtimeNs: bigint;
+  /**
+   * The inode's change time in nanoseconds since the epoch: moved by the kernel's clock on
+   * every write, truncation, chmod, utimes and rename, and settable by no user (short of
+   * changing the clock). A file whose size and mtime were put back still has a new ctime.
+   * 0 where the filesystem keeps none.
+   */
+  readonly ctimeNs: bigint;
   readonly ino: number;
   /** Permission bits (0o777 mask). */
   readonly mode: number;
@@ -46,7 +55,10 @@ export interface WriteHandle {
    * are made durable with the data.
    */
   setMeta(mode: number, mtimeMs: number): Promise<void>;
-  /** The file as it is now (also after it is renamed: same inode, size and mtime). */
+  /**
+   * The file as it is now (also after it is renamed: same inode, size and mtime; its ctime
+   * moves with the rename).
+   */
   stat(): Promise<Stat>;
   /** Flushes the file's data to stable storage. */
   sync(): Promise<void>;

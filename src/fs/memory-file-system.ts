@@ -4,6 +4,10 @@
  * from an injected clock. Ancestors that are links or files fail with ENOTDIR: the agent must
  * never rely on traversing a link, and this makes any attempt visible.
  *
+ * Every node has a change time (ctime) that moves, as the kernel's does, with every write,
+ * truncation, chmod, utimes and rename, strictly forwards (a step of 1 ns when the clock has
+ * not moved): no test can put it back.
+ *
  * With `caseInsensitive`, it behaves as the default disks of macOS and Windows do: names are
  * kept as they were created, but looked up without regard to case, so `Notes.txt` and
  * `notes.txt` are one file, and renaming one to the other only changes how it is spelled.
@@ -20,7 +24,8 @@ import {
 interface MemNode {
   kind: 'file' | 'dir' | 'symlink';
   ino: number;
-  mtimeMs: number;
+  mtimeNs: bigint;
+  ctimeNs: bigint;
   mode: number;
   data: Buffer;
   target: string;
@@ -35,6 +40,7 @@ export interface MemoryFileSystemOptions {
 
 export class MemoryFileSystem implements FileSystem {
   private nextIno = 1;
+  private lastChangeNs = 0n;
   private readonly root: MemNode;
 
   private readonly fold: (name: string) => string;
@@ -64,11 +70,26 @@ export class MemoryFileSystem implements FileSystem {
     return this.options.caseInsensitive === true;
   }
 
+  /** The time of a change now, in ns: the clock, or 1 ns past the last change if it is not past it. */
+  private changeTime(): bigint {
+    const clock = BigInt(Math.floor(this.now())) * 1_000_000n;
+    this.lastChangeNs = clock > this.lastChangeNs ? clock : this.lastChangeNs + 1n;
+    return this.lastChangeNs;
+  }
+
+  /** A write: the mtime and ctime move to now. */
+  private static written(node: MemNode, at: bigint): void {
+    node.mtimeNs = at;
+    node.ctimeNs = at;
+  }
+
   private node(kind: MemNode['kind'], mode: number): MemNode {
+    const at = this.changeTime();
     return {
       kind,
       ino: this.nextIno++,
-      mtimeMs: this.now(),
+      mtimeNs: at,
+      ctimeNs: at,
       mode,
       data: Buffer.alloc(0),
       target: '',
@@ -117,7 +138,9 @@ export class MemoryFileSystem implements FileSystem {
           : node.kind === 'symlink'
             ? Buffer.byteLength(node.target)
             : 4096,
-      mtimeMs: node.mtimeMs,
+      mtimeMs: Math.round(Number(node.mtimeNs) / 1e6),
+      mtimeNs: node.mtimeNs,
+      ctimeNs: node.ctimeNs,
       ino: node.ino,
       mode: node.mode,
     };
@@ -171,7 +194,7 @@ export class MemoryFileSystem implements FileSystem {
       write: async (data) => {
         parts.push(Buffer.from(data));
         file.data = Buffer.concat([file.data, ...parts.splice(0)]);
-        file.mtimeMs = this.now();
+        MemoryFileSystem.written(file, this.changeTime());
       },
       writeAt: async (parts, position) => {
         const data = parts instanceof Uint8Array ? parts : Buffer.concat(parts);
@@ -179,11 +202,12 @@ export class MemoryFileSystem implements FileSystem {
         if (file.data.length < end)
           file.data = Buffer.concat([file.data, Buffer.alloc(end - file.data.length)]);
         file.data.set(data, position);
-        file.mtimeMs = this.now();
+        MemoryFileSystem.written(file, this.changeTime());
       },
       setMeta: async (mode, mtimeMs) => {
         file.mode = mode & 0o777;
-        file.mtimeMs = Math.floor(mtimeMs);
+        file.mtimeNs = BigInt(Math.floor(mtimeMs)) * 1_000_000n;
+        file.ctimeNs = this.changeTime();
       },
       stat: async () => MemoryFileSystem.stat(file),
       sync: async () => {},
@@ -213,6 +237,7 @@ export class MemoryFileSystem implements FileSystem {
     this.deleteChild(source.dir, source.name);
     if (existing) this.deleteChild(target.dir, target.name);
     this.setChild(target.dir, target.name, moving);
+    moving.ctimeNs = this.changeTime();
   }
 
   /** `path` lies below `dir`, as this filesystem compares names. */
@@ -280,8 +305,18 @@ export class MemoryFileSystem implements FileSystem {
     if (existing && existing.kind !== 'file') throw fsError('EISDIR', 'open', path);
     const file = existing ?? this.node('file', mode);
     file.data = Buffer.from(data);
-    file.mtimeMs = this.now();
+    MemoryFileSystem.written(file, this.changeTime());
     if (!existing) this.setChild(dir, name, file);
+  }
+
+  /**
+   * Sets a file's mtime (ms), as `touch -d` or `touch -r` does: only the ctime tells that it
+   * happened.
+   */
+  async utimes(path: string, mtimeMs: number): Promise<void> {
+    const node = this.get(path, 'utimes');
+    node.mtimeNs = BigInt(Math.floor(mtimeMs)) * 1_000_000n;
+    node.ctimeNs = this.changeTime();
   }
 
   async readFile(path: string): Promise<Buffer> {

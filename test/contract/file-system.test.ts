@@ -1,6 +1,6 @@
 /** One contract, every FileSystem: the real one and the in-memory one behave alike. */
 import { statfsSync } from 'node:fs';
-import { mkdtemp, open, rm } from 'node:fs/promises';
+import { mkdtemp, open, rm, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -25,16 +25,74 @@ async function failsWith(promise: Promise<unknown>): Promise<string | undefined>
   }
 }
 
+/** What a person does to a file outside the agent, as `printf > file` and `touch -d` do. */
+interface User {
+  /** Truncates the file and writes `text` in its place (same inode). */
+  rewrite(path: string, text: string): Promise<void>;
+  /** Sets the file's mtime (ms). */
+  utimes(path: string, mtimeMs: number): Promise<void>;
+}
+
+/** Long enough for any filesystem clock to move (Linux's coarse one moves every jiffy). */
+const tick = () => new Promise((resolve) => setTimeout(resolve, 15));
+
 function fileSystemContract(
   name: string,
-  open: () => Promise<{ fs: FileSystem; root: string; cleanup: () => Promise<void> }>,
+  open: () => Promise<{ fs: FileSystem; root: string; cleanup: () => Promise<void>; user: User }>,
 ) {
   describe(`FileSystem contract: ${name}`, () => {
     let fs: FileSystem;
     let root: string;
     let cleanup: () => Promise<void>;
+    let user: User;
     afterEach(async () => cleanup());
-    const setup = async () => ({ fs, root, cleanup } = await open());
+    const setup = async () => ({ fs, root, cleanup, user } = await open());
+
+    it("moves a file's ctime on every write, chmod, utimes and rename, and on nothing else", async () => {
+      await setup();
+      const handle = await fs.createWrite(`${root}/c`, 0o644);
+      await handle.write(Buffer.from('one'));
+      const created = await handle.stat();
+      expect(created.ctimeNs).toBeGreaterThan(0n);
+      await tick();
+      await handle.write(Buffer.from('two'));
+      const written = await handle.stat();
+      expect(written.ctimeNs).toBeGreaterThan(created.ctimeNs);
+      await tick();
+      await handle.setMeta(0o755, 1_600_000_000_000);
+      const meta = await handle.stat();
+      expect(meta.ctimeNs).toBeGreaterThan(written.ctimeNs);
+      expect(meta.mtimeNs).toBe(1_600_000_000_000_000_000n);
+      await handle.close();
+      // Reading and looking change nothing.
+      expect(await fs.lstat(`${root}/c`)).toEqual(meta);
+      expect((await readWholeFile(fs, `${root}/c`)).toString()).toBe('onetwo');
+      expect(await fs.lstat(`${root}/c`)).toEqual(meta);
+      await tick();
+      await fs.rename(`${root}/c`, `${root}/d`);
+      const renamed = (await fs.lstat(`${root}/d`))!;
+      expect(renamed.ctimeNs).toBeGreaterThan(meta.ctimeNs);
+      expect({ ...renamed, ctimeNs: 0n }).toEqual({ ...meta, ctimeNs: 0n });
+    });
+
+    it('shows a rewrite of the same size with its mtime put back by its ctime alone', async () => {
+      await setup();
+      await write(fs, `${root}/same.txt`, 'AAAAAAAA\n');
+      const before = (await fs.lstat(`${root}/same.txt`))!;
+      await tick();
+      await user.rewrite(`${root}/same.txt`, 'BBBBBBBB\n');
+      await user.utimes(`${root}/same.txt`, before.mtimeMs);
+      const after = (await fs.lstat(`${root}/same.txt`))!;
+      expect(after).toMatchObject({ ino: before.ino, size: before.size, mtimeMs: before.mtimeMs });
+      expect(after.ctimeNs).toBeGreaterThan(before.ctimeNs);
+      expect((await readWholeFile(fs, `${root}/same.txt`)).toString()).toBe('BBBBBBBB\n');
+      // And a touch alone moves both times.
+      await tick();
+      await user.utimes(`${root}/same.txt`, 1_500_000_000_000);
+      const touched = (await fs.lstat(`${root}/same.txt`))!;
+      expect(touched.mtimeMs).toBe(1_500_000_000_000);
+      expect(touched.ctimeNs).toBeGreaterThan(after.ctimeNs);
+    });
 
     it('creates, reads and stats files; lstat of nothing is undefined', async () => {
       await setup();
@@ -90,7 +148,11 @@ function fileSystemContract(
         mtimeMs: 1_600_000_000_123,
       });
       await fs.rename(`${root}/t`, `${root}/u`);
-      expect(await fs.lstat(`${root}/u`)).toEqual(stat);
+      // (The rename moves the ctime, and nothing else.)
+      expect(await fs.lstat(`${root}/u`)).toEqual({
+        ...stat,
+        ctimeNs: (await fs.lstat(`${root}/u`))!.ctimeNs,
+      });
       // And back to the mode a file is created with.
       const plain = await fs.createWrite(`${root}/p`, 0o755);
       await plain.setMeta(0o644, 1_600_000_000_000);
@@ -221,15 +283,19 @@ describe('syncfs', () => {
   });
 });
 
+const memoryUser = (fs: MemoryFileSystem): User => ({
+  rewrite: (path, text) => fs.writeFile(path, text),
+  utimes: (path, mtimeMs) => fs.utimes(path, mtimeMs),
+});
 fileSystemContract('memory', async () => {
   const fs = new MemoryFileSystem();
   await fs.mkdir('/root');
-  return { fs, root: '/root', cleanup: async () => {} };
+  return { fs, root: '/root', cleanup: async () => {}, user: memoryUser(fs) };
 });
 fileSystemContract('memory, case-insensitive', async () => {
   const fs = new MemoryFileSystem(Date.now, { caseInsensitive: true });
   await fs.mkdir('/root');
-  return { fs, root: '/root', cleanup: async () => {} };
+  return { fs, root: '/root', cleanup: async () => {}, user: memoryUser(fs) };
 });
 fileSystemContract('node', async () => {
   const root = await mkdtemp(join(tmpdir(), 'tandem-fs-'));
@@ -237,5 +303,9 @@ fileSystemContract('node', async () => {
     fs: new NodeFileSystem(),
     root,
     cleanup: () => rm(root, { recursive: true, force: true }),
+    user: {
+      rewrite: (path, text) => writeFile(path, text),
+      utimes: (path, mtimeMs) => utimes(path, new Date(mtimeMs), new Date(mtimeMs)),
+    },
   };
 });

@@ -45,7 +45,8 @@ async function setup(hub: Map<ChunkId, Buffer>) {
     store.setHash(path, {
       ino: stat.ino,
       size: stat.size,
-      mtimeMs: stat.mtimeMs,
+      mtimeNs: stat.mtimeNs,
+      ctimeNs: stat.ctimeNs,
       contentId: contentIdOf(chunks),
       chunks,
       hashedAt: clock,

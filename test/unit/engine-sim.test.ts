@@ -208,14 +208,16 @@ describe('local deletions wait a moment before they are sent', () => {
 
   it('sends a deletion once it has stayed deleted for the hold, looking at the path again', async () => {
     const head = await headOf();
+    const { mtimeMs } = (await a.fs.lstat('/laptop/notes/todo.txt'))!;
     await a.fs.unlink('/laptop/notes/todo.txt');
     expect((await a.engine.round(['notes/todo.txt'])).execution.applied).toBe(0);
     later(HOLD_MS - 1);
     expect((await a.engine.round()).execution.applied).toBe(0);
 
-    // Back before the hold ran out: the engine looks at the path again by itself (no hint),
-    // sends nothing, and a new deletion waits the whole hold again.
+    // Back before the hold ran out (as it was, mtime too): the engine looks at the path again
+    // by itself (no hint), sends nothing, and a new deletion waits the whole hold again.
     await a.fs.writeFile('/laptop/notes/todo.txt', 'buy milk');
+    await a.fs.utimes('/laptop/notes/todo.txt', mtimeMs);
     later(10_000);
     await a.engine.round([]);
     expect(await headOf()).toBe(head);

@@ -15,6 +15,8 @@ const file = (name: string, executable = false): Entry => ({
   executable,
   mtime: 1000,
 });
+/** `entry` with another mtime: the file touched. */
+const touched = (entry: Entry, mtime = 2000): Entry => ({ ...entry, mtime }) as Entry;
 const dir: Entry = { kind: 'dir' };
 const link = (target: string): Entry => ({ kind: 'symlink', target });
 
@@ -169,6 +171,70 @@ const table: Row[] = [
     expected: [{ type: 'pull-put', path: 'a' }],
   },
   {
+    description: 'touched here (same bytes, new mtime): upload with the base seq',
+    trees: {
+      base: [['a', base(v1)]],
+      local: [['a', local(touched(v1))]],
+      remote: [['a', remote(v1)]],
+    },
+    expected: [{ type: 'push-put', path: 'a', base: 10, local: local(touched(v1)) }],
+  },
+  {
+    description: 'same here / touched there: download (the new mtime)',
+    trees: {
+      base: [['a', base(v1)]],
+      local: [['a', local(v1)]],
+      remote: [['a', remote(touched(v1), 11, 10)]],
+    },
+    expected: [{ type: 'pull-put', path: 'a', local: local(v1) }],
+  },
+  {
+    description: 'touched on both sides, to different mtimes: the hub wins, no copy',
+    trees: {
+      base: [['a', base(v1)]],
+      local: [['a', local(touched(v1, 3000))]],
+      remote: [['a', remote(touched(v1, 2000), 11, 10)]],
+    },
+    expected: [{ type: 'pull-put', path: 'a' }],
+  },
+  {
+    description: 'touched on both sides, to the same mtime: agree',
+    trees: {
+      base: [['a', base(v1)]],
+      local: [['a', local(touched(v1))]],
+      remote: [['a', remote(touched(v1), 11, 10)]],
+    },
+    expected: [{ type: 'record', path: 'a' }],
+  },
+  {
+    description: 'touched here / modified there: the edit wins over a touch, no copy',
+    trees: {
+      base: [['a', base(v1)]],
+      local: [['a', local(touched(v1))]],
+      remote: [['a', remote(v2, 11, 10)]],
+    },
+    expected: [{ type: 'pull-put', path: 'a' }],
+  },
+  {
+    description:
+      "modified here / touched there: the edit wins over a touch (upload on the hub's seq)",
+    trees: {
+      base: [['a', base(v1)]],
+      local: [['a', local(v2)]],
+      remote: [['a', remote(touched(v1), 11, 10)]],
+    },
+    expected: [{ type: 'push-put', path: 'a', base: 11 }],
+  },
+  {
+    description: 'modified here with the mtime put back / modified there: conflict',
+    trees: {
+      base: [['a', base(v1)]],
+      local: [['a', local(file('2'))]],
+      remote: [['a', remote(touched(v3), 11, 10)]],
+    },
+    expected: [{ type: 'conflict', path: 'a' }],
+  },
+  {
     description: 'deleted here / modified there: the modification wins (download)',
     trees: { base: [['a', base(v1)]], remote: [['a', remote(v2, 11, 10)]] },
     expected: [{ type: 'pull-put', path: 'a', local: undefined }],
@@ -192,6 +258,15 @@ const table: Row[] = [
     trees: {
       base: [['a', base(v1, 10, 100)]],
       local: [['b', local(v1, 100)]],
+      remote: [['a', remote(v1)]],
+    },
+    expected: [{ type: 'push-move', from: 'a', to: 'b', base: 10 }],
+  },
+  {
+    description: 'renamed and touched here: one move (the new mtime goes after it)',
+    trees: {
+      base: [['a', base(v1, 10, 100)]],
+      local: [['b', local(touched(v1), 100)]],
       remote: [['a', remote(v1)]],
     },
     expected: [{ type: 'push-move', from: 'a', to: 'b', base: 10 }],

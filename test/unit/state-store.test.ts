@@ -62,7 +62,9 @@ describe('state store', () => {
     store.setHash('d/same', {
       ino: 11,
       size: 3,
-      mtimeMs: 1000,
+      mtimeNs: 1_000_000_000n,
+      // (A ctime in nanoseconds past what a double holds exactly comes back exactly.)
+      ctimeNs: 1_733_270_000_123_456_789n,
       contentId: id('a') as ContentId,
       chunks,
       hashedAt: 1100,
@@ -70,7 +72,8 @@ describe('state store', () => {
     store.setHash('hash-only', {
       ino: 14,
       size: 3,
-      mtimeMs: 1000,
+      mtimeNs: 1_000_000_000n,
+      ctimeNs: 1_000_000_001n,
       contentId: id('9') as ContentId,
       chunks: [{ id: id('8') as ChunkId, size: 3 }],
       hashedAt: 1100,
@@ -99,7 +102,8 @@ describe('state store', () => {
     const record = {
       ino: 1,
       size: 5050,
-      mtimeMs: 1000,
+      mtimeNs: 1_000_000_000n,
+      ctimeNs: 1_000_000_000n,
       contentId: id('c') as ContentId,
       chunks,
       hashedAt: 1100,

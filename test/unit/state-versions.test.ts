@@ -9,7 +9,12 @@ import { copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { STATE_VERSION, StateStore, StateVersionError } from '../../src/agent/state-store.js';
+import {
+  STATE_VERSION,
+  StateStore,
+  StateVersionError,
+  UNKNOWN_TIME_NS,
+} from '../../src/agent/state-store.js';
 
 const FIXTURE = resolve(import.meta.dirname, '../fixtures/state-v1.db');
 const id = (c: string) => c.repeat(64);
@@ -42,8 +47,8 @@ describe('state database versions', () => {
     }
   };
 
-  it('is at version 2: the schema of version 1 and the problems table', () => {
-    expect(STATE_VERSION).toBe(2);
+  it('is at version 3: the schema of version 1, the problems table, and ns times of hashes', () => {
+    expect(STATE_VERSION).toBe(3);
   });
 
   it('opens a database of the release before versions with the same trees, and can record a problem', () => {
@@ -68,10 +73,12 @@ describe('state database versions', () => {
       'notes/todo.txt': { entry: file('a', 8, 1700000000000), seq: 2, node: 2, ino: 102 },
       link: { entry: { kind: 'symlink', target: 'notes' }, seq: 3, node: 3, ino: 103 },
     });
+    // (Without a ctime, a hash of before is never trusted: the file is hashed again once.)
     expect(store.hashes.get('notes/todo.txt')).toEqual({
       ino: 102,
       size: 8,
-      mtimeMs: 1700000000000,
+      mtimeNs: UNKNOWN_TIME_NS,
+      ctimeNs: UNKNOWN_TIME_NS,
       contentId: id('a'),
       chunks: [{ id: id('c'), size: 8 }],
       hashedAt: 1700000005000,
@@ -80,7 +87,7 @@ describe('state database versions', () => {
     expect(store.problems.size).toBe(0);
     store.setProblem('notes/todo.txt', { kind: 'apply', message: 'EIO', since: 5 });
     store.close();
-    expect(version(db)).toBe(2);
+    expect(version(db)).toBe(3);
 
     const reopened = new StateStore(db);
     expect(reopened.problems.get('notes/todo.txt')).toEqual({
@@ -110,7 +117,7 @@ describe('state database versions', () => {
       }
     };
     expect(schema(db)).toHaveLength(schema(copyOfFixture()).length + 2); // problems + its index
-    expect(version(db)).toBe(2);
+    expect(version(db)).toBe(3);
   });
 
   it('creates a new database at the latest version', () => {
@@ -123,13 +130,13 @@ describe('state database versions', () => {
   it('refuses a database of a newer version with a clear message, and leaves it alone', () => {
     const db = copyOfFixture();
     const raw = new Database(db);
-    raw.pragma('user_version = 3');
+    raw.pragma('user_version = 4');
     raw.exec('CREATE TABLE future (x)');
     raw.close();
     const before = readFileSync(db);
     expect(() => new StateStore(db)).toThrow(StateVersionError);
     expect(() => new StateStore(db)).toThrow(
-      /written by a newer version of Tandem \(state version 3; this one reads up to 2\): upgrade Tandem/,
+      /written by a newer version of Tandem \(state version 4; this one reads up to 3\): upgrade Tandem/,
     );
     expect(readFileSync(db).equals(before)).toBe(true);
   });

@@ -13,7 +13,7 @@ import {
 } from '../core/entry.js';
 import { IGNORE_FILE, makeIgnoreMatcher, STATE_DIR, type IgnoreMatcher } from '../core/ignore.js';
 import { checkPath } from '../core/paths.js';
-import { plan, type Change } from '../core/planner.js';
+import { holdTypeChanges, plan, type Change } from '../core/planner.js';
 import type { UploadPreview } from '../protocol/api.js';
 import { TandemError } from '../protocol/errors.js';
 import type { ContentId } from '../core/ids.js';
@@ -288,7 +288,10 @@ export class SyncEngine {
       const waiting = this.problems.hold(planned, this.elapsed());
       problemsDueInMs = waiting.dueInMs;
       if (!deletions) return waiting.ready;
-      hold = this.deletions.filter(waiting.ready, this.elapsed());
+      const deferred = this.deletions.filter(waiting.ready, this.elapsed());
+      // A folder replaced by a file or a link goes with the deletions of what it held.
+      const typed = holdTypeChanges(deferred.ready, planned);
+      hold = { ...deferred, ready: typed.ready, held: [...deferred.held, ...typed.held] };
       if (this.pendingHints !== 'all') for (const path of hold.held) this.pendingHints.add(path);
       return hold.ready;
     };

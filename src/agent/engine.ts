@@ -14,6 +14,7 @@ import {
 import { IGNORE_FILE, makeIgnoreMatcher, STATE_DIR, type IgnoreMatcher } from '../core/ignore.js';
 import { checkPath } from '../core/paths.js';
 import { holdTypeChanges, plan, type Change } from '../core/planner.js';
+import { errorCode } from '../fs/file-system.js';
 import type { UploadPreview } from '../protocol/api.js';
 import { TandemError } from '../protocol/errors.js';
 import type { ContentId } from '../core/ids.js';
@@ -22,6 +23,7 @@ import { ChunkUploader, EarlyUpload, UPLOAD_BATCH_BYTES } from './chunk-uploader
 import { DeletionHold, type HoldResult } from './deletion-hold.js';
 import { ContentCache, Executor, type ExecutionResult, type ExecutorOptions } from './executor.js';
 import { checkPage, labelOf } from './feed-check.js';
+import { describeLocalError, diskProblem, isDiskRefusal, spaceMessage } from './local-errors.js';
 import { PathProblems } from './problems.js';
 import {
   absolute,
@@ -345,6 +347,25 @@ export class SyncEngine {
       problems: this.problems.count,
       problemsDueInMs,
     };
+  }
+
+  /**
+   * Why a round failed, in words, when the cause is the local disk: the state database cannot
+   * be written (SQLite's "database or disk is full"), or the disk refused another write. The
+   * runner says it once and tries again on its backoff; nothing is lost meanwhile (what the
+   * database did not record, the next round plans again). Other errors keep their message.
+   */
+  async describeFailure(error: unknown): Promise<string> {
+    const { fs, root } = this.options;
+    const code = errorCode(error);
+    if (code === 'SQLITE_FULL') {
+      const free = await fs.freeSpace(root).catch(() => undefined);
+      return `${spaceMessage(root, free, undefined)}, so ${STATE_DIR}/state.db cannot record what is synced; free some space, and syncing goes on`;
+    }
+    if (code?.startsWith('SQLITE_'))
+      return `cannot write ${root}/${STATE_DIR}/state.db: ${describeLocalError(error)}`;
+    if (isDiskRefusal(error)) return (await diskProblem(fs, root, error)).message;
+    return (error as Error).message;
   }
 
   /** The scan's problems not reported last round (each is told once while it lasts). */

@@ -13,7 +13,8 @@ import {
 } from '../core/entry.js';
 import { IGNORE_FILE, makeIgnoreMatcher, STATE_DIR, type IgnoreMatcher } from '../core/ignore.js';
 import { checkPath } from '../core/paths.js';
-import { plan, type Change } from '../core/planner.js';
+import { holdTypeChanges, plan, type Change } from '../core/planner.js';
+import { errorCode } from '../fs/file-system.js';
 import type { UploadPreview } from '../protocol/api.js';
 import { TandemError } from '../protocol/errors.js';
 import type { ContentId } from '../core/ids.js';
@@ -22,6 +23,7 @@ import { ChunkUploader, EarlyUpload, UPLOAD_BATCH_BYTES } from './chunk-uploader
 import { DeletionHold, type HoldResult } from './deletion-hold.js';
 import { ContentCache, Executor, type ExecutionResult, type ExecutorOptions } from './executor.js';
 import { checkPage, labelOf } from './feed-check.js';
+import { describeLocalError, diskProblem, isDiskRefusal, spaceMessage } from './local-errors.js';
 import { PathProblems } from './problems.js';
 import type { SpecialKind } from '../fs/file-system.js';
 import {
@@ -317,7 +319,10 @@ export class SyncEngine {
       const waiting = this.problems.hold(this.sendable(planned), this.elapsed());
       problemsDueInMs = waiting.dueInMs;
       if (!deletions) return waiting.ready;
-      hold = this.deletions.filter(waiting.ready, this.elapsed());
+      const deferred = this.deletions.filter(waiting.ready, this.elapsed());
+      // A folder replaced by a file or a link goes with the deletions of what it held.
+      const typed = holdTypeChanges(deferred.ready, planned);
+      hold = { ...deferred, ready: typed.ready, held: [...deferred.held, ...typed.held] };
       if (this.pendingHints !== 'all') for (const path of hold.held) this.pendingHints.add(path);
       return hold.ready;
     };
@@ -414,6 +419,25 @@ export class SyncEngine {
     for (const [path, problem] of [...store.problems])
       if (problem.kind === 'local' && !special.has(path)) store.setProblem(path, undefined);
     return fresh;
+  }
+
+  /**
+   * Why a round failed, in words, when the cause is the local disk: the state database cannot
+   * be written (SQLite's "database or disk is full"), or the disk refused another write. The
+   * runner says it once and tries again on its backoff; nothing is lost meanwhile (what the
+   * database did not record, the next round plans again). Other errors keep their message.
+   */
+  async describeFailure(error: unknown): Promise<string> {
+    const { fs, root } = this.options;
+    const code = errorCode(error);
+    if (code === 'SQLITE_FULL') {
+      const free = await fs.freeSpace(root).catch(() => undefined);
+      return `${spaceMessage(root, free, undefined)}, so ${STATE_DIR}/state.db cannot record what is synced; free some space, and syncing goes on`;
+    }
+    if (code?.startsWith('SQLITE_'))
+      return `cannot write ${root}/${STATE_DIR}/state.db: ${describeLocalError(error)}`;
+    if (isDiskRefusal(error)) return (await diskProblem(fs, root, error)).message;
+    return (error as Error).message;
   }
 
   /** The scan's problems not reported last round (each is told once while it lasts). */

@@ -57,6 +57,13 @@ import {
   TempFile,
 } from './content-writer.js';
 import type { HubClient } from './hub-client.js';
+import {
+  describeLocalError,
+  DiskProblem,
+  diskProblem,
+  isDiskRefusal,
+  SpaceBudget,
+} from './local-errors.js';
 import { Prefetcher, type StagedFile } from './prefetcher.js';
 import { absolute, trustedSince, type Problem } from './scanner.js';
 import type { HashRecord, StateStore } from './state-store.js';
@@ -260,14 +267,25 @@ export class Executor {
       await work();
       if (last) result.applied++;
       return true;
-    } catch (error) {
+    } catch (caught) {
       // No write access is not this path's problem: the engine turns the device read-only.
-      if (error instanceof TandemError && error.code === 'FORBIDDEN') throw error;
+      if (caught instanceof TandemError && caught.code === 'FORBIDDEN') throw caught;
+      // The state database failing (its disk full, say) is not this path's: the round stops.
+      if (errorCode(caught)?.startsWith('SQLITE_')) throw caught;
+      // A write the disk refused, said in words, and looked at again soon.
+      const error =
+        !(caught instanceof PathProblem) && isDiskRefusal(caught)
+          ? await diskProblem(this.options.fs, this.options.root, caught)
+          : caught;
       const message =
-        error instanceof PathProblem
-          ? error.message
-          : `${errorCode(error) ?? ''} ${(error as Error).message}`.trim();
-      result.problems.push({ path, message });
+        error instanceof PathProblem || (error instanceof Error && error.name === 'TandemError')
+          ? (error as Error).message
+          : describeLocalError(error, this.options.root);
+      result.problems.push(
+        error instanceof DiskProblem
+          ? { path, message, retryWithinMs: error.retryWithinMs }
+          : { path, message },
+      );
       this.decide(path, 'problem', message);
       if (
         !(error instanceof PathProblem) &&
@@ -853,8 +871,10 @@ export class Executor {
     result: ExecutionResult,
   ): Promise<void> {
     const { fs, store } = this.options;
+    // (One look at the free space for the batch; each file takes its part before writing.)
+    const budget = await SpaceBudget.of(fs, this.options.root);
     const write = (change: PullPut, durable: boolean) =>
-      this.writeDownload(change, manifests, batchChunks, result, durable);
+      this.writeDownload(change, manifests, batchChunks, result, durable, budget);
     const phases: string[] = [];
     let at = performance.now();
     const phase = (name: string) => {
@@ -1128,6 +1148,7 @@ export class Executor {
     batchChunks: ReadonlyMap<ChunkId, Uint8Array>,
     result: ExecutionResult,
     durable: boolean,
+    budget: SpaceBudget,
   ): Promise<Download> {
     const entry = change.remote.entry as Extract<Entry, { kind: 'file' }>;
     const manifest = manifests.get(entry.contentId);
@@ -1145,8 +1166,12 @@ export class Executor {
       );
     const mode = entry.executable ? 0o755 : 0o644;
     const { file, kept, prefetched } = await this.tempFileFor(change.path, manifest, result);
+    const needed = manifest.size - kept.bytes;
     let stat: Stat | undefined;
+    let failure: unknown;
     try {
+      // A file the disk has no room for is not begun (and one begun ahead is let go).
+      budget.take(needed);
       const rest = manifest.chunks.slice(kept.chunks);
       await this.writer.write(file, rest, kept.bytes, batchChunks, result);
       await file.handle.setMeta(mode, entry.mtime);
@@ -1160,10 +1185,22 @@ export class Executor {
           `${change.path} came out ${written.size} bytes instead of ${manifest.size}; nothing placed`,
         );
       stat = written;
-    } finally {
+    } catch (error) {
+      failure = error;
+    }
+    // Whatever failed, the temporary file goes: a partial download must not hold the disk.
+    try {
       await file.settle();
       await file.handle.close();
-      if (!stat) await this.options.fs.unlink(file.path).catch(() => undefined);
+    } catch (error) {
+      failure ??= error;
+    }
+    if (failure !== undefined || !stat) {
+      await this.options.fs.unlink(file.path).catch(() => undefined);
+      // (Said once the partial file is gone, so that the free space it gives is the disk's.)
+      if (!(failure instanceof PathProblem) && isDiskRefusal(failure))
+        throw await diskProblem(this.options.fs, this.options.root, failure, needed);
+      throw failure;
     }
     return { change, stat, manifest, temp: file.path };
   }

@@ -12,6 +12,7 @@ import type { ChunkId } from '../core/ids.js';
 import type { FileSystem } from '../fs/file-system.js';
 import type { UploadPreview } from '../protocol/api.js';
 import { TempFile, type ContentWriter } from './content-writer.js';
+import { isDiskRefusal, KEEP_FREE_BYTES } from './local-errors.js';
 
 /** Files staged at once; previews of further files are passed over. */
 const MAX_STAGED = 2;
@@ -54,6 +55,8 @@ interface Stage {
   broken: boolean;
   /** A preview went missing: later ones are not taken (those before it are still written). */
   missed: boolean;
+  /** The disk refused a write: the staged file is removed at once, not kept for the download. */
+  letGo: boolean;
   timer: NodeJS.Timeout | undefined;
 }
 
@@ -82,7 +85,7 @@ export class Prefetcher {
     }
     if (!stage) {
       if (preview.at !== 0 || this.stages.size >= MAX_STAGED) return Promise.resolve();
-      stage = this.start(preview.upload);
+      stage = this.start(preview.upload, preview.size);
       this.stages.set(preview.path, stage);
     }
     if (stage.stopped || stage.missed) return Promise.resolve();
@@ -109,8 +112,10 @@ export class Prefetcher {
           current.counter,
         );
         return true;
-      } catch {
+      } catch (error) {
         current.stopped = true; // the download will fetch what is not here
+        // The disk is full (or refuses writes): what is staged must not hold it.
+        if (isDiskRefusal(error)) current.letGo = true;
         return false;
       }
     })();
@@ -118,6 +123,12 @@ export class Prefetcher {
     current.work = current.work.then(async () => {
       const ok = await written;
       if (!ok) current.broken = true;
+      if (current.letGo && current.file) {
+        await Promise.all(current.writing); // (no write may still use the file)
+        const file = current.file;
+        current.file = undefined;
+        await file.discard(this.options.fs);
+      }
       if (current.broken) return;
       current.chunks.push(...chunks);
     });
@@ -150,9 +161,15 @@ export class Prefetcher {
     await Promise.all([...this.stages.keys()].map((path) => this.drop(path)));
   }
 
-  private start(upload: string): Stage {
+  /** A stage for a file of `size` bytes, if the disk has room for it (else one that is stopped). */
+  private start(upload: string, size: number): Stage {
     const { fs, tmpDir } = this.options;
-    const created = TempFile.create(fs, tmpDir).then(
+    const created = (async () => {
+      const free = await fs.freeSpace(tmpDir).catch(() => undefined);
+      // (No room: the download will say so, as a problem of its path.)
+      if (free !== undefined && size + KEEP_FREE_BYTES > free) throw new Error('no room');
+      return TempFile.create(fs, tmpDir);
+    })().then(
       (file) => {
         stage.file = file;
       },
@@ -173,6 +190,7 @@ export class Prefetcher {
       stopped: false,
       broken: false,
       missed: false,
+      letGo: false,
       timer: undefined,
     };
     return stage;

@@ -96,18 +96,23 @@ export class PathProblems {
     if (round.problems.length === 0 && this.retries.size === 0 && store.problems.size === 0)
       return [];
     const fresh: Problem[] = [];
-    const failed = new Map<string, string>();
-    for (const problem of round.problems) failed.set(problem.path, problem.message);
+    const failed = new Map<string, Problem>();
+    for (const problem of round.problems) failed.set(problem.path, problem);
     const asked = new Map<string, Change>();
     for (const change of round.attempted) asked.set(problemPathOf(change), change);
-    for (const [path, message] of failed) {
+    for (const [path, { message, retryWithinMs }] of failed) {
       const previous = store.problems.get(path);
       // A path the feed holds keeps that problem: it says more than what failed meanwhile.
       if (previous?.kind === 'feed') continue;
       const change = asked.get(path);
       const retry = this.retries.get(path);
       const failures = (retry?.failures ?? 0) + 1;
-      const wait = Math.min(FIRST_RETRY_MS * 2 ** Math.min(failures - 1, 20), MAX_RETRY_MS);
+      // (Trouble that ends without an event, such as a full disk, is looked at again soon.)
+      const wait = Math.min(
+        FIRST_RETRY_MS * 2 ** Math.min(failures - 1, 20),
+        retryWithinMs ?? MAX_RETRY_MS,
+        MAX_RETRY_MS,
+      );
       this.retries.set(path, {
         key: change ? changeKey(change) : '',
         failures,

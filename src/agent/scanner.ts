@@ -25,6 +25,8 @@ import type { HashRecord } from './state-store.js';
 export interface Problem {
   readonly path: string;
   readonly message: string;
+  /** Try the path again within this long, whatever its backoff (trouble no event ends). */
+  readonly retryWithinMs?: number;
 }
 
 export interface ScanResult {

@@ -236,6 +236,44 @@ export function planPath(
   return { type: 'conflict', path, local, remote };
 }
 
+/**
+ * Holds back the puts that replace a folder with a file or a link while a deletion below
+ * that folder is held back. The hub replaces a folder only once it is empty, and the
+ * executor commits a round's deletions before its puts; a put sent alone, while the
+ * deletions of the folder's files wait (a deletion holds a moment before it is sent, see
+ * DeletionHold, or waits for its retry), would be refused and look like a conflict of this
+ * device with itself. Held here, the put goes in the round that sends those deletions, and
+ * the type change reaches the hub as one change.
+ *
+ * `ready` are the changes about to be made, `planned` the whole plan they come from. Pure;
+ * returns the changes to make now and the paths of the puts held back.
+ */
+export function holdTypeChanges(
+  ready: readonly Change[],
+  planned: readonly Change[],
+): { ready: Change[]; held: string[] } {
+  const going = new Set<string>();
+  for (const change of ready) if (change.type === 'push-delete') going.add(change.path);
+  // Every folder above a deletion that waits: a put at one of them must wait too.
+  const waitingBelow = new Set<string>();
+  for (const change of planned)
+    if (change.type === 'push-delete' && !going.has(change.path))
+      for (const ancestor of ancestorsOf(change.path)) waitingBelow.add(ancestor);
+  if (waitingBelow.size === 0) return { ready: [...ready], held: [] };
+  const kept: Change[] = [];
+  const held: string[] = [];
+  for (const change of ready) {
+    if (
+      change.type === 'push-put' &&
+      change.local.entry.kind !== 'dir' &&
+      waitingBelow.has(change.path)
+    )
+      held.push(change.path);
+    else kept.push(change);
+  }
+  return { ready: kept, held };
+}
+
 interface MoveCandidate {
   readonly from: string;
   readonly to: string;

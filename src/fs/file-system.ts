@@ -101,6 +101,11 @@ export interface FileSystem {
    * undefined where there is none (then each file is fsynced on its own).
    */
   openBarrier(path: string): Promise<Barrier | undefined>;
+  /**
+   * Bytes that may still be written on the filesystem holding `path` by this user (statfs's
+   * available blocks); undefined where that cannot be known.
+   */
+  freeSpace(path: string): Promise<number | undefined>;
   /** Removes a tree (for the agent's own temporary folder only). */
   removeTree(path: string): Promise<void>;
   /**

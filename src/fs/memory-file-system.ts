@@ -38,12 +38,24 @@ export interface MemoryFileSystemOptions {
   readonly caseInsensitive?: boolean;
 }
 
+/** An ENOSPC as a full disk reports it. */
+function noSpace(syscall: string, path: string): NodeJS.ErrnoException {
+  const error = fsError('ENOSPC', syscall, path);
+  error.message = `ENOSPC: no space left on device, ${syscall}`;
+  return error;
+}
+
 export class MemoryFileSystem implements FileSystem {
   private nextIno = 1;
   private lastChangeNs = 0n;
   private readonly root: MemNode;
 
   private readonly fold: (name: string) => string;
+  /**
+   * The bytes of file data this disk holds at most (unset: no limit). A write past it fails
+   * with ENOSPC, as a full disk's does; tests may change it to free space.
+   */
+  capacity: number | undefined;
 
   constructor(
     private readonly now: () => number = Date.now,
@@ -190,8 +202,14 @@ export class MemoryFileSystem implements FileSystem {
     const file = this.node('file', mode);
     this.setChild(dir, name, file);
     const parts: Buffer[] = [];
+    // (A write past the capacity writes nothing, and fails as a full disk does.)
+    const room = (end: number) => {
+      if (this.capacity !== undefined && end > file.data.length)
+        if (this.used() + end - file.data.length > this.capacity) throw noSpace('write', path);
+    };
     return {
       write: async (data) => {
+        room(file.data.length + data.length);
         parts.push(Buffer.from(data));
         file.data = Buffer.concat([file.data, ...parts.splice(0)]);
         MemoryFileSystem.written(file, this.changeTime());
@@ -199,6 +217,7 @@ export class MemoryFileSystem implements FileSystem {
       writeAt: async (parts, position) => {
         const data = parts instanceof Uint8Array ? parts : Buffer.concat(parts);
         const end = position + data.length;
+        room(end);
         if (file.data.length < end)
           file.data = Buffer.concat([file.data, Buffer.alloc(end - file.data.length)]);
         file.data.set(data, position);
@@ -285,6 +304,22 @@ export class MemoryFileSystem implements FileSystem {
   async openBarrier(path: string): Promise<Barrier | undefined> {
     this.get(path, 'open');
     return { flush: async () => {}, close: async () => {} };
+  }
+
+  async freeSpace(path: string): Promise<number | undefined> {
+    this.get(path, 'statfs');
+    return this.capacity === undefined ? undefined : Math.max(0, this.capacity - this.used());
+  }
+
+  /** Bytes of file data held. */
+  private used(): number {
+    let total = 0;
+    const walk = (node: MemNode) => {
+      total += node.data.length;
+      for (const { node: child } of node.children.values()) walk(child);
+    };
+    walk(this.root);
+    return total;
   }
 
   async removeTree(path: string): Promise<void> {

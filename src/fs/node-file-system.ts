@@ -242,6 +242,11 @@ export class NodeFileSystem implements FileSystem {
     };
   }
 
+  async freeSpace(path: string): Promise<number | undefined> {
+    const stats = await fs.promises.statfs(path);
+    return stats.bavail * stats.bsize;
+  }
+
   removeTree(path: string): Promise<void> {
     return fs.promises.rm(path, { recursive: true, force: true });
   }

@@ -221,6 +221,17 @@ function fileSystemContract(
       expect(await failsWith(fs.openBarrier(`${root}/missing`))).toBe('ENOENT');
     });
 
+    it('says how much space is free, or that it cannot say; a missing folder is an error', async () => {
+      await setup();
+      const free = await fs.freeSpace(root);
+      if (free !== undefined) {
+        expect(Number.isSafeInteger(free) && free >= 0).toBe(true);
+        await write(fs, `${root}/f`, 'x'.repeat(4096));
+        expect(await fs.freeSpace(root)).toBeLessThanOrEqual(free);
+      }
+      expect(await failsWith(fs.freeSpace(`${root}/missing`))).toBe('ENOENT');
+    });
+
     it('says whether names differ by case, and behaves as it says', async () => {
       await setup();
       const insensitive = await fs.caseInsensitive(root);
@@ -297,6 +308,12 @@ fileSystemContract('memory, case-insensitive', async () => {
   await fs.mkdir('/root');
   return { fs, root: '/root', cleanup: async () => {}, user: memoryUser(fs) };
 });
+fileSystemContract('memory, with a capacity', async () => {
+  const fs = new MemoryFileSystem();
+  fs.capacity = 1 << 20;
+  await fs.mkdir('/root');
+  return { fs, root: '/root', cleanup: async () => {}, user: memoryUser(fs) };
+});
 fileSystemContract('node', async () => {
   const root = await mkdtemp(join(tmpdir(), 'tandem-fs-'));
   return {
@@ -308,4 +325,22 @@ fileSystemContract('node', async () => {
       utimes: (path, mtimeMs) => utimes(path, new Date(mtimeMs), new Date(mtimeMs)),
     },
   };
+});
+
+describe('a full in-memory disk', () => {
+  it('refuses a write past its capacity with ENOSPC, writing nothing, and frees space on unlink', async () => {
+    const fs = new MemoryFileSystem();
+    fs.capacity = 10;
+    await fs.mkdir('/d');
+    const handle = await fs.createWrite('/d/a', 0o644);
+    await handle.writeAt(Buffer.from('12345678'), 0);
+    expect(await fs.freeSpace('/d')).toBe(2);
+    expect(await failsWith(handle.writeAt(Buffer.from('abc'), 8))).toBe('ENOSPC');
+    expect((await handle.stat()).size).toBe(8);
+    await handle.writeAt(Buffer.from('ab'), 8);
+    await handle.close();
+    expect(await fs.freeSpace('/d')).toBe(0);
+    await fs.unlink('/d/a');
+    expect(await fs.freeSpace('/d')).toBe(10);
+  });
 });

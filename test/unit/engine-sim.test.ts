@@ -206,6 +206,39 @@ describe('local deletions wait a moment before they are sent', () => {
     expect(await b.fs.lstat('/desktop/notes')).toBeUndefined();
   });
 
+  it('sends a folder replaced by a file as one change, not a conflict with itself (issue 19)', async () => {
+    // The deletions of the folder's files hold a moment; the file's put must wait with them.
+    // Sent alone, the hub refused it (the folder still had files) and the agent moved the
+    // user's new file aside as a conflicted copy of its own folder.
+    const seen = await headOf();
+    await a.fs.removeTree('/laptop/notes');
+    await a.fs.writeFile('/laptop/notes', 'a file now');
+    later(100);
+    const first = await a.engine.round(['notes']);
+    expect(first.execution.applied).toBe(0);
+    expect(first.execution.problems).toEqual([]);
+    expect(await headOf()).toBe(seen);
+    later(HOLD_MS);
+    const second = await a.engine.round([]);
+    expect(second.execution.problems).toEqual([]);
+    const feed = await clientA.changes(ws.id, seen);
+    expect(feed.rows?.map((row) => [row.op, row.path, row.entry?.kind])).toEqual([
+      ['delete', 'notes/todo.txt', undefined],
+      ['delete', 'notes/done.txt', undefined],
+      ['put', 'notes', 'file'],
+    ]);
+    expect((await a.fs.readFile('/laptop/notes')).toString()).toBe('a file now');
+    await b.engine.round();
+    expect((await b.fs.readFile('/desktop/notes')).toString()).toBe('a file now');
+    for (const [fs, root] of [
+      [a.fs, '/laptop'],
+      [b.fs, '/desktop'],
+    ] as const)
+      expect([...(await fs.snapshot(root)).keys()].filter((p) => p.includes('conflicted'))).toEqual(
+        [],
+      );
+  });
+
   it('sends a deletion once it has stayed deleted for the hold, looking at the path again', async () => {
     const head = await headOf();
     const { mtimeMs } = (await a.fs.lstat('/laptop/notes/todo.txt'))!;

@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import type { BaseNode, Entry, LocalNode, RemoteNode } from '../../src/core/entry.js';
 import type { ContentId } from '../../src/core/ids.js';
-import { plan, type Change } from '../../src/core/planner.js';
+import { holdTypeChanges, plan, type Change } from '../../src/core/planner.js';
 
 const content = (name: string) => name.padEnd(64, '0').replace(/[^0-9a-f]/g, 'a') as ContentId;
 const file = (name: string, executable = false): Entry => ({
@@ -336,6 +336,79 @@ const table: Row[] = [
     ],
   },
   {
+    description:
+      'folder replaced by a file here: the deletions of its files and the put of the file, no conflict',
+    trees: {
+      base: [
+        ['d', base(dir, 10, 100)],
+        ['d/x', base(v1, 11, 101)],
+        ['d/y', base(v2, 12, 102)],
+      ],
+      local: [['d', local(v3, 103)]],
+      remote: [
+        ['d', remote(dir, 10)],
+        ['d/x', remote(v1, 11)],
+        ['d/y', remote(v2, 12)],
+      ],
+    },
+    expected: [
+      { type: 'push-put', path: 'd', base: 10 },
+      { type: 'push-delete', path: 'd/x', base: 11 },
+      { type: 'push-delete', path: 'd/y', base: 12 },
+    ],
+  },
+  {
+    description: 'folder replaced by a link here, with the inode of one of its files: no move',
+    trees: {
+      base: [
+        ['d', base(dir, 10, 100)],
+        ['d/x', base(v1, 11, 101)],
+      ],
+      local: [['d', local(link('elsewhere'), 101)]],
+      remote: [
+        ['d', remote(dir, 10)],
+        ['d/x', remote(v1, 11)],
+      ],
+    },
+    expected: [
+      { type: 'push-put', path: 'd', base: 10 },
+      { type: 'push-delete', path: 'd/x', base: 11 },
+    ],
+  },
+  {
+    description: 'file replaced by a folder with a file here: two puts, the folder first',
+    trees: {
+      base: [['f', base(v1, 10, 100)]],
+      local: [
+        ['f', local(dir, 101)],
+        ['f/x', local(v2, 102)],
+      ],
+      remote: [['f', remote(v1, 10)]],
+    },
+    expected: [
+      { type: 'push-put', path: 'f', base: 10 },
+      { type: 'push-put', path: 'f/x', base: 0 },
+    ],
+  },
+  {
+    description: 'folder replaced by a file there: deletions of its files, then the file',
+    trees: {
+      base: [
+        ['d', base(dir, 10, 100)],
+        ['d/x', base(v1, 11, 101)],
+      ],
+      local: [
+        ['d', local(dir, 100)],
+        ['d/x', local(v1, 101)],
+      ],
+      remote: [['d', remote(v3, 20, 10)]],
+    },
+    expected: [
+      { type: 'pull-put', path: 'd' },
+      { type: 'pull-delete', path: 'd/x' },
+    ],
+  },
+  {
     description: 'a file still being written is left alone',
     trees: { base: [['a', base(v1)]], remote: [['a', remote(v1)]] },
     options: { skip: ['a'] },
@@ -357,4 +430,37 @@ describe('planner decision table', () => {
       row.expected.forEach((expected, i) => expect(changes[i]).toMatchObject(expected));
     });
   }
+});
+
+describe('a folder replaced by a file or a link waits for the deletions of its contents', () => {
+  const put = (path: string, entry: Entry): Change => ({
+    type: 'push-put',
+    path,
+    base: 10,
+    local: local(entry),
+  });
+  const del = (path: string): Change => ({ type: 'push-delete', path, base: 11 });
+  const planned = [put('d', v1), del('d/sub/x'), del('d/y'), put('e', link('d')), del('e/z')];
+
+  it('holds the put while a deletion below it is held', () => {
+    // (d/sub/x is held back, e/z goes: d waits, e goes with its deletion.)
+    const ready = [put('d', v1), del('d/y'), put('e', link('d')), del('e/z')];
+    const { ready: now, held } = holdTypeChanges(ready, planned);
+    expect(held).toEqual(['d']);
+    expect(now.map((c) => ('path' in c ? c.path : ''))).toEqual(['d/y', 'e', 'e/z']);
+  });
+
+  it('lets the put go with its deletions once none below it waits', () => {
+    const { ready, held } = holdTypeChanges(planned, planned);
+    expect(held).toEqual([]);
+    expect(ready).toEqual(planned);
+  });
+
+  it('never holds a folder put, or a put with no deletion below it', () => {
+    // (g/x and h/x wait: the folder g may go, and so may the file f beside them.)
+    const changes = [put('g', dir), put('g/new', v2), put('f', v1), del('g/x'), del('h/x')];
+    const { ready, held } = holdTypeChanges(changes.slice(0, 3), changes);
+    expect(held).toEqual([]);
+    expect(ready).toEqual(changes.slice(0, 3));
+  });
 });

@@ -82,10 +82,14 @@ export class MemoryFileSystem implements FileSystem {
     return this.options.caseInsensitive === true;
   }
 
-  /** The time of a change now, in ns: the clock, or 1 ns past the last change if it is not past it. */
+  /**
+   * The time of a change now, in ns: 1 ns past the clock's millisecond, or past the last
+   * change if the clock is not past it. (Never a whole second, as a clock of nanoseconds
+   * almost never is: whole seconds are the mark of a coarse filesystem, see the scanner.)
+   */
   private changeTime(): bigint {
     const clock = BigInt(Math.floor(this.now())) * 1_000_000n;
-    this.lastChangeNs = clock > this.lastChangeNs ? clock : this.lastChangeNs + 1n;
+    this.lastChangeNs = (clock > this.lastChangeNs ? clock : this.lastChangeNs) + 1n;
     return this.lastChangeNs;
   }
 

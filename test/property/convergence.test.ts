@@ -1,10 +1,10 @@
 /**
  * Three simulated devices and the real hub app (SQLite in memory, reached through inject),
  * each device on an in-memory filesystem, driven through random sequences of creates,
- * modifications, deletes, moves and renames, offline periods and interleaved (even
- * concurrent) sync rounds. After every run:
+ * modifications, touches (a new mtime alone), deletes, moves and renames, offline periods and
+ * interleaved (even concurrent) sync rounds. After every run:
  *
- * - all devices converge to the hub's tree (same paths, kinds, bytes, links);
+ * - all devices converge to the hub's tree (same paths, kinds, bytes, links, mtimes);
  * - every version a device held when it synced is at a path on the devices, in a conflicted
  *   copy, or in the hub's journal.
  */
@@ -30,6 +30,7 @@ const DEVICES = 3;
 
 type Action =
   | { type: 'write'; dev: number; path: string }
+  | { type: 'touch'; dev: number; path: string }
   | { type: 'mkdir'; dev: number; path: string }
   | { type: 'delete'; dev: number; path: string }
   | { type: 'move'; dev: number; from: string; to: string }
@@ -43,6 +44,7 @@ const dev = fc.integer({ min: 0, max: DEVICES - 1 });
 const path = fc.constantFrom(...PATHS);
 const action: fc.Arbitrary<Action> = fc.oneof(
   { weight: 5, arbitrary: fc.record({ type: fc.constant('write' as const), dev, path }) },
+  { weight: 2, arbitrary: fc.record({ type: fc.constant('touch' as const), dev, path }) },
   { weight: 1, arbitrary: fc.record({ type: fc.constant('mkdir' as const), dev, path }) },
   { weight: 2, arbitrary: fc.record({ type: fc.constant('delete' as const), dev, path }) },
   {
@@ -120,6 +122,13 @@ describe('three devices converge through the hub', () => {
             await d.fs.writeFile(abs(d, a.path), `${d.name} v${counter++}`);
             break;
           }
+          case 'touch': {
+            const d = devices[a.dev]!;
+            const stat = await d.fs.lstat(abs(d, a.path));
+            if (stat?.kind === 'file')
+              await d.fs.utimes(abs(d, a.path), Date.UTC(2020, 0, 1) + 1000 * counter++);
+            break;
+          }
           case 'mkdir': {
             const d = devices[a.dev]!;
             if ((await mkdirs(d, a.path)) && !(await d.fs.lstat(abs(d, a.path))))
@@ -189,7 +198,12 @@ describe('three devices converge through the hub', () => {
       for (const [p, v] of trees[0]!) {
         const entry = hubPaths.get(p)!;
         expect(entry.kind).toBe(v.kind);
-        if (entry.kind === 'file') expect(entry.contentId).toBe(contentIdOfText(v.data!));
+        if (entry.kind !== 'file') continue;
+        expect(entry.contentId).toBe(contentIdOfText(v.data!));
+        for (const d of devices)
+          expect((await d.fs.lstat(abs(d, p)))?.mtimeMs, `mtime of ${p} on ${d.name}`).toBe(
+            entry.mtime,
+          );
       }
 
       // 2. Nothing a device synced was lost.

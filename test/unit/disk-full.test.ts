@@ -8,6 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import { renameSync } from 'node:fs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { RESERVE_BYTES } from '../../src/agent/disk-reserve.js';
 import { HubClient } from '../../src/agent/hub-client.js';
 import {
   describeLocalError,
@@ -100,8 +101,10 @@ describe('a download the receiving disk has no room for', () => {
     expect(await b.fs.lstat('/b/big.bin')).toBeUndefined();
   });
 
-  it('stops a round whose state database cannot be written, and says why in words', async () => {
-    b.fs.capacity = 2_000_000;
+  it('stops a round whose state database cannot be written, says why, and lets its reserve go', async () => {
+    b.fs.capacity = 4_000_000;
+    await b.engine.prepare(); // (now that the disk says how much is free: with a reserve)
+    expect((await b.fs.lstat('/b/.tandem/reserve'))?.size).toBe(RESERVE_BYTES);
     await a.fs.writeFile('/a/small.txt', 'twelve bytes');
     later(10_000);
     await a.engine.syncUntilIdle();
@@ -110,14 +113,21 @@ describe('a download the receiving disk has no room for', () => {
     b.store.setBase = () => {
       throw full;
     };
-    // Not a problem of the path (which the database could not record either): the round.
+    // Not a problem of the path (which the database could not record either): the round's.
     await expect(b.engine.round()).rejects.toBe(full);
-    expect(await b.engine.describeFailure(full)).toBe(
-      'the disk holding /b is full: 2.0 MB free, so .tandem/state.db cannot record what is synced; free some space, and syncing goes on',
+    const message = await b.engine.failed(full);
+    expect(message).toBe(
+      'the disk holding /b is full: 3.0 MB free, so .tandem/state.db cannot record what is synced; free some space, and syncing goes on',
     );
+    // The reserve made room to record it, for `tandem status`.
+    expect(await b.fs.lstat('/b/.tandem/reserve')).toBeUndefined();
+    expect(b.store.problems.get('.tandem')).toMatchObject({ kind: 'apply', message });
+
     b.store.setBase = setBase;
     await b.engine.round();
     expect(b.store.base.get('small.txt')?.entry.kind).toBe('file');
+    expect(b.store.problems.size).toBe(0);
+    expect((await b.fs.lstat('/b/.tandem/reserve'))?.size).toBe(RESERVE_BYTES);
   });
 });
 

@@ -685,7 +685,13 @@ export class Executor {
       } catch (error) {
         if (!(error instanceof PathProblem) && !errorCode(error)) throw error;
         unstable.add(change.path);
-        result.problems.push({ path: change.path, message: (error as Error).message });
+        result.problems.push({
+          path: change.path,
+          message:
+            error instanceof PathProblem
+              ? error.message
+              : `cannot read it: ${describeLocalError(error, this.options.root)}`,
+        });
       } finally {
         await handle?.close();
       }

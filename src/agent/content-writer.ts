@@ -14,10 +14,11 @@ import { ancestorsOf } from '../core/paths.js';
 import type { FileSystem, ReadHandle, WriteHandle } from '../fs/file-system.js';
 import type { HubClient } from './hub-client.js';
 import { absolute, hashStillValid } from './scanner.js';
+import { PathProblem } from './path-problem.js';
 import type { HashRecord, StateStore } from './state-store.js';
 
-/** A per-path failure that is reported, not thrown further. */
-export class PathProblem extends Error {}
+/** (Defined on its own, so that light modules can use it; most code takes it from here.) */
+export { PathProblem };
 
 const DOWNLOAD_RUN_BYTES = 32 * 1024 * 1024;
 /** Runs of one large file fetched at once. */

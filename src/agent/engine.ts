@@ -21,6 +21,7 @@ import type { ContentId } from '../core/ids.js';
 import { MAX_CHUNK_BYTES } from '../store/chunk-store.js';
 import { ChunkUploader, EarlyUpload, UPLOAD_BATCH_BYTES } from './chunk-uploader.js';
 import { DeletionHold, type HoldResult } from './deletion-hold.js';
+import { DiskReserve } from './disk-reserve.js';
 import { ContentCache, Executor, type ExecutionResult, type ExecutorOptions } from './executor.js';
 import { checkPage, labelOf } from './feed-check.js';
 import { describeLocalError, diskProblem, isDiskRefusal, spaceMessage } from './local-errors.js';
@@ -94,6 +95,8 @@ export class SyncEngine {
   private readonly executor: Executor;
   private readonly deletions: DeletionHold;
   private readonly problems: PathProblems;
+  /** Space kept aside for the state database, for when the disk fills up (see DiskReserve). */
+  private readonly reserve: DiskReserve;
   /** The scan's problems last round, so that each is reported once. */
   private scanProblems = new Map<string, string>();
   /** Feed problems found by pulls since the last round reported them. */
@@ -116,6 +119,11 @@ export class SyncEngine {
     this.log = options.log ?? (() => {});
     this.deletions = new DeletionHold(options.deleteSettleMs);
     this.problems = new PathProblems(options.store);
+    this.reserve = new DiskReserve(
+      options.fs,
+      absolute(options.root, `${STATE_DIR}/reserve`),
+      options.root,
+    );
     this.elapsed = options.now ?? (() => performance.now());
     this.executor = new Executor({
       fs: options.fs,
@@ -186,6 +194,7 @@ export class SyncEngine {
     const tmp = absolute(this.options.root, `${STATE_DIR}/tmp`);
     await this.options.fs.removeTree(tmp);
     await this.options.fs.mkdir(tmp);
+    await this.reserve.keep();
   }
 
   /**
@@ -371,6 +380,8 @@ export class SyncEngine {
           `${execution.uploaded} B up, ${execution.downloaded} B down)`,
       );
     }
+    // (Let go when the disk filled up: taken again once there is room.)
+    if (this.reserve.released) await this.reserve.keep();
     const held = hold?.held.length ?? 0;
     const waits: number[] = [];
     if (scan.unstable.size > 0) waits.push(scan.settlesInMs ?? UNSTABLE_RETRY_MS);
@@ -422,17 +433,28 @@ export class SyncEngine {
   }
 
   /**
-   * Why a round failed, in words, when the cause is the local disk: the state database cannot
-   * be written (SQLite's "database or disk is full"), or the disk refused another write. The
-   * runner says it once and tries again on its backoff; nothing is lost meanwhile (what the
-   * database did not record, the next round plans again). Other errors keep their message.
+   * Takes in a round that failed, and says why in words when the cause is the local disk:
+   * the state database cannot be written (SQLite's "database or disk is full": then the
+   * disk's reserve is let go, and the problem recorded under `.tandem` until a round
+   * succeeds), or the disk refused another write. The runner logs it once and tries again
+   * on its backoff; nothing is lost meanwhile (what the database did not record, the next
+   * round plans again). Other errors keep their message.
    */
-  async describeFailure(error: unknown): Promise<string> {
-    const { fs, root } = this.options;
+  async failed(error: unknown): Promise<string> {
+    const { fs, root, store } = this.options;
     const code = errorCode(error);
     if (code === 'SQLITE_FULL') {
       const free = await fs.freeSpace(root).catch(() => undefined);
-      return `${spaceMessage(root, free, undefined)}, so ${STATE_DIR}/state.db cannot record what is synced; free some space, and syncing goes on`;
+      const message = `${spaceMessage(root, free, undefined)}, so ${STATE_DIR}/state.db cannot record what is synced; free some space, and syncing goes on`;
+      // The reserve makes room to record this for `tandem status`, and for the rounds after
+      // it, which record each download the disk has no room for as a problem of its own.
+      await this.reserve.release();
+      try {
+        store.setProblem(STATE_DIR, { kind: 'apply', message, since: this.now() });
+      } catch {
+        // (Still full: the log line is all there is.)
+      }
+      return message;
     }
     if (code?.startsWith('SQLITE_'))
       return `cannot write ${root}/${STATE_DIR}/state.db: ${describeLocalError(error)}`;

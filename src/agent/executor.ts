@@ -23,7 +23,7 @@ import { chunkIdOf, type ChunkRef, type Manifest } from '../core/hashing.js';
 import { checkManifest } from '../core/manifest-check.js';
 import type { ChunkId, ContentId } from '../core/ids.js';
 import { STATE_DIR } from '../core/ignore.js';
-import { ancestorsOf, comparePaths, depthOf, parentOf } from '../core/paths.js';
+import { ancestorsOf, comparePaths, depthOf, isInside, parentOf } from '../core/paths.js';
 import {
   describeEntry,
   type Change,
@@ -610,7 +610,14 @@ export class Executor {
           result.problems.push({ path: change.path, message: outcome.message });
           this.decide(change.path, 'push rejected', `${outcome.reason}: ${outcome.message}`);
           // A folder on the hub still has content this device never saw: keep ours aside.
-          if (outcome.reason === 'not-empty' && change.type === 'push-put') forks.push(change);
+          // (Content it saw and deleted here, whose deletions did not go this time, is no
+          // conflict: the put goes with them.)
+          if (
+            outcome.reason === 'not-empty' &&
+            change.type === 'push-put' &&
+            !this.onlyDeletedHere(change.path)
+          )
+            forks.push(change);
           return;
         }
         result.applied++;
@@ -650,6 +657,21 @@ export class Executor {
         ),
       );
     }
+  }
+
+  /**
+   * True when everything the remote tree holds below `path` is what this device last agreed
+   * on and has since deleted here: a folder replaced here by a file or a link whose
+   * deletions are still to be sent. Anything else below it (new or changed on the hub) is
+   * another device's, and a put over it is a conflict.
+   */
+  private onlyDeletedHere(path: string): boolean {
+    const { store } = this.options;
+    for (const [inside, remote] of store.remote) {
+      if (!isInside(inside, path)) continue;
+      if (store.base.get(inside)?.seq !== remote.seq) return false;
+    }
+    return true;
   }
 
   private async commit(
@@ -735,7 +757,13 @@ export class Executor {
       } catch (error) {
         if (!(error instanceof PathProblem) && !errorCode(error)) throw error;
         unstable.add(change.path);
-        result.problems.push({ path: change.path, message: (error as Error).message });
+        result.problems.push({
+          path: change.path,
+          message:
+            error instanceof PathProblem
+              ? error.message
+              : `cannot read it: ${describeLocalError(error, this.options.root)}`,
+        });
       } finally {
         await handle?.close();
       }

@@ -7,7 +7,7 @@
  * off for minutes.
  */
 import { errorCode, type FileSystem } from '../fs/file-system.js';
-import { PathProblem } from './content-writer.js';
+import { PathProblem } from './path-problem.js';
 
 /** The errors of a write that the disk, not the file, refuses. */
 export const DISK_WRITE_CODES: ReadonlySet<string> = new Set([
@@ -78,7 +78,7 @@ export function describeLocalError(error: unknown, root?: string): string {
   const err = error as NodeJS.ErrnoException & { dest?: string };
   const syscall = err.syscall ?? /^[^,]*, (\w+)/.exec(described)?.[1];
   const file = err.dest ?? err.path;
-  const where = file && root ? shortPath(file, root) : undefined;
+  const where = file && root ? shortPath(file, root) : file;
   const what = [syscall, where].filter(Boolean).join(' ');
   return what ? `${cause} (${what})` : cause;
 }

@@ -224,7 +224,7 @@ export class SyncRunner {
       }
       // Anything else: report (once while it lasts), back off and try again; the three trees
       // are the truth.
-      const message = await engine.describeFailure(error);
+      const message = await engine.failed(error);
       if (message !== this.lastFailure) log(`sync round failed: ${message}; retrying`);
       this.lastFailure = message;
       this.retryIn(Math.min(1_000 * 2 ** Math.min(this.failures++, 5), 30_000));

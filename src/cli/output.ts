@@ -3,6 +3,7 @@
  * progress and errors on stderr, one line per error, never a stack trace.
  */
 import { Option } from 'commander';
+import { describeLocalError } from '../agent/local-errors.js';
 import { TandemError } from '../protocol/errors.js';
 
 /** An error meant for the person at the terminal; `exitCode` defaults to 1. */
@@ -39,12 +40,17 @@ export function describeError(error: unknown): string {
   if (error instanceof CliError || error instanceof TandemError) return error.message;
   const code = (error as NodeJS.ErrnoException | undefined)?.code;
   const message = error instanceof Error ? error.message : String(error);
+  // (The cause in words, once: not "EACCES: permission denied, open …" after "permission denied".)
   switch (code) {
     case 'EACCES':
     case 'EPERM':
-      return `permission denied: ${message}`;
+      return `${describeLocalError(error)}: check that this user may write there`;
     case 'ENOSPC':
-      return `the disk is full: ${message}`;
+    case 'EDQUOT':
+    case 'SQLITE_FULL':
+      return `${describeLocalError(error)}: free some space and try again`;
+    case 'EROFS':
+      return `${describeLocalError(error)}: mount it for writing and try again`;
     default:
       return `unexpected error: ${message} (please report this)`;
   }

@@ -8,6 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import { renameSync } from 'node:fs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { RESERVE_BYTES } from '../../src/agent/disk-reserve.js';
 import { HubClient } from '../../src/agent/hub-client.js';
 import {
   describeLocalError,
@@ -15,6 +16,7 @@ import {
   formatBytes,
   KEEP_FREE_BYTES,
 } from '../../src/agent/local-errors.js';
+import { describeError } from '../../src/cli/output.js';
 import { simDevice, startSimHub, type SimDevice, type SimHub } from '../helpers/sim.js';
 
 describe('a download the receiving disk has no room for', () => {
@@ -100,8 +102,49 @@ describe('a download the receiving disk has no room for', () => {
     expect(await b.fs.lstat('/b/big.bin')).toBeUndefined();
   });
 
-  it('stops a round whose state database cannot be written, and says why in words', async () => {
-    b.fs.capacity = 2_000_000;
+  it('is a problem in words when the disk refuses the write (permission, read-only), retried soon', async () => {
+    await a.fs.writeFile('/a/x.txt', 'x');
+    await a.fs.writeFile('/a/y.txt', 'y');
+    later(10_000);
+    await a.engine.syncUntilIdle();
+    const refusal = (code: string, description: string, syscall: string, path: string) =>
+      Object.assign(new Error(`${code}: ${description}, ${syscall} '${path}'`), {
+        code,
+        syscall,
+        path,
+      });
+    const rename = b.fs.rename.bind(b.fs);
+    b.fs.rename = async (from, to) => {
+      if (to === '/b/x.txt') throw refusal('EACCES', 'permission denied', 'rename', to);
+      if (to === '/b/y.txt') throw refusal('EROFS', 'read-only file system', 'rename', to);
+      return rename(from, to);
+    };
+    const round = await b.engine.round();
+    expect(round.execution.problems).toEqual([
+      {
+        path: 'x.txt',
+        message:
+          'cannot write in /b: permission denied (rename x.txt); check that this user may write there',
+        retryWithinMs: DISK_RETRY_MS,
+      },
+      {
+        path: 'y.txt',
+        message:
+          'the disk holding /b is read-only: nothing can be written there until it is mounted for writing',
+        retryWithinMs: DISK_RETRY_MS,
+      },
+    ]);
+    expect(await b.fs.readdir('/b/.tandem/tmp')).toEqual([]);
+    b.fs.rename = rename;
+    later(DISK_RETRY_MS);
+    expect((await b.engine.round()).execution.problems).toEqual([]);
+    expect((await b.fs.readFile('/b/x.txt')).toString()).toBe('x');
+  });
+
+  it('stops a round whose state database cannot be written, says why, and lets its reserve go', async () => {
+    b.fs.capacity = 4_000_000;
+    await b.engine.prepare(); // (now that the disk says how much is free: with a reserve)
+    expect((await b.fs.lstat('/b/.tandem/reserve'))?.size).toBe(RESERVE_BYTES);
     await a.fs.writeFile('/a/small.txt', 'twelve bytes');
     later(10_000);
     await a.engine.syncUntilIdle();
@@ -110,14 +153,21 @@ describe('a download the receiving disk has no room for', () => {
     b.store.setBase = () => {
       throw full;
     };
-    // Not a problem of the path (which the database could not record either): the round.
+    // Not a problem of the path (which the database could not record either): the round's.
     await expect(b.engine.round()).rejects.toBe(full);
-    expect(await b.engine.describeFailure(full)).toBe(
-      'the disk holding /b is full: 2.0 MB free, so .tandem/state.db cannot record what is synced; free some space, and syncing goes on',
+    const message = await b.engine.failed(full);
+    expect(message).toBe(
+      'the disk holding /b is full: 3.0 MB free, so .tandem/state.db cannot record what is synced; free some space, and syncing goes on',
     );
+    // The reserve made room to record it, for `tandem status`.
+    expect(await b.fs.lstat('/b/.tandem/reserve')).toBeUndefined();
+    expect(b.store.problems.get('.tandem')).toMatchObject({ kind: 'apply', message });
+
     b.store.setBase = setBase;
     await b.engine.round();
     expect(b.store.base.get('small.txt')?.entry.kind).toBe('file');
+    expect(b.store.problems.size).toBe(0);
+    expect((await b.fs.lstat('/b/.tandem/reserve'))?.size).toBe(RESERVE_BYTES);
   });
 });
 
@@ -143,6 +193,19 @@ describe('local errors in words', () => {
     const unknown = Object.assign(new Error('EWHAT: something odd, frob'), { code: 'EWHAT' });
     expect(describeLocalError(unknown)).toBe('something odd (frob)');
     expect(describeLocalError(new Error('plain'))).toBe('plain');
+  });
+
+  it('tells the person at the terminal the cause once, and what to do', () => {
+    const denied = Object.assign(new Error("EACCES: permission denied, open '/srv/x'"), {
+      code: 'EACCES',
+      syscall: 'open',
+      path: '/srv/x',
+    });
+    expect(describeError(denied)).toBe(
+      'permission denied (open /srv/x): check that this user may write there',
+    );
+    const full = Object.assign(new Error('database or disk is full'), { code: 'SQLITE_FULL' });
+    expect(describeError(full)).toBe('no space left on the disk: free some space and try again');
   });
 
   it('writes sizes as people read them', () => {

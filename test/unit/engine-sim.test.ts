@@ -1,4 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { Executor } from '../../src/agent/executor.js';
 import type { HubClient } from '../../src/agent/hub-client.js';
 import type { WorkspaceInfo } from '../../src/protocol/api.js';
 import { simAccount, simDevice, startSimHub, type SimDevice, type SimHub } from '../helpers/sim.js';
@@ -237,6 +238,70 @@ describe('local deletions wait a moment before they are sent', () => {
       expect([...(await fs.snapshot(root)).keys()].filter((p) => p.includes('conflicted'))).toEqual(
         [],
       );
+  });
+
+  it('does not fork a file put over a folder whose files it deleted, if the deletions lag', async () => {
+    // However the put came to be sent without them, the hub's "not empty" names files this
+    // device agreed on and deleted: not another device's, so not a conflict.
+    await a.fs.removeTree('/laptop/notes');
+    await a.fs.writeFile('/laptop/notes', 'a file now');
+    later(100);
+    await a.engine.round(['notes']); // (hashes it, and holds it with the deletions)
+    const hash = a.store.hashes.get('notes')!;
+    const local = {
+      entry: {
+        kind: 'file' as const,
+        contentId: hash.contentId,
+        size: hash.size,
+        executable: false,
+        mtime: hash.mtimeMs,
+      },
+      ino: hash.ino,
+    };
+    const executor = new Executor({
+      fs: a.fs,
+      root: a.root,
+      store: a.store,
+      client: clientA,
+      workspaceId: ws.id,
+      deviceName: 'laptop',
+      now,
+      log: () => {},
+    });
+    const alone = await executor.execute([
+      { type: 'push-put', path: 'notes', base: a.store.base.get('notes')!.seq, local },
+    ]);
+    expect(alone.problems).toEqual([
+      { path: 'notes', message: expect.stringContaining('not empty') as unknown },
+    ]);
+    expect(alone.touched).toEqual([]); // no conflicted copy
+    expect((await a.fs.readFile('/laptop/notes')).toString()).toBe('a file now');
+    later(HOLD_MS + 10_000);
+    await a.engine.syncUntilIdle();
+    await b.engine.syncUntilIdle();
+    expect((await b.fs.readFile('/desktop/notes')).toString()).toBe('a file now');
+  });
+
+  it('keeps both when another device added a file in the folder replaced here: a conflict', async () => {
+    await b.fs.writeFile('/desktop/notes/new.txt', 'from the desktop');
+    later(10_000);
+    await b.engine.syncUntilIdle();
+    await a.fs.removeTree('/laptop/notes');
+    await a.fs.writeFile('/laptop/notes', 'a file now');
+    later(10_000);
+    for (let i = 0; i < 4; i++) {
+      await a.engine.syncUntilIdle();
+      later(HOLD_MS + 10_000);
+    }
+    await b.engine.syncUntilIdle();
+    const tree = await a.fs.snapshot('/laptop');
+    const copy = [...tree.keys()].find((p) => p.startsWith('notes (conflicted copy'));
+    expect(copy && tree.get(copy)).toMatchObject({ kind: 'file', data: 'a file now' });
+    expect(tree.get('notes/new.txt')).toMatchObject({ data: 'from the desktop' });
+    expect(tree.has('notes/todo.txt')).toBe(false);
+    for (const [path, item] of tree)
+      if (!path.startsWith('.tandem'))
+        expect((await b.fs.snapshot('/desktop')).get(path)).toEqual(item);
   });
 
   it('sends a deletion once it has stayed deleted for the hold, looking at the path again', async () => {

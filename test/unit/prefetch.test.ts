@@ -114,4 +114,25 @@ describe('fetching a file while it is uploaded', () => {
     // Nothing staged is left behind in the temporary folder.
     expect(await b.fs.readdir(`${b.root}/.tandem/tmp`)).toEqual([]);
   });
+
+  it('stages nothing the disk has no room for, and lets go of a file whose write it refused', async () => {
+    b.fs.capacity = Number.MAX_SAFE_INTEGER;
+    const used = Number.MAX_SAFE_INTEGER - (await b.fs.freeSpace(b.root))!;
+    b.fs.capacity = used + 10 * MiB; // (the old big.bin goes only when the new one is in place)
+    const tmp = `${b.root}/.tandem/tmp`;
+    const bytes = randomBytes(24 * MiB);
+    const previews = await upload(bytes);
+    // Told the disk has no room: nothing is fetched or staged.
+    expect(await sentDuring(() => Promise.all(previews.map((p) => b.engine.preview(p))))).toBe(0);
+    expect(await b.fs.readdir(tmp)).toEqual([]);
+
+    // Told wrongly that it has: the writes meet the full disk, and the staged file goes at once.
+    const freeSpace = b.fs.freeSpace.bind(b.fs);
+    b.fs.freeSpace = async () => undefined;
+    const again = await upload(randomBytes(24 * MiB));
+    await Promise.all(again.map((p) => b.engine.preview(p)));
+    expect(await b.fs.readdir(tmp)).toEqual([]);
+    b.fs.freeSpace = freeSpace;
+    b.fs.capacity = undefined;
+  });
 });

@@ -1,0 +1,2 @@
+/** A per-path failure that is reported (as a problem of that path), not thrown further. */
+export class PathProblem extends Error {}

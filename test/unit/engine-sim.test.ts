@@ -254,7 +254,7 @@ describe('local deletions wait a moment before they are sent', () => {
         contentId: hash.contentId,
         size: hash.size,
         executable: false,
-        mtime: hash.mtimeMs,
+        mtime: Math.round(Number(hash.mtimeNs) / 1e6),
       },
       ino: hash.ino,
     };

@@ -51,7 +51,8 @@ export function checkPath(raw: unknown): PathCheck {
       return { ok: false, reason: 'a path must not have empty segments ("//" or a trailing "/")' };
     if (segment === '.' || segment === '..')
       return { ok: false, reason: 'a path must not contain "." or ".." segments' };
-    if (segment === STATE_DIR)
+    // (In any case: on a disk that ignores case, `.TANDEM` is the agent's own state.)
+    if (segment.length === STATE_DIR.length && segment.toLowerCase() === STATE_DIR)
       return { ok: false, reason: 'a path must not contain a ".tandem" folder (agent state)' };
     if (
       segment.length * 3 > MAX_SEGMENT_BYTES &&

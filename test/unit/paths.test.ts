@@ -27,6 +27,9 @@ describe('checkPath', () => {
     ['an unpaired low surrogate at the end', 'notes/x\udc00', /surrogate/],
     ['a .tandem folder at the top', '.tandem/state.db', /\.tandem/],
     ['a .tandem folder deeper down', 'inner/.tandem/lock', /\.tandem/],
+    // A disk that ignores case would take it for the agent's own state.
+    ['a .TANDEM folder', '.TANDEM/state.db', /\.tandem/],
+    ['a .Tandem folder deeper down', 'inner/.Tandem/tmp/x', /\.tandem/],
   ];
   for (const [description, input, reason] of rejected) {
     it(`rejects ${description}`, () => {

@@ -136,8 +136,9 @@ export class PathProblems {
   /**
    * Makes the stored problems of `kind` (`scan`: what the last scan could not sync; `case`:
    * hub paths this disk cannot hold) exactly `current`, path -> message, so that `tandem
-   * status` lists each while it lasts and none after. A path with a problem of another kind
-   * keeps that one. Returns those new or changed, to tell once.
+   * status` lists each while it lasts and none after. A path the feed holds keeps that
+   * problem; a `case` problem replaces one of a change that failed there (it says why), and a
+   * `scan` problem gives way to any other. Returns those new or changed, to tell once.
    */
   noteLocal(kind: 'scan' | 'case', current: ReadonlyMap<string, string>, time: number): Problem[] {
     const { store } = this;
@@ -146,7 +147,9 @@ export class PathProblems {
       if (problem.kind === kind && !current.has(path)) store.setProblem(path, undefined);
     for (const [path, message] of current) {
       const previous = store.problems.get(path);
-      if (previous && (previous.kind !== kind || previous.message === message)) continue;
+      if (previous?.kind === kind && previous.message === message) continue;
+      if (previous && previous.kind !== kind && (kind === 'scan' || previous.kind === 'feed'))
+        continue;
       store.setProblem(path, { kind, message, since: previous?.since ?? time });
       fresh.push({ path, message });
     }

@@ -230,9 +230,12 @@ describe('names through two simulated devices', () => {
     await setup(true);
     await a.fs.writeFile('/laptop/readme.md', 'r');
     await sync(a, b);
+    const ino = (await b.fs.lstat('/mac/readme.md'))!.ino;
     await a.fs.rename('/laptop/readme.md', '/laptop/README.md');
     await sync(a, b);
     expect(await names(b)).toEqual(['README.md']);
+    // Renamed in place (one rename), not deleted and downloaded again.
+    expect((await b.fs.lstat('/mac/README.md'))!.ino).toBe(ino);
     expect(b.store.problems.size).toBe(0);
     // And back, from the case-insensitive side.
     await b.fs.rename('/mac/README.md', '/mac/Readme.md');

@@ -147,6 +147,8 @@ export function hashStillValid(record: HashRecord, stat: Stat): boolean {
   );
 }
 
+const ASCII_NAME = /^[\x20-\x7e]*$/;
+
 /** A path to look at: its workspace form, and where it is on disk (relative to the root). */
 interface Item {
   readonly path: string;
@@ -287,8 +289,7 @@ async function resolveItems(
     const name = baseName(path);
     const diskParent = previous.toDisk(parentOf(path));
     const plain =
-      wireName(name) === name &&
-      /^[\x20-\x7e]*$/.test(name) &&
+      ASCII_NAME.test(name) &&
       previous.get(path) === undefined &&
       [...(spelledAs.get(path) ?? [])].every((spelling) => spelling === name);
     if (plain) {
@@ -406,14 +407,17 @@ async function walk(
         'the name is not valid UTF-8 (shown with \\x for each byte that is not), so it cannot be synced: rename it',
     });
   }
-  // Names by the workspace path they are (nearly always one name each).
+  // Names by the workspace path they are. Distinct ASCII names are distinct paths, so a
+  // folder of ASCII names (nearly every one) is taken as it is; only one with a name that
+  // needs normalizing is grouped, to find names that are one path.
   const byPath = new Map<string, string[]>();
+  const plain = listing.names.every((name) => ASCII_NAME.test(name));
   for (const name of listing.names) {
     // Another agent's state (a folder linked inside this one is refused, but one can be moved
     // or copied in): never synced, at any depth.
     if (name === STATE_DIR) continue;
-    const path = joinPath(dir.path, wireName(name));
-    const names = byPath.get(path);
+    const path = joinPath(dir.path, plain ? name : wireName(name));
+    const names = plain ? undefined : byPath.get(path);
     if (names) names.push(name);
     else byPath.set(path, [name]);
   }
@@ -425,7 +429,11 @@ async function walk(
       result.problems.push({ path, message: `name cannot be synced: ${check.reason}` });
       continue;
     }
-    items.push(chooseSpelling(path, dir.disk, names, options.spellings?.get(path), result));
+    items.push(
+      plain
+        ? { path, disk: joinPath(dir.disk, names[0]!) }
+        : chooseSpelling(path, dir.disk, names, options.spellings?.get(path), result),
+    );
   }
   await visit(options, items, result, toHash, state);
 }

@@ -4,6 +4,7 @@
  * runs, several at once, each written at its place. Downloads use it, and so does the
  * prefetcher, which writes a file another device is still uploading.
  */
+import type { Spellings } from '../core/local-names.js';
 import { randomBytes } from 'node:crypto';
 import { BufferPool } from '../core/buffer-pool.js';
 import { forEachLimited } from '../core/concurrency.js';
@@ -44,6 +45,16 @@ export interface ContentWriterOptions {
   readonly store: StateStore;
   readonly client: HubClient;
   readonly workspaceId: string;
+  /** How the disk spells workspace paths (the last scan's); as the workspace when absent. */
+  readonly spellings?: (() => Spellings) | undefined;
+}
+
+/** The path on disk (relative) of a workspace path, as the last scan found it spelled. */
+export function diskPathOf(
+  options: { readonly spellings?: (() => Spellings) | undefined },
+  path: string,
+): string {
+  return options.spellings ? options.spellings().toDisk(path) : path;
 }
 
 /**
@@ -317,8 +328,8 @@ export class ContentWriter {
 
   private async openSource(path: string): Promise<ChunkSource | null> {
     const { fs, root, store } = this.options;
-    await checkAncestors(fs, root, path);
-    const handle = await fs.openRead(absolute(root, path));
+    await checkAncestors(fs, root, path, (p) => diskPathOf(this.options, p));
+    const handle = await fs.openRead(absolute(root, diskPathOf(this.options, path)));
     let source: ChunkSource | null = null;
     try {
       const record = store.hashes.get(path);
@@ -333,7 +344,9 @@ export class ContentWriter {
   private async checkSources(sources: ChunkSources): Promise<void> {
     for (const [path, source] of sources) {
       if (!source) continue;
-      const now = await this.options.fs.lstat(absolute(this.options.root, path));
+      const now = await this.options.fs.lstat(
+        absolute(this.options.root, diskPathOf(this.options, path)),
+      );
       if (!now || !hashStillValid(source.record, now))
         throw new PathProblem(`${path} changed while chunks were copied from it; will retry`);
     }
@@ -341,9 +354,14 @@ export class ContentWriter {
 }
 
 /** Every ancestor of `path` must be a real folder (not a link): nothing is written through links. */
-export async function checkAncestors(fs: FileSystem, root: string, path: string): Promise<void> {
+export async function checkAncestors(
+  fs: FileSystem,
+  root: string,
+  path: string,
+  toDisk: (path: string) => string = (p) => p,
+): Promise<void> {
   for (const ancestor of ancestorsOf(path)) {
-    const stat = await fs.lstat(absolute(root, ancestor));
+    const stat = await fs.lstat(absolute(root, toDisk(ancestor)));
     if (stat && stat.kind !== 'dir') {
       throw new PathProblem(
         `${ancestor} is a ${stat.kind === 'symlink' ? 'symbolic link' : stat.kind}, not a folder: nothing is written through it`,

@@ -12,6 +12,7 @@ import {
   type Tree,
 } from '../core/entry.js';
 import { IGNORE_FILE, makeIgnoreMatcher, STATE_DIR, type IgnoreMatcher } from '../core/ignore.js';
+import { caseCollisions, Spellings } from '../core/local-names.js';
 import { checkPath } from '../core/paths.js';
 import { holdTypeChanges, plan, type Change } from '../core/planner.js';
 import { errorCode } from '../fs/file-system.js';
@@ -34,6 +35,7 @@ import {
   rescanPaths,
   scanTree,
   type Problem,
+  type ScanOptions,
   type ScanResult,
 } from './scanner.js';
 import type { HashRecord, StateStore } from './state-store.js';
@@ -113,6 +115,11 @@ export class SyncEngine {
   private readonly refusedPreviews = new Set<string>();
   /** Time for waits between rounds: monotonic unless the caller drives the clock. */
   private readonly elapsed: () => number;
+  /** Whether the disk looks names up without regard to case (probed by `prepare`). */
+  private caseInsensitive = false;
+  /** Hub paths this disk cannot hold (see caseCollisions), as found at `caseCursor`. */
+  private caseLosers = new Map<string, string>();
+  private caseCursor = -1;
 
   constructor(private readonly options: EngineOptions) {
     this.now = options.now ?? Date.now;
@@ -135,6 +142,8 @@ export class SyncEngine {
       now: this.now,
       log: this.log,
       trace: options.trace,
+      spellings: () => this.lastScan?.spellings ?? NO_SPELLINGS,
+      caseInsensitive: () => this.caseInsensitive,
     });
   }
 
@@ -195,6 +204,8 @@ export class SyncEngine {
     await this.options.fs.removeTree(tmp);
     await this.options.fs.mkdir(tmp);
     await this.reserve.keep();
+    // (Probed in `.tandem/tmp`, on the folder's disk, where no watcher reports the probe.)
+    this.caseInsensitive = await this.options.fs.caseInsensitive(tmp).catch(() => false);
   }
 
   /**
@@ -281,7 +292,7 @@ export class SyncEngine {
     const hashWrites: [string, HashRecord | undefined][] = [];
     // Large files' chunks go to the hub while they are hashed.
     const uploader = new ChunkUploader(client, workspaceId);
-    const scanOptions = {
+    const scanOptions: ScanOptions = {
       fs,
       root,
       isIgnored: matcher,
@@ -294,11 +305,13 @@ export class SyncEngine {
       now: this.now,
       keepContent: (path: string, contentId: ContentId, bytes: Uint8Array) =>
         contents.keep(path, contentId, bytes),
+      ...(this.lastScan ? { spellings: this.lastScan.spellings } : {}),
     };
-    const scan =
+    let scan =
       pending === 'all' || !this.lastScan
         ? await scanTree(scanOptions)
         : await rescanPaths(scanOptions, this.lastScan, pending);
+    if (scan.collisions.length > 0) scan = await this.moveAsideCollisions(scan, scanOptions);
     // (Best effort: what did not reach the hub is sent again before the commit.)
     await uploader.finish().catch(() => {});
     this.lastScan = scan;
@@ -307,6 +320,16 @@ export class SyncEngine {
     });
     // A deleted `.tandem` between the scan and the plan must not look like a mass deletion.
     await this.checkFolder();
+    // What the scan cannot sync stays listed in the state (for `tandem status`) while it
+    // lasts; hub paths this disk cannot hold beside another are held there, and listed.
+    this.problems.noteLocal(
+      'scan',
+      new Map(scan.problems.map((p) => [p.path, p.message])),
+      this.now(),
+    );
+    const caseProblems = this.caseInsensitive
+      ? this.problems.noteLocal('case', this.caseHeld(scan), this.now())
+      : [];
     const tScanned = performance.now();
     const isIgnored = (path: string) =>
       matcher(path, kindAt(path, store.base, scan.local, store.remote) === 'dir');
@@ -361,6 +384,7 @@ export class SyncEngine {
       ...this.feedProblems.splice(0),
       ...this.newScanProblems(scanProblems),
       ...this.settleSpecial(scan.special),
+      ...caseProblems,
     ];
     reported.push(
       ...this.problems.settle({
@@ -462,6 +486,52 @@ export class SyncEngine {
     return (error as Error).message;
   }
 
+  /**
+   * Names of one folder that are one path (they differ only in Unicode form): each that did
+   * not keep the path is renamed to a conflicted copy of it and scanned again, so it is sent
+   * as a new file this round. One that cannot be renamed is a problem of the path.
+   */
+  private async moveAsideCollisions(scan: ScanResult, options: ScanOptions): Promise<ScanResult> {
+    const moved: string[] = [];
+    for (const collision of scan.collisions) {
+      try {
+        const copy = await this.executor.moveAside(collision, scan.local);
+        if (copy !== undefined) moved.push(copy);
+      } catch (error) {
+        scan.problems.push({
+          path: collision.path,
+          message: `two names in its folder are this one path (they differ only in Unicode form), and one could not be renamed (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}): rename one of them`,
+        });
+      }
+    }
+    if (moved.length === 0) return scan;
+    return rescanPaths({ ...options, spellings: scan.spellings }, scan, new Set(moved));
+  }
+
+  /**
+   * The hub paths this disk cannot hold beside another that differs only in case, with why:
+   * found again only when the feed moved (the choice of which is kept is stable, see
+   * caseCollisions). They are held, and listed, while that lasts.
+   */
+  private caseHeld(scan: ScanResult): Map<string, string> {
+    const { store } = this.options;
+    if (store.cursor !== this.caseCursor) {
+      this.caseLosers = caseCollisions(
+        store.remote.keys(),
+        (path) => store.base.has(path),
+        (path) => scan.local.has(path),
+      );
+      this.caseCursor = store.cursor;
+    }
+    const out = new Map<string, string>();
+    for (const [path, kept] of this.caseLosers)
+      out.set(
+        path,
+        `the hub also has "${kept}", which differs from it only in case, and this disk does not tell them apart: "${kept}" is kept here and this one is not synced to this device; rename one of them on another device to have both`,
+      );
+    return out;
+  }
+
   /** The scan's problems not reported last round (each is told once while it lasts). */
   private newScanProblems(problems: readonly Problem[]): Problem[] {
     const previous = this.scanProblems;
@@ -530,6 +600,9 @@ function kindAt(
 function emptyExecution(): ExecutionResult {
   return { applied: 0, problems: [], uploaded: 0, downloaded: 0, touched: [] };
 }
+
+/** No path spelled otherwise on disk (before the first scan). */
+const NO_SPELLINGS = new Spellings();
 
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));

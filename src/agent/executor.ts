@@ -16,6 +16,7 @@
  * Prefetcher), which are only a cache: after a crash the planner starts again from the three
  * trees, and `.tandem/tmp` is emptied.
  */
+import { caseKey, type Spellings } from '../core/local-names.js';
 import { forEachLimited } from '../core/concurrency.js';
 import { conflictedCopyPath } from '../core/conflict-name.js';
 import type { BaseNode, Entry, LocalNode, RemoteNode } from '../core/entry.js';
@@ -23,7 +24,15 @@ import { chunkIdOf, type ChunkRef, type Manifest } from '../core/hashing.js';
 import { checkManifest } from '../core/manifest-check.js';
 import type { ChunkId, ContentId } from '../core/ids.js';
 import { STATE_DIR } from '../core/ignore.js';
-import { ancestorsOf, comparePaths, depthOf, isInside, parentOf } from '../core/paths.js';
+import {
+  ancestorsOf,
+  baseName,
+  comparePaths,
+  depthOf,
+  isInside,
+  joinPath,
+  parentOf,
+} from '../core/paths.js';
 import {
   describeEntry,
   type Change,
@@ -51,6 +60,7 @@ import {
 import { ChunkUploader, UPLOAD_BATCH_BYTES } from './chunk-uploader.js';
 import {
   checkAncestors,
+  diskPathOf,
   ContentWriter,
   PathProblem,
   readFully,
@@ -65,7 +75,7 @@ import {
   SpaceBudget,
 } from './local-errors.js';
 import { Prefetcher, type StagedFile } from './prefetcher.js';
-import { absolute, trustedSince, type Problem } from './scanner.js';
+import { absolute, trustedSince, type Collision, type Problem } from './scanner.js';
 import type { HashRecord, StateStore } from './state-store.js';
 
 export interface ExecutorOptions {
@@ -80,6 +90,14 @@ export interface ExecutorOptions {
   readonly log: (line: string) => void;
   /** Timings of the phases of big batches, when tracing. */
   readonly trace?: ((line: string) => void) | undefined;
+  /**
+   * How the disk spells workspace paths, from the last scan (see core/local-names.ts): what
+   * the hub sends for a path is written to the name that is there. As the workspace when
+   * absent; kept current across the renames this executor makes.
+   */
+  readonly spellings?: (() => Spellings) | undefined;
+  /** True when the disk looks names up without regard to case (see FileSystem). */
+  readonly caseInsensitive?: (() => boolean) | undefined;
 }
 
 export interface ExecutionResult {
@@ -201,7 +219,7 @@ export class Executor {
   }
 
   private abs(path: string): string {
-    return absolute(this.options.root, path);
+    return absolute(this.options.root, diskPathOf(this.options, path));
   }
 
   /** Applies the changes of one plan. Never throws for a per-path failure. */
@@ -314,7 +332,9 @@ export class Executor {
 
   /** Throws unless the disk holds exactly `expected` at `path` (undefined: nothing). */
   private async expect(path: string, expected: LocalNode | undefined): Promise<void> {
-    await checkAncestors(this.options.fs, this.options.root, path);
+    await checkAncestors(this.options.fs, this.options.root, path, (p) =>
+      diskPathOf(this.options, p),
+    );
     await this.expectAt(path, expected);
   }
 
@@ -347,7 +367,9 @@ export class Executor {
    * no path lookup; `stillScanned` checks the descriptor again once it has been read.
    */
   private async openScanned(path: string, expected: LocalNode): Promise<ReadHandle> {
-    await checkAncestors(this.options.fs, this.options.root, path);
+    await checkAncestors(this.options.fs, this.options.root, path, (p) =>
+      diskPathOf(this.options, p),
+    );
     const handle = await this.options.fs.openRead(this.abs(path));
     try {
       await this.stillScanned(path, handle, expected);
@@ -388,8 +410,13 @@ export class Executor {
   private async pullMove(change: PullMove): Promise<void> {
     const { fs, store } = this.options;
     await this.expect(change.from, change.local);
-    await this.expectToWrite(change.to, undefined);
+    // A new spelling of the same name, on a disk that ignores case: `to` is `from` there.
+    const respelled =
+      this.options.caseInsensitive?.() === true && caseKey(change.from) === caseKey(change.to);
+    if (!respelled) await this.expectToWrite(change.to, undefined);
     await fs.rename(this.abs(change.from), this.abs(change.to));
+    // (What was below it keeps its spelling; the moved name is now spelled as the hub's.)
+    this.options.spellings?.().move(change.from, change.to);
     await fs.syncDir(this.abs(parentOf(change.to)));
     const root: BaseNode = {
       entry: change.remote.entry,
@@ -503,6 +530,47 @@ export class Executor {
    */
   private trustedNow(stat: Stat): number {
     return Math.max(this.options.now(), Math.ceil(trustedSince(stat)) + 1);
+  }
+
+  /**
+   * Renames a name that did not keep its path (another in its folder is the same path in
+   * another Unicode form: see Collision) to a free conflicted copy of that path, spelled in
+   * NFC, in the same folder. Returns the copy's path, or undefined when the name is gone.
+   * `local` is the scan's tree, whose names are taken too.
+   */
+  async moveAside(
+    collision: Collision,
+    local: ReadonlyMap<string, unknown>,
+  ): Promise<string | undefined> {
+    const { fs, store, root } = this.options;
+    const from = absolute(root, collision.disk);
+    const stat = await fs.lstat(from);
+    if (!stat) return undefined;
+    const diskParent = parentOf(collision.disk);
+    const taken = (candidate: string) =>
+      store.remote.has(candidate) || store.base.has(candidate) || local.has(candidate);
+    const copyAt = (n: number) =>
+      conflictedCopyPath(collision.path, {
+        time: new Date(this.options.now() + n * 1000),
+        device: this.options.deviceName,
+        isDir: stat.kind === 'dir',
+        taken,
+      });
+    let copy = copyAt(0);
+    const diskOf = (path: string) => absolute(root, joinPath(diskParent, baseName(path)));
+    // The name may exist on disk without being known to either tree yet.
+    for (let n = 1; (await fs.lstat(diskOf(copy))) !== undefined; n++) copy = copyAt(n);
+    await fs.rename(from, diskOf(copy));
+    await fs.syncDir(absolute(root, diskParent));
+    this.decide(
+      collision.path,
+      'name collision',
+      `another name in its folder is this path in another Unicode form; ${JSON.stringify(baseName(collision.disk))} kept as ${copy}`,
+    );
+    this.options.log(
+      `${collision.path}: two names in its folder are this path (they differ only in Unicode form); one kept as ${copy}`,
+    );
+    return copy;
   }
 
   // Pushes.

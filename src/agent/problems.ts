@@ -103,7 +103,7 @@ export class PathProblems {
     for (const [path, { message, retryWithinMs }] of failed) {
       const previous = store.problems.get(path);
       // A path the feed holds keeps that problem: it says more than what failed meanwhile.
-      if (previous?.kind === 'feed') continue;
+      if (previous?.kind === 'feed' || previous?.kind === 'case') continue;
       const change = asked.get(path);
       const retry = this.retries.get(path);
       const failures = (retry?.failures ?? 0) + 1;
@@ -135,6 +135,29 @@ export class PathProblems {
         if (!pending.has(path) && !round.unknown.has(path)) synced.push(path);
     }
     for (const path of synced) this.forget(path);
+    return fresh;
+  }
+
+  /**
+   * Makes the stored problems of `kind` (`scan`: what the last scan could not sync; `case`:
+   * hub paths this disk cannot hold) exactly `current`, path -> message, so that `tandem
+   * status` lists each while it lasts and none after. A path the feed holds keeps that
+   * problem; a `case` problem replaces one of a change that failed there (it says why), and a
+   * `scan` problem gives way to any other. Returns those new or changed, to tell once.
+   */
+  noteLocal(kind: 'scan' | 'case', current: ReadonlyMap<string, string>, time: number): Problem[] {
+    const { store } = this;
+    const fresh: Problem[] = [];
+    for (const [path, problem] of [...store.problems])
+      if (problem.kind === kind && !current.has(path)) store.setProblem(path, undefined);
+    for (const [path, message] of current) {
+      const previous = store.problems.get(path);
+      if (previous?.kind === kind && previous.message === message) continue;
+      if (previous && previous.kind !== kind && (kind === 'scan' || previous.kind === 'feed'))
+        continue;
+      store.setProblem(path, { kind, message, since: previous?.since ?? time });
+      fresh.push({ path, message });
+    }
     return fresh;
   }
 

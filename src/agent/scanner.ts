@@ -6,17 +6,32 @@
  * ctime the kernel gave its rewrite.
  * A file that changes while being hashed is reported as unstable (still being written) and
  * left out of this round. Per-path failures are problems, never an abort of the scan.
+ *
+ * Names: each name on disk is taken under its workspace form (NFC, see core/local-names.ts);
+ * where the disk spells it otherwise the result's `spellings` say how, so what is written
+ * there goes to that file. Two names of one folder that are one workspace path are a
+ * collision: one keeps the path, the others are listed in `collisions` (to be moved aside as
+ * conflicted copies). A name that is not valid UTF-8 is a problem, and is never opened.
  */
 import type { Entry, LocalNode } from '../core/entry.js';
 import type { ContentId } from '../core/ids.js';
 import { forEachLimited } from '../core/concurrency.js';
 import { IGNORE_FILE, STATE_DIR, type IgnoreMatcher } from '../core/ignore.js';
-import { ancestorsOf, checkPath, comparePaths, joinPath } from '../core/paths.js';
+import { keptSpelling, showUndecodable, Spellings, wireName } from '../core/local-names.js';
+import {
+  ancestorsOf,
+  baseName,
+  checkPath,
+  comparePaths,
+  joinPath,
+  parentOf,
+} from '../core/paths.js';
 import {
   errorCode,
   readWholeFile,
   type FileSystem,
   type SpecialKind,
+  type FolderNames,
   type Stat,
 } from '../fs/file-system.js';
 import { hashAndKeep, type OnChunk } from './hasher.js';
@@ -29,8 +44,20 @@ export interface Problem {
   readonly retryWithinMs?: number;
 }
 
+/** Names of one folder that are one workspace path: those that did not keep it. */
+export interface Collision {
+  /** The workspace path both names are. */
+  readonly path: string;
+  /** Where the name that did not keep it is, on disk (relative to the root). */
+  readonly disk: string;
+}
+
 export interface ScanResult {
   readonly local: Map<string, LocalNode>;
+  /** How the disk spells the paths of `local` that it does not spell as the workspace does. */
+  readonly spellings: Spellings;
+  /** Names that are the path of another name in their folder (see Collision). */
+  readonly collisions: Collision[];
   /** Paths whose state is unknown this round: still being written, unreadable, special files. */
   readonly skip: Set<string>;
   /**
@@ -64,6 +91,8 @@ export interface ScanOptions {
    * given that entry object, so an unchanged tree is not held in memory twice.
    */
   readonly known?: ReadonlyMap<string, { readonly entry: Entry }>;
+  /** The last scan's spellings: of colliding names, the one that kept a path keeps it. */
+  readonly spellings?: Spellings;
   /**
    * Where the chunks of a file of `size` bytes go as it is hashed (large files are sent to
    * the hub while being read), or undefined. `changed` says whether the file has changed
@@ -155,6 +184,19 @@ export function trustedSince(record: Pick<HashRecord, 'mtimeNs' | 'ctimeNs'>): n
   return Number(changed) / 1e6 + window;
 }
 
+const ASCII_NAME = /^[\x20-\x7e]*$/;
+
+/** A path to look at: its workspace form, and where it is on disk (relative to the root). */
+interface Item {
+  readonly path: string;
+  readonly disk: string;
+}
+
+interface ToHash {
+  readonly item: Item;
+  readonly stat: Stat;
+}
+
 interface WalkState {
   byIno: Map<number, HashRecord> | undefined;
   /** True while walking paths the watcher reported (see `cachedHash`). */
@@ -178,10 +220,24 @@ export async function rescanPaths(
   previous: ScanResult,
   hints: ReadonlySet<string>,
 ): Promise<ScanResult> {
+  // Hints are disk paths (the watcher's) or workspace paths (the executor's): each is taken
+  // under its workspace form, with the disk's spelling of its name kept as a candidate.
+  const spelledAs = new Map<string, Set<string>>();
+  const workspaceHints: string[] = [];
+  for (const hint of [...hints, ...previous.unstable]) {
+    const path = hintPath(hint);
+    if (path === undefined) continue;
+    if (path === '') return scanTree(options); // (a name at the top that cannot be read)
+    workspaceHints.push(path);
+    if (path === hint) continue;
+    const names = spelledAs.get(path) ?? new Set();
+    names.add(baseName(hint));
+    spelledAs.set(path, names);
+  }
   // A hint below a folder the last scan did not know (its event came first, or was lost) is
   // widened to that folder, so the whole new subtree is walked rather than the hint dropped.
   const known = (path: string) => previous.local.get(path)?.entry.kind === 'dir';
-  const widened = [...hints, ...previous.unstable].map(
+  const widened = workspaceHints.map(
     (hint) => ancestorsOf(hint).find((ancestor) => !known(ancestor)) ?? hint,
   );
   const roots = new Set<string>();
@@ -192,9 +248,15 @@ export async function rescanPaths(
   // Copy the last scan and cut the hinted subtrees out of it. This runs on every round, so it
   // must not allocate per path: only folders that were hinted need a pass over the keys.
   const local = new Map(previous.local);
-  for (const root of roots) cutSubtree(local, root);
+  const spellings = new Spellings(previous.spellings);
+  for (const root of roots) {
+    cutSubtree(local, root);
+    spellings.cut(root);
+  }
   const result: ScanResult = {
     local,
+    spellings,
+    collisions: [],
     skip: new Set(),
     special: new Map(),
     unstable: new Set(),
@@ -203,35 +265,105 @@ export async function rescanPaths(
   };
   for (const path of previous.skip) if (!hinted(path)) result.skip.add(path);
   for (const [path, kind] of previous.special) if (!hinted(path)) result.special.set(path, kind);
-  const toHash: { path: string; stat: Stat }[] = [];
+  const toHash: ToHash[] = [];
   // Below a folder that is not there any more (or not a folder), there is nothing to see.
   const underFolders = (path: string) =>
     ancestorsOf(path).every((a) => result.local.get(a)?.entry.kind === 'dir');
-  const valid = [...roots].filter((path) => {
-    const check = checkPath(path);
-    // (checkPath refuses `.tandem` at any depth: an agent's state is never scanned.)
-    if (!check.ok || check.path !== path) return false;
-    return underFolders(path);
-  });
+  const valid = [...roots].filter(underFolders);
   const recorded: [string, number][] = [];
   const state: WalkState = { byIno: undefined, recorded, hinted: true };
-  await visit(options, valid, result, toHash, state);
+  const resolve = (paths: readonly string[]) =>
+    resolveItems(options, previous.spellings, paths, spelledAs, result);
+  await visit(options, await resolve(valid), result, toHash, state);
   // A rename seen by half: its new name was hinted (or lies in a new folder that was walked)
   // while the event for its old name is still on its way. Left as the last scan saw it, the
   // old name would make the move look like a copy, sent as new files. A node found here with
   // the inode of a path the last scan had elsewhere makes that path be looked at now too.
   const others = otherHalves(previous, result, recorded).filter((path) => !hinted(path));
   if (others.length > 0) {
-    for (const path of others) cutSubtree(result.local, path);
-    await visit(options, others.filter(underFolders), result, toHash, {
-      byIno: state.byIno,
-      hinted: true,
-    });
+    for (const path of others) {
+      cutSubtree(result.local, path);
+      result.spellings.cut(path);
+    }
+    const items = await resolve(others.filter(underFolders));
+    await visit(options, items, result, toHash, { byIno: state.byIno, hinted: true });
   }
-  await forEachLimited(toHash, PARALLEL_HASHES, async ({ path, stat }) => {
-    await hashInto(options, path, stat, result);
+  await forEachLimited(toHash, PARALLEL_HASHES, async ({ item, stat }) => {
+    await hashInto(options, item, stat, result);
   });
   return result;
+}
+
+/**
+ * The workspace path a hint stands for: its NFC form; for a name that cannot be synced (not
+ * valid UTF-8, a control character), the closest folder above it that can, which a rescan
+ * walks to report it; undefined for a hint inside an agent's state, never scanned.
+ */
+function hintPath(hint: string): string | undefined {
+  const segments = hint.split('/');
+  if (segments.some((segment) => segment.toLowerCase() === STATE_DIR)) return undefined;
+  for (let n = segments.length; n > 0; n--) {
+    const candidate = segments.slice(0, n).join('/');
+    if (candidate.includes('\uFFFD')) continue;
+    const check = checkPath(candidate);
+    if (check.ok) return check.path;
+  }
+  return '';
+}
+
+/**
+ * Where on disk each workspace path of a rescan is. Its folders are spelled as the last scan
+ * saw them; its own name is looked up as it is spelled when it needs no normalizing and had
+ * no other spelling, and otherwise among the names of its folder that are that path (which
+ * may be several: a collision, as a walk finds it).
+ */
+async function resolveItems(
+  options: ScanOptions,
+  previous: Spellings,
+  paths: readonly string[],
+  spelledAs: ReadonlyMap<string, ReadonlySet<string>>,
+  result: ScanResult,
+): Promise<Item[]> {
+  const items: Item[] = [];
+  const listings = new Map<string, FolderNames | undefined>();
+  for (const path of paths) {
+    const name = baseName(path);
+    const diskParent = previous.toDisk(parentOf(path));
+    const plain =
+      ASCII_NAME.test(name) &&
+      previous.get(path) === undefined &&
+      [...(spelledAs.get(path) ?? [])].every((spelling) => spelling === name);
+    if (plain) {
+      items.push({ path, disk: joinPath(diskParent, name) });
+      continue;
+    }
+    if (!listings.has(diskParent)) {
+      listings.set(
+        diskParent,
+        await options.fs.readNames(absolute(options.root, diskParent)).catch(() => undefined),
+      );
+    }
+    const names = listings.get(diskParent)?.names.filter((n) => wireName(n) === name) ?? [];
+    if (names.length === 0) continue; // nothing there now
+    items.push(chooseSpelling(path, diskParent, names, previous.get(path), result));
+  }
+  return items;
+}
+
+/** Of the names that are `path` in one folder, the one kept; the others are collisions. */
+function chooseSpelling(
+  path: string,
+  diskParent: string,
+  names: readonly string[],
+  previous: string | undefined,
+  result: ScanResult,
+): Item {
+  const wire = baseName(path);
+  const kept = names.length === 1 ? names[0]! : keptSpelling(wire, names, previous);
+  for (const name of names)
+    if (name !== kept) result.collisions.push({ path, disk: joinPath(diskParent, name) });
+  result.spellings.set(path, kept);
+  return { path, disk: joinPath(diskParent, kept) };
 }
 
 /** Removes `root` from `local`, and everything below it if it was a folder. */
@@ -269,16 +401,18 @@ function otherHalves(
 export async function scanTree(options: ScanOptions): Promise<ScanResult> {
   const result: ScanResult = {
     local: new Map(),
+    spellings: new Spellings(),
+    collisions: [],
     skip: new Set(),
     special: new Map(),
     unstable: new Set(),
     problems: [],
     settlesInMs: undefined,
   };
-  const toHash: { path: string; stat: Stat }[] = [];
-  await walk(options, '', result, toHash, { byIno: undefined });
-  await forEachLimited(toHash, PARALLEL_HASHES, async ({ path, stat }) => {
-    await hashInto(options, path, stat, result);
+  const toHash: ToHash[] = [];
+  await walk(options, { path: '', disk: '' }, result, toHash, { byIno: undefined });
+  await forEachLimited(toHash, PARALLEL_HASHES, async ({ item, stat }) => {
+    await hashInto(options, item, stat, result);
   });
   // Forget hashes of paths that are gone, so the cache does not grow without bound.
   for (const path of options.hashes.keys()) {
@@ -289,61 +423,79 @@ export async function scanTree(options: ScanOptions): Promise<ScanResult> {
 
 async function walk(
   options: ScanOptions,
-  dir: string,
+  dir: Item,
   result: ScanResult,
-  toHash: { path: string; stat: Stat }[],
+  toHash: ToHash[],
   state: WalkState,
 ) {
-  let names: string[];
+  let listing: FolderNames;
   try {
-    names = await options.fs.readdir(absolute(options.root, dir));
+    listing = await options.fs.readNames(absolute(options.root, dir.disk));
   } catch (error) {
-    if (dir !== '') {
-      result.skip.add(dir);
+    if (dir.path !== '') {
+      result.skip.add(dir.path);
       result.problems.push({
-        path: dir,
+        path: dir.path,
         message: `cannot read folder: ${errorCode(error) ?? String(error)}`,
       });
       return;
     }
     throw error;
   }
-  const paths: string[] = [];
-  for (const name of names) {
+  for (const bytes of listing.undecodable) {
+    result.problems.push({
+      path: joinPath(dir.path, showUndecodable(bytes)),
+      message:
+        'the name is not valid UTF-8 (shown with \\x for each byte that is not), so it cannot be synced: rename it',
+    });
+  }
+  // Names by the workspace path they are. Distinct ASCII names are distinct paths, so a
+  // folder of ASCII names (nearly every one) is taken as it is; only one with a name that
+  // needs normalizing is grouped, to find names that are one path.
+  const byPath = new Map<string, string[]>();
+  const plain = listing.names.every((name) => ASCII_NAME.test(name));
+  for (const name of listing.names) {
     // Another agent's state (a folder linked inside this one is refused, but one can be moved
     // or copied in): never synced, at any depth.
     if (name === STATE_DIR) continue;
-    const path = joinPath(dir, name);
+    const path = joinPath(dir.path, plain ? name : wireName(name));
+    const names = plain ? undefined : byPath.get(path);
+    if (names) names.push(name);
+    else byPath.set(path, [name]);
+  }
+  const items: Item[] = [];
+  for (const [path, names] of byPath) {
     const check = checkPath(path);
-    if (!check.ok || check.path !== path) {
+    if (!check.ok) {
       result.skip.add(path);
-      result.problems.push({
-        path,
-        message: `name cannot be synced: ${check.ok ? 'not in Unicode NFC form' : check.reason}`,
-      });
+      result.problems.push({ path, message: `name cannot be synced: ${check.reason}` });
       continue;
     }
-    paths.push(path);
+    items.push(
+      plain
+        ? { path, disk: joinPath(dir.disk, names[0]!) }
+        : chooseSpelling(path, dir.disk, names, options.spellings?.get(path), result),
+    );
   }
-  await visit(options, paths, result, toHash, state);
+  await visit(options, items, result, toHash, state);
 }
 
-/** Stats `paths` (in parallel), records what they hold, and walks into folders. */
+/** Stats `items` (in parallel), records what they hold, and walks into folders. */
 async function visit(
   options: ScanOptions,
-  paths: readonly string[],
+  items: readonly Item[],
   result: ScanResult,
-  toHash: { path: string; stat: Stat }[],
+  toHash: ToHash[],
   state: WalkState,
 ): Promise<void> {
   // Stat a folder's entries in parallel: one at a time, a large tree scans many times slower.
   const stats: (Stat | undefined | Error)[] = [];
-  for (let i = 0; i < paths.length; i += PARALLEL_STATS) {
-    const slice = paths.slice(i, i + PARALLEL_STATS);
+  for (let i = 0; i < items.length; i += PARALLEL_STATS) {
+    const slice = items.slice(i, i + PARALLEL_STATS);
     stats.push(
       ...(await Promise.all(
-        slice.map((path) =>
-          options.fs.lstat(absolute(options.root, path)).catch((error: Error) => error),
+        slice.map((item) =>
+          options.fs.lstat(absolute(options.root, item.disk)).catch((error: Error) => error),
         ),
       )),
     );
@@ -352,25 +504,29 @@ async function visit(
     result.local.set(path, node);
     state.recorded?.push([path, node.ino]);
   };
-  const subdirs: string[] = [];
-  for (let i = 0; i < paths.length; i++) {
-    const path = paths[i]!;
+  const subdirs: Item[] = [];
+  for (let i = 0; i < items.length; i++) {
+    const item = items[i]!;
+    const path = item.path;
     const stat = stats[i];
     if (stat instanceof Error) {
       result.skip.add(path);
       result.problems.push({ path, message: `cannot read: ${errorCode(stat) ?? stat.message}` });
       continue;
     }
-    if (!stat) continue; // vanished since readdir
+    if (!stat) {
+      result.spellings.cut(path);
+      continue; // vanished since readdir
+    }
     if (options.isIgnored(path, stat.kind === 'dir')) continue;
     switch (stat.kind) {
       case 'dir':
         record(path, { entry: { kind: 'dir' }, ino: stat.ino });
-        subdirs.push(path);
+        subdirs.push(item);
         break;
       case 'symlink':
         try {
-          const target = await options.fs.readlink(absolute(options.root, path));
+          const target = await options.fs.readlink(absolute(options.root, item.disk));
           record(path, { entry: { kind: 'symlink', target }, ino: stat.ino });
         } catch (error) {
           result.skip.add(path);
@@ -384,7 +540,7 @@ async function visit(
           if (options.hashes.get(path) !== cached) options.setHash(path, cached); // renamed here
           record(path, fileNode(stat, cached, options.known?.get(path)?.entry));
         } else {
-          toHash.push({ path, stat });
+          toHash.push({ item, stat });
         }
         break;
       }
@@ -402,11 +558,12 @@ async function visit(
 
 async function hashInto(
   options: ScanOptions,
-  path: string,
+  item: Item,
   before: Stat,
   result: ScanResult,
 ): Promise<void> {
-  const full = absolute(options.root, path);
+  const { path } = item;
+  const full = absolute(options.root, item.disk);
   const now = options.now();
   // Written (mtime) or changed in any way (ctime: a file whose mtime was just put back) a
   // moment ago. (A future mtime says nothing about writing: clocks differ, or the file was

@@ -64,10 +64,14 @@ export interface Decision {
  * Why a path cannot be synced now. `feed`: the hub sent an invalid change for it (the path
  * is held as it was until the hub sends a valid one); `apply`: a change for it failed here
  * (it is tried again later, see PathProblems); `local`: the disk holds something there that
- * is never synced (a pipe, a socket, a device), kept as each scan finds it (see SyncEngine).
+ * is never synced (a pipe, a socket, a device), kept as each scan finds it (see SyncEngine);
+ * `scan`: the scan cannot sync what is on disk there (a name that is not valid UTF-8 or not
+ * allowed, a file it cannot read), until the disk changes; `case`: the hub has another path
+ * that differs from it only in case, which this disk cannot hold beside it (the path is
+ * held, as for `feed`, while that lasts).
  */
 export interface StoredProblem {
-  readonly kind: 'feed' | 'apply' | 'local';
+  readonly kind: 'feed' | 'apply' | 'local' | 'scan' | 'case';
   readonly message: string;
   /** When it was first seen (ms since the epoch). */
   readonly since: number;
@@ -197,7 +201,7 @@ export class StateStore {
       since: number;
     }[]) {
       this.problemsByPath.set(row.path, { kind: row.kind, message: row.message, since: row.since });
-      if (row.kind === 'feed') this.held.add(row.path);
+      if (row.kind === 'feed' || row.kind === 'case') this.held.add(row.path);
     }
     const refused: [string, FeedRefusal][] = [];
     const rows = this.sql(
@@ -421,7 +425,8 @@ export class StateStore {
 
   /** A valid change arrived for `path`: it is no longer held. */
   private release(path: string): void {
-    if (this.held.has(path)) this.setProblem(path, undefined);
+    if (this.held.has(path) && this.problemsByPath.get(path)?.kind === 'feed')
+      this.setProblem(path, undefined);
   }
 
   private applyRow(row: JournalRow, upsert: Database.Statement, remove: Database.Statement): void {
@@ -502,7 +507,7 @@ export class StateStore {
   setProblem(path: string, problem: StoredProblem | undefined): void {
     if (problem) {
       this.problemsByPath.set(path, problem);
-      if (problem.kind === 'feed') this.held.add(path);
+      if (problem.kind === 'feed' || problem.kind === 'case') this.held.add(path);
       else this.held.delete(path);
       this.sql(
         'INSERT OR REPLACE INTO problems (path, kind, message, since) VALUES (?, ?, ?, ?)',
@@ -515,7 +520,8 @@ export class StateStore {
 
   /**
    * True when `path`, or a folder above it, is held because the hub sent an invalid change
-   * for it: nothing is done there until a valid one arrives.
+   * for it (nothing is done there until a valid one arrives), or because this disk cannot
+   * hold it beside another path that differs only in case (`case`).
    */
   isHeld(path: string): boolean {
     if (this.held.size === 0) return false;

@@ -3,6 +3,12 @@
  * NFC-normalized, has no empty, `.` or `..` segment, no `.tandem` segment (an agent's own
  * state, at any depth), no NUL or control character, no unpaired UTF-16 surrogate, and no
  * segment longer than 255 bytes of UTF-8. The root itself is never a path.
+ *
+ * Every other character is an ordinary part of a name, as it is on Linux and macOS: `\`,
+ * `:` (`c:notes.txt` is a file name, not a drive), `*?"<>|`, a trailing dot or space and
+ * Windows' reserved names (`CON`, `nul.txt`) all sync. A device whose disk cannot hold such
+ * a name (a Windows agent, one day) must report it as not synced there, never drop it or
+ * read `\` as a separator (see docs/decisions.md, "Names").
  */
 import { STATE_DIR } from './ignore.js';
 
@@ -31,10 +37,6 @@ export function checkPath(raw: unknown): PathCheck {
   if (CONTROL.test(raw))
     return { ok: false, reason: 'a path must not contain NUL or control characters' };
   if (raw.startsWith('/')) return { ok: false, reason: 'a path must be relative (no leading "/")' };
-  if (raw.includes('\\'))
-    return { ok: false, reason: 'a path must use "/" as separator, not "\\"' };
-  if (/^[A-Za-z]:/.test(raw))
-    return { ok: false, reason: 'a path must be relative (no drive letter)' };
   const ascii = ASCII.test(raw);
   if (!ascii && LONE_SURROGATE.test(raw))
     return { ok: false, reason: 'a path must be valid Unicode (it has an unpaired surrogate)' };
@@ -49,7 +51,8 @@ export function checkPath(raw: unknown): PathCheck {
       return { ok: false, reason: 'a path must not have empty segments ("//" or a trailing "/")' };
     if (segment === '.' || segment === '..')
       return { ok: false, reason: 'a path must not contain "." or ".." segments' };
-    if (segment === STATE_DIR)
+    // (In any case: on a disk that ignores case, `.TANDEM` is the agent's own state.)
+    if (segment.length === STATE_DIR.length && segment.toLowerCase() === STATE_DIR)
       return { ok: false, reason: 'a path must not contain a ".tandem" folder (agent state)' };
     if (
       segment.length * 3 > MAX_SEGMENT_BYTES &&

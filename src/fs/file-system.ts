@@ -75,10 +75,25 @@ export interface Barrier {
   close(): Promise<void>;
 }
 
+/** A folder's names, as `readNames` lists them. */
+export interface FolderNames {
+  /** The names that are valid UTF-8, as strings. */
+  readonly names: string[];
+  /**
+   * The names whose bytes are not valid UTF-8: no string spells them (a decoder would put
+   * U+FFFD in their place, the name of another file or of none), so they are given as bytes,
+   * to be reported, and never opened.
+   */
+  readonly undecodable: Uint8Array[];
+}
+
 export interface FileSystem {
   /** The entry at `path` without following a final link; undefined when nothing is there. */
   lstat(path: string): Promise<Stat | undefined>;
+  /** A folder's names, decoded as UTF-8 (a name that is not valid UTF-8 comes out mangled). */
   readdir(path: string): Promise<string[]>;
+  /** A folder's names, telling those that are not valid UTF-8 apart (see FolderNames). */
+  readNames(path: string): Promise<FolderNames>;
   readlink(path: string): Promise<string>;
   /**
    * Opens a regular file for reading. Anything else (a folder, a link, a pipe, a socket, a

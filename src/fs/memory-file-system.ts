@@ -16,6 +16,7 @@ import {
   fsError,
   type Barrier,
   type FileSystem,
+  type FolderNames,
   type ReadHandle,
   type Stat,
   type WriteHandle,
@@ -177,6 +178,20 @@ export class MemoryFileSystem implements FileSystem {
     const dir = this.get(path, 'readdir');
     if (dir.kind !== 'dir') throw fsError('ENOTDIR', 'readdir', path);
     return [...dir.children.values()].map((entry) => entry.name);
+  }
+
+  /**
+   * As readdir; a name holding unpaired surrogates U+DC80-U+DCFF stands for a name on disk
+   * whose bytes are not UTF-8 (each such surrogate one byte 0x80-0xFF, as Python's
+   * `surrogateescape` writes them), and is listed as undecodable, with those bytes.
+   */
+  async readNames(path: string): Promise<FolderNames> {
+    const out: FolderNames = { names: [], undecodable: [] };
+    for (const name of await this.readdir(path)) {
+      if (/\p{Cs}/u.test(name)) out.undecodable.push(escapedBytes(name));
+      else out.names.push(name);
+    }
+    return out;
   }
 
   async readlink(path: string): Promise<string> {
@@ -384,4 +399,16 @@ export class MemoryFileSystem implements FileSystem {
     walk(this.get(dir, 'snapshot'), '');
     return out;
   }
+}
+
+/** The bytes a `surrogateescape` string stands for (other unpaired surrogates as U+FFFD). */
+function escapedBytes(name: string): Uint8Array {
+  const parts: Buffer[] = [];
+  for (const char of name) {
+    const code = char.charCodeAt(0);
+    if (char.length === 1 && code >= 0xdc80 && code <= 0xdcff)
+      parts.push(Buffer.from([code - 0xdc00]));
+    else parts.push(Buffer.from(char, 'utf8'));
+  }
+  return Buffer.concat(parts);
 }

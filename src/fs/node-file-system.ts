@@ -18,6 +18,7 @@ import { promisify } from 'node:util';
 import type {
   Barrier,
   FileSystem,
+  FolderNames,
   ReadHandle,
   SpecialKind,
   Stat,
@@ -26,6 +27,8 @@ import type {
 } from './file-system.js';
 import { fsError } from './file-system.js';
 import { syncfs, syncfsAvailable } from './syncfs.js';
+
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 const readAsync = promisify(fs.read);
 const writeAsync = promisify(fs.write);
@@ -121,6 +124,25 @@ export class NodeFileSystem implements FileSystem {
 
   async readdir(path: string): Promise<string[]> {
     return fs.readdirSync(path);
+  }
+
+  /**
+   * Decodes names as readdir does, and only when one came out with U+FFFD (the decoder's
+   * mark for bytes that are not UTF-8, or a name that really holds one) reads the folder
+   * again as bytes to tell which: a folder of valid names costs one readdir, as before.
+   */
+  async readNames(path: string): Promise<FolderNames> {
+    const names = fs.readdirSync(path);
+    if (!names.some((name) => name.includes('\uFFFD'))) return { names, undecodable: [] };
+    const out: FolderNames = { names: [], undecodable: [] };
+    for (const raw of fs.readdirSync(path, { encoding: 'buffer' })) {
+      try {
+        out.names.push(strictUtf8.decode(raw));
+      } catch {
+        out.undecodable.push(raw);
+      }
+    }
+    return out;
   }
 
   async readlink(path: string): Promise<string> {

@@ -10,7 +10,7 @@ import {
   type TransportResponse,
 } from '../../src/agent/hub-client.js';
 import { StateStore } from '../../src/agent/state-store.js';
-import { MemoryFileSystem } from '../../src/fs/memory-file-system.js';
+import { MemoryFileSystem, type MemoryFileSystemOptions } from '../../src/fs/memory-file-system.js';
 import { buildApp, type HubApp } from '../../src/server/app.js';
 import { openDatabase } from '../../src/server/db/open.js';
 import { MemoryChunkStore } from '../../src/store/chunk-store.js';
@@ -86,7 +86,7 @@ export async function simAccount(hub: SimHub, user: string, device: string, regi
 }
 
 /**
- * An agent on an in-memory disk. Its local deletions are sent at once unless
+ * An agent on an in-memory disk (case-insensitive with `fsOptions`). Its local deletions are sent at once unless
  * `deleteSettleMs` says otherwise: simulated clocks jump by call, not by time, so the hold
  * would only add rounds (it has tests of its own, with a clock they drive).
  */
@@ -97,8 +97,9 @@ export async function simDevice(
   name: string,
   now: () => number,
   deleteSettleMs = 0,
+  fsOptions: MemoryFileSystemOptions = {},
 ): Promise<SimDevice> {
-  const fs = new MemoryFileSystem(now);
+  const fs = new MemoryFileSystem(now, fsOptions);
   const root = `/${name}`;
   await fs.mkdir(root);
   await fs.mkdir(`${root}/.tandem`);

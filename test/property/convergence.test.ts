@@ -7,12 +7,19 @@
  * - all devices converge to the hub's tree (same paths, kinds, bytes, links, mtimes);
  * - every version a device held when it synced is at a path on the devices, in a conflicted
  *   copy, or in the hub's journal.
+ *
+ * A second configuration gives one device a case-insensitive disk and the paths names that
+ * differ only in case or in Unicode form (NFC and NFD): there, every device holds the hub's
+ * tree under NFC, but for the hub paths the case-insensitive one cannot hold beside another,
+ * each of which it lists as a problem.
  */
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { HubClient } from '../../src/agent/hub-client.js';
 import { splitBuffer } from '../../src/core/chunking.js';
 import { chunkIdOf, manifestOf } from '../../src/core/hashing.js';
+import { isCaseHeld } from '../../src/core/local-names.js';
+import type { MemoryFileSystem } from '../../src/fs/memory-file-system.js';
 import { simAccount, simDevice, startSimHub, type SimDevice, type SimHub } from '../helpers/sim.js';
 
 const PATHS = [
@@ -26,7 +33,39 @@ const PATHS = [
   'e',
   'e/a.txt',
 ] as const;
+/** Names that are one path but for case (on one disk) or Unicode form (on every disk). */
+const NAME_PATHS = [
+  'a.txt',
+  'A.txt',
+  'caf\u00e9.txt',
+  'cafe\u0301.txt',
+  'd',
+  'D',
+  'd/a.txt',
+  'D/A.txt',
+  'cafe\u0301',
+  'cafe\u0301/a.txt',
+  'caf\u00e9/a.txt',
+] as const;
 const DEVICES = 3;
+
+interface Configuration {
+  readonly name: string;
+  readonly paths: readonly string[];
+  /** Which devices have a case-insensitive disk. */
+  readonly caseInsensitive: readonly boolean[];
+  readonly runs: number;
+}
+
+const CONFIGURATIONS: readonly Configuration[] = [
+  { name: 'three devices', paths: PATHS, caseInsensitive: [false, false, false], runs: 60 },
+  {
+    name: 'one case-insensitive disk, names that differ in case or Unicode form',
+    paths: NAME_PATHS,
+    caseInsensitive: [false, false, true],
+    runs: 40,
+  },
+];
 
 type Action =
   | { type: 'write'; dev: number; path: string }
@@ -41,28 +80,29 @@ type Action =
   | { type: 'online'; dev: number };
 
 const dev = fc.integer({ min: 0, max: DEVICES - 1 });
-const path = fc.constantFrom(...PATHS);
-const action: fc.Arbitrary<Action> = fc.oneof(
-  { weight: 5, arbitrary: fc.record({ type: fc.constant('write' as const), dev, path }) },
-  { weight: 2, arbitrary: fc.record({ type: fc.constant('touch' as const), dev, path }) },
-  { weight: 1, arbitrary: fc.record({ type: fc.constant('mkdir' as const), dev, path }) },
-  { weight: 2, arbitrary: fc.record({ type: fc.constant('delete' as const), dev, path }) },
-  {
-    weight: 2,
-    arbitrary: fc.record({ type: fc.constant('move' as const), dev, from: path, to: path }),
-  },
-  { weight: 4, arbitrary: fc.record({ type: fc.constant('sync' as const), dev }) },
-  { weight: 2, arbitrary: fc.record({ type: fc.constant('round' as const), dev }) },
-  { weight: 2, arbitrary: fc.record({ type: fc.constant('together' as const), a: dev, b: dev }) },
-  { weight: 1, arbitrary: fc.record({ type: fc.constant('offline' as const), dev }) },
-  { weight: 1, arbitrary: fc.record({ type: fc.constant('online' as const), dev }) },
-);
+const actionOf = (paths: readonly string[]): fc.Arbitrary<Action> => {
+  const path = fc.constantFrom(...paths);
+  return fc.oneof(
+    { weight: 5, arbitrary: fc.record({ type: fc.constant('write' as const), dev, path }) },
+    { weight: 1, arbitrary: fc.record({ type: fc.constant('mkdir' as const), dev, path }) },
+    { weight: 2, arbitrary: fc.record({ type: fc.constant('delete' as const), dev, path }) },
+    {
+      weight: 2,
+      arbitrary: fc.record({ type: fc.constant('move' as const), dev, from: path, to: path }),
+    },
+    { weight: 4, arbitrary: fc.record({ type: fc.constant('sync' as const), dev }) },
+    { weight: 2, arbitrary: fc.record({ type: fc.constant('round' as const), dev }) },
+    { weight: 2, arbitrary: fc.record({ type: fc.constant('together' as const), a: dev, b: dev }) },
+    { weight: 1, arbitrary: fc.record({ type: fc.constant('offline' as const), dev }) },
+    { weight: 1, arbitrary: fc.record({ type: fc.constant('online' as const), dev }) },
+  );
+};
 
 const contentIdOfText = (text: string) =>
   manifestOf(splitBuffer(Buffer.from(text)).map((c) => ({ id: chunkIdOf(c), size: c.length })))
     .contentId;
 
-describe('three devices converge through the hub', () => {
+describe.each(CONFIGURATIONS)('devices converge through the hub: $name', (config) => {
   let hub: SimHub;
   const clients: HubClient[] = [];
   let clock = 1_750_000_000_000;
@@ -83,7 +123,11 @@ describe('three devices converge through the hub', () => {
       const workspace = await clients[0]!.createWorkspace(`run-${run++}`);
       const devices: SimDevice[] = [];
       for (let i = 0; i < DEVICES; i++)
-        devices.push(await simDevice(hub, clients[i]!, workspace.id, `dev${i}`, now));
+        devices.push(
+          await simDevice(hub, clients[i]!, workspace.id, `dev${i}`, now, 0, {
+            caseInsensitive: config.caseInsensitive[i]!,
+          }),
+        );
       const online = devices.map(() => true);
       const mustKeep = new Set<string>();
       let counter = 0;
@@ -182,28 +226,37 @@ describe('three devices converge through the hub', () => {
         if (quiet) break;
       }
 
-      // 1. Every device holds exactly the hub's tree.
+      // 1. Every device holds exactly the hub's tree (under NFC: a device keeps its own
+      // spelling of a name), but for what a case-insensitive one cannot hold and lists.
+      const diskNames = devices.map(() => new Map<string, string>());
       const trees = await Promise.all(
-        devices.map(async (d) => {
-          const snap = await d.fs.snapshot(d.root);
-          for (const key of [...snap.keys()])
-            if (key === '.tandem' || key.startsWith('.tandem/')) snap.delete(key);
+        devices.map(async (d, i) => {
+          const snap: Awaited<ReturnType<MemoryFileSystem['snapshot']>> = new Map();
+          for (const [key, value] of await d.fs.snapshot(d.root))
+            if (key !== '.tandem' && !key.startsWith('.tandem/')) {
+              snap.set(key.normalize('NFC'), value);
+              diskNames[i]!.set(key.normalize('NFC'), key);
+            }
           return snap;
         }),
       );
-      for (const tree of trees.slice(1)) expect(tree).toEqual(trees[0]);
       const hubTree = await clients[0]!.changes(workspace.id, 0);
       const hubPaths = new Map(hubTree.snapshot!.map((r) => [r.path, r.entry]));
-      expect([...hubPaths.keys()].sort()).toEqual([...trees[0]!.keys()].sort());
-      for (const [p, v] of trees[0]!) {
-        const entry = hubPaths.get(p)!;
-        expect(entry.kind).toBe(v.kind);
-        if (entry.kind !== 'file') continue;
-        expect(entry.contentId).toBe(contentIdOfText(v.data!));
-        for (const d of devices)
-          expect((await d.fs.lstat(abs(d, p)))?.mtimeMs, `mtime of ${p} on ${d.name}`).toBe(
-            entry.mtime,
-          );
+      for (const [i, d] of devices.entries()) {
+        const tree = trees[i]!;
+        const held = new Map<string, string>();
+        for (const [p, problem] of d.store.problems) if (problem.kind === 'case') held.set(p, '');
+        if (!config.caseInsensitive[i]) expect(held.size).toBe(0);
+        const expected = [...hubPaths.keys()].filter((p) => !isCaseHeld(held, p));
+        expect([...tree.keys()].sort(), `device ${i}`).toEqual(expected.sort());
+        for (const [p, v] of tree) {
+          const entry = hubPaths.get(p)!;
+          expect(entry.kind).toBe(v.kind);
+          if (entry.kind !== 'file') continue;
+          expect(entry.contentId).toBe(contentIdOfText(v.data!));
+          const disk = abs(d, diskNames[i]!.get(p)!);
+          expect((await d.fs.lstat(disk))?.mtimeMs, `mtime of ${p} on ${d.name}`).toBe(entry.mtime);
+        }
       }
 
       // 2. Nothing a device synced was lost.
@@ -226,8 +279,9 @@ describe('three devices converge through the hub', () => {
       await scenario(JSON.parse(process.env.TANDEM_PROPERTY_REPLAY) as Action[]);
       return;
     }
-    await fc.assert(fc.asyncProperty(fc.array(action, { minLength: 5, maxLength: 40 }), scenario), {
-      numRuns: Number(process.env.TANDEM_PROPERTY_RUNS ?? 60),
+    const actions = fc.array(actionOf(config.paths), { minLength: 5, maxLength: 40 });
+    await fc.assert(fc.asyncProperty(actions, scenario), {
+      numRuns: Number(process.env.TANDEM_PROPERTY_RUNS ?? config.runs),
       ...(process.env.TANDEM_PROPERTY_SEED
         ? { seed: Number(process.env.TANDEM_PROPERTY_SEED) }
         : {}),

@@ -20,8 +20,6 @@ describe('checkPath', () => {
     ['an empty path', '', /empty/],
     ['an empty segment', 'a//b', /empty segments/],
     ['a trailing slash', 'a/', /empty segments/],
-    ['a backslash', 'a\\b', /separator/],
-    ['a drive letter', 'C:/x', /drive/],
     ['a segment over 255 bytes', 'x'.repeat(256), /255 bytes/],
     ['a segment over 255 bytes in UTF-8 (128 two-byte chars)', 'é'.repeat(128), /255 bytes/],
     ['a non-string', 42, /string/],
@@ -29,6 +27,9 @@ describe('checkPath', () => {
     ['an unpaired low surrogate at the end', 'notes/x\udc00', /surrogate/],
     ['a .tandem folder at the top', '.tandem/state.db', /\.tandem/],
     ['a .tandem folder deeper down', 'inner/.tandem/lock', /\.tandem/],
+    // A disk that ignores case would take it for the agent's own state.
+    ['a .TANDEM folder', '.TANDEM/state.db', /\.tandem/],
+    ['a .Tandem folder deeper down', 'inner/.Tandem/tmp/x', /\.tandem/],
   ];
   for (const [description, input, reason] of rejected) {
     it(`rejects ${description}`, () => {
@@ -58,6 +59,15 @@ describe('checkPath', () => {
       'a/😀.txt',
       '.tandemx',
       'x.tandem',
+      // Legal on Linux and macOS, so they sync (a Windows agent would report them).
+      'back\\slash.txt',
+      'c:notes.txt',
+      'C:/x',
+      'what?*"<>|.txt',
+      'trailing dot.',
+      'trailing space ',
+      'CON',
+      'nul.txt',
     ])
       expect(checkPath(ok)).toEqual({ ok: true, path: ok });
   });

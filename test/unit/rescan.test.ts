@@ -93,3 +93,62 @@ describe('rescanPaths', () => {
     expect(next.local.get('touched.txt')!.entry).toEqual(touched.entry);
   });
 });
+
+describe('rescanPaths and names spelled otherwise on disk', () => {
+  const NFD = 'cafe\u0301';
+  const NFC = 'caf\u00e9';
+
+  it('takes a watcher hint in NFD under its NFC path, spelled as on disk', async () => {
+    const { fs, options } = await world();
+    const first = await scanTree(options);
+    await fs.mkdir(`/root/${NFD}`);
+    await fs.writeFile(`/root/${NFD}/${NFD}.txt`, 'x');
+    const next = await rescanPaths(options, first, new Set([`${NFD}/${NFD}.txt`]));
+    expect([...next.local.keys()].sort()).toEqual([NFC, `${NFC}/${NFC}.txt`]);
+    expect(next.spellings.toDisk(`${NFC}/${NFC}.txt`)).toBe(`${NFD}/${NFD}.txt`);
+    expect(next.problems).toEqual([]);
+  });
+
+  it("finds a hinted NFC path where the disk has it in NFD (the executor's hints)", async () => {
+    const { fs, options } = await world();
+    await fs.writeFile(`/root/${NFD}.txt`, 'v1');
+    const first = await scanTree(options);
+    expect(first.spellings.get(`${NFC}.txt`)).toBe(`${NFD}.txt`);
+    await fs.writeFile(`/root/${NFD}.txt`, 'v2, longer');
+    const next = await rescanPaths(
+      { ...options, spellings: first.spellings },
+      first,
+      new Set([`${NFC}.txt`]),
+    );
+    expect(next.local.get(`${NFC}.txt`)?.entry).toMatchObject({ size: 10 });
+    expect(next.spellings.get(`${NFC}.txt`)).toBe(`${NFD}.txt`);
+  });
+
+  it('finds a collision in a rescan, and keeps the name that is the path', async () => {
+    const { fs, options } = await world();
+    await fs.writeFile(`/root/${NFD}.txt`, 'decomposed');
+    const first = await scanTree(options);
+    await fs.writeFile(`/root/${NFC}.txt`, 'composed');
+    const next = await rescanPaths(options, first, new Set([`${NFC}.txt`]));
+    expect(next.collisions).toEqual([{ path: `${NFC}.txt`, disk: `${NFD}.txt` }]);
+    expect(next.spellings.size).toBe(0);
+    expect(next.local.get(`${NFC}.txt`)?.entry).toMatchObject({ size: 8 });
+  });
+
+  it('widens a hint with U+FFFD (a name that is not UTF-8) to its folder, and reports it', async () => {
+    const { fs, options } = await world();
+    await fs.mkdir('/root/d');
+    const first = await scanTree(options);
+    await fs.writeFile('/root/d/bad\udcff.txt', 'x');
+    // (The watcher decodes the name as a string would: the byte becomes U+FFFD.)
+    const next = await rescanPaths(options, first, new Set(['d/bad\ufffd.txt']));
+    expect(next.problems).toEqual([
+      { path: 'd/bad\\xff.txt', message: expect.stringMatching(/not valid UTF-8/) },
+    ]);
+    expect([...next.local.keys()]).toEqual(['d']);
+    await fs.rename('/root/d/bad\udcff.txt', '/root/d/good.txt');
+    const fixed = await rescanPaths(options, next, new Set(['d/bad\ufffd.txt', 'd/good.txt']));
+    expect(fixed.problems).toEqual([]);
+    expect([...fixed.local.keys()].sort()).toEqual(['d', 'd/good.txt']);
+  });
+});

@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import { lstat, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, relative, resolve } from 'node:path';
+import { join, relative, resolve, sep } from 'node:path';
 import { TandemError } from '../../protocol/errors.js';
 import { loadConfig, trustFor } from '../config.js';
 import { CliError, jsonOption, printJson, printLine } from '../output.js';
@@ -183,7 +183,9 @@ export function registerStatusCommands(program: Command): void {
       const full = resolve(path);
       const root = await findSyncedRoot(full);
       if (!root) throw new CliError(`${full} is not inside a synced folder`);
-      const rel = relative(root, full).split('\\').join('/');
+      // The workspace's form of the path: '/'-separated (a '\\' is a name character on Linux
+      // and macOS), in NFC whatever the spelling typed.
+      const rel = relative(root, full).split(sep).join('/').normalize('NFC');
       const store = await openState(root);
       try {
         const decisions = store.decisions(rel, Math.max(1, Number(options.limit) || 20));
@@ -252,7 +254,9 @@ async function lookAhead(
 
 /**
  * The problems to report: those the agent recorded (of the feed, and of changes that failed
- * and wait for a retry), with when each began, and those this scan found (since: null).
+ * and wait for a retry), with when each began, and those this scan found (since: null). What
+ * the agent recorded of the disk (a name it cannot sync, a pipe or device) is reported only
+ * while this scan still finds it: it may have been fixed while the agent was stopped.
  */
 function problemsOf(
   stored: ReadonlyMap<string, StoredProblem>,
@@ -260,12 +264,17 @@ function problemsOf(
 ): { path: string; message: string; since: number | null }[] {
   const out: { path: string; message: string; since: number | null }[] = [];
   const seen = new Set<string>();
+  const onDisk = new Set(scanned.map((p) => p.path));
   for (const [path, problem] of stored) {
+    const ofDisk = problem.kind === 'scan' || problem.kind === 'local';
+    if (ofDisk && !onDisk.has(path)) continue;
     out.push({ path, message: problem.message, since: problem.since });
     seen.add(`${path}\u0000${problem.message}`);
+    // (The agent's words for it, with since when, stand for this scan's.)
+    if (ofDisk) seen.add(path);
   }
   for (const problem of scanned)
-    if (!seen.has(`${problem.path}\u0000${problem.message}`))
+    if (!seen.has(problem.path) && !seen.has(`${problem.path}\u0000${problem.message}`))
       out.push({ path: problem.path, message: problem.message, since: null });
   return out;
 }

@@ -295,3 +295,66 @@ export async function twoDevices(
   if (created.code !== 0) throw new Error(`workspace setup failed: ${created.stderr}`);
   return { homeA, homeB };
 }
+
+/**
+ * `tandem status DIR --json`, parsed. (`T` is the part of the report a test looks at; the
+ * document is printed on failure too, so a parse error is a failure of the CLI.)
+ */
+export async function statusOf<T = StatusReport>(
+  dir: string,
+  home: string,
+): Promise<CliResult & { report: T }> {
+  const result = await tandem(['status', dir, '--json'], { home });
+  try {
+    return { ...result, report: JSON.parse(result.stdout) as T };
+  } catch {
+    throw new Error(`tandem status ${dir} --json printed no JSON document\n${result.stderr}`);
+  }
+}
+
+/** What most tests read of a status report. */
+export interface StatusReport {
+  inSync: boolean;
+  problems: { path: string; message: string; since: number | null }[];
+}
+
+/** `tandem sync DIR --once` (with `extra` arguments), which must settle. */
+export async function syncOnce(dir: string, home: string, extra: readonly string[] = []) {
+  const result = await tandem(['sync', dir, ...extra, '--once'], { home });
+  if (result.code !== 0)
+    throw new Error(`tandem sync ${dir} --once exited ${result.code}\n${result.stderr}`);
+  return result;
+}
+
+/**
+ * Two running agents, one per device of `twoDevices`, on folders A and B of a fresh temp
+ * folder linked to `workspace`; resolves once both said they are up to date.
+ */
+export async function twoAgents(
+  hub: Hub,
+  user: string,
+  workspace: string,
+  devices: readonly [string, string] = ['a', 'b'],
+): Promise<{
+  homeA: string;
+  homeB: string;
+  dirA: string;
+  dirB: string;
+  agentA: Background;
+  agentB: Background;
+}> {
+  const { homeA, homeB } = await twoDevices(hub, user, workspace, devices);
+  const root = await tempDir();
+  const dirA = join(root, 'A');
+  const dirB = join(root, 'B');
+  const agentA = background(['sync', dirA, '--workspace', workspace], { home: homeA });
+  const agentB = background(['sync', dirB, '--workspace', workspace], { home: homeB });
+  await waitFor(
+    () => agentA.output().includes('up to date') && agentB.output().includes('up to date'),
+    {
+      what: () => `both agents to start\n${agentA.output()}\n${agentB.output()}`,
+      timeoutMs: 60_000,
+    },
+  );
+  return { homeA, homeB, dirA, dirB, agentA, agentB };
+}

@@ -13,8 +13,7 @@ import {
   startHub,
   stopAll,
   tandem,
-  tempDir,
-  twoDevices,
+  twoAgents,
   waitFor,
   type Background,
   type Hub,
@@ -30,7 +29,6 @@ interface StatusJson {
 describe('every name is synced or reported', () => {
   let hub: Hub;
   let homeA: string;
-  let homeB: string;
   let dirA: string;
   let dirB: string;
   let agentA: Background;
@@ -38,16 +36,10 @@ describe('every name is synced or reported', () => {
 
   beforeAll(async () => {
     hub = await startHub();
-    ({ homeA, homeB } = await twoDevices(hub, 'nina', 'names', ['mac', 'linux']));
-    const root = await tempDir();
-    dirA = join(root, 'A');
-    dirB = join(root, 'B');
-    agentA = background(['sync', dirA, '--workspace', 'names'], { home: homeA });
-    agentB = background(['sync', dirB, '--workspace', 'names'], { home: homeB });
-    await waitFor(
-      () => agentA.output().includes('up to date') && agentB.output().includes('up to date'),
-      { what: () => 'both agents to start', timeoutMs: 60_000 },
-    );
+    ({ homeA, dirA, dirB, agentA, agentB } = await twoAgents(hub, 'nina', 'names', [
+      'mac',
+      'linux',
+    ]));
   });
 
   afterAll(async () => {

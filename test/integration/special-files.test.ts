@@ -14,7 +14,9 @@ import { afterEach, describe, expect, it } from 'vitest';
 import {
   background,
   startHub,
+  statusOf,
   stopAll,
+  syncOnce,
   tandem,
   tempDir,
   twoDevices,
@@ -29,18 +31,6 @@ afterEach(async () => {
   await stopAll();
 });
 
-interface StatusReport {
-  problems: { path: string; message: string }[];
-}
-
-async function statusOf(
-  dir: string,
-  home: string,
-): Promise<{ code: number | null; report: StatusReport }> {
-  const result = await tandem(['status', dir, '--json'], { home });
-  return { code: result.code, report: JSON.parse(result.stdout) as StatusReport };
-}
-
 const contents = (path: string) => readFile(path, 'utf8').catch(() => undefined);
 
 describe('special files', () => {
@@ -50,13 +40,8 @@ describe('special files', () => {
     const root = await tempDir();
     const dirA = join(root, 'A');
     const dirB = join(root, 'B');
-    const once = async (dir: string, home: string, workspace = true) => {
-      const result = await tandem(
-        ['sync', dir, ...(workspace ? ['--workspace', 'pipes'] : []), '--once'],
-        { home },
-      );
-      expect(result.code, result.stderr).toBe(0);
-    };
+    const once = (dir: string, home: string, workspace = true) =>
+      syncOnce(dir, home, workspace ? ['--workspace', 'pipes'] : []);
     await once(dirA, homeA);
     await writeFile(join(dirA, 'blocked.txt'), 'the hub keeps this\n');
     await writeFile(join(dirA, 'other.txt'), 'other v1\n');

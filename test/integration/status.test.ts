@@ -10,7 +10,9 @@ import { afterEach, describe, expect, it } from 'vitest';
 import {
   background,
   startHub,
+  statusOf,
   stopAll,
+  syncOnce,
   tandem,
   tempDir,
   twoDevices,
@@ -27,10 +29,7 @@ interface Report {
   pending: { upload: number; download: number | null; conflicts: number; writing: number };
 }
 
-async function status(dir: string, home: string) {
-  const result = await tandem(['status', dir, '--json'], { home });
-  return { ...result, report: JSON.parse(result.stdout) as Report };
-}
+const status = (dir: string, home: string) => statusOf<Report>(dir, home);
 
 describe('tandem status', () => {
   it('is 0 only in sync, counts by path, and says when the hub is unreachable', async () => {
@@ -39,12 +38,8 @@ describe('tandem status', () => {
     const root = await tempDir();
     const dirA = join(root, 'A');
     const dirB = join(root, 'B');
-    const once = async (dir: string, home: string, extra: string[] = []) => {
-      const result = await tandem(['sync', dir, ...extra, '--once'], { home });
-      expect(result.code, result.stderr).toBe(0);
-    };
-    await once(dirA, homeA, ['--workspace', 'status']);
-    await once(dirB, homeB, ['--workspace', 'status']);
+    await syncOnce(dirA, homeA, ['--workspace', 'status']);
+    await syncOnce(dirB, homeB, ['--workspace', 'status']);
 
     const settled = await status(dirA, homeA);
     expect(settled.code, settled.stderr).toBe(0);
@@ -56,14 +51,14 @@ describe('tandem status', () => {
     // One file written five times on B is one path to receive on A, not five.
     for (let i = 0; i < 5; i++) {
       await writeFile(join(dirB, 'busy.txt'), `version ${i}\n`);
-      await once(dirB, homeB);
+      await syncOnce(dirB, homeB);
     }
     const behind = await status(dirA, homeA);
     expect(behind.code).not.toBe(0);
     expect(behind.report.inSync).toBe(false);
     expect(behind.report.pending.download).toBe(1);
     expect(behind.stderr).toMatch(/^tandem: .*not in sync/m);
-    await once(dirA, homeA);
+    await syncOnce(dirA, homeA);
 
     // The hub goes away; an agent notices, and seven files are made meanwhile.
     await hub.stop();

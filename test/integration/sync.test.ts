@@ -19,18 +19,16 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  background,
   hubStats,
   startHub,
   stopAll,
   tandem,
-  tempDir,
   treeOf,
   waitFor,
   waitForSameTree,
   type Background,
   type Hub,
-  twoDevices,
+  twoAgents,
 } from '../helpers/processes.js';
 
 describe('two devices stay identical', () => {
@@ -44,16 +42,10 @@ describe('two devices stay identical', () => {
 
   beforeAll(async () => {
     hub = await startHub();
-    ({ homeA, homeB } = await twoDevices(hub, 'alice', 'team', ['laptop', 'desktop']));
-    const root = await tempDir();
-    dirA = join(root, 'A');
-    dirB = join(root, 'B');
-    agentA = background(['sync', dirA, '--workspace', 'team'], { home: homeA });
-    agentB = background(['sync', dirB, '--workspace', 'team'], { home: homeB });
-    await waitFor(
-      () => agentA.output().includes('up to date') && agentB.output().includes('up to date'),
-      { what: () => 'both agents to start' },
-    );
+    ({ homeA, homeB, dirA, dirB, agentA, agentB } = await twoAgents(hub, 'alice', 'team', [
+      'laptop',
+      'desktop',
+    ]));
   });
 
   afterAll(async () => {

@@ -10,6 +10,7 @@ import {
   account,
   background,
   startHub,
+  statusOf,
   stopAll,
   tandem,
   tempDir,
@@ -62,9 +63,9 @@ describe('a viewer', () => {
     expect(await contents(join(dirO, 'notes.txt'))).toBe('from the owner\n');
     expect(await contents(join(dirO, 'mine.txt'))).toBeUndefined();
 
-    const status = await tandem(['status', dirV, '--json'], { home: viewer });
+    const status = await statusOf<{ readOnly: boolean; notUploaded: string[] }>(dirV, viewer);
     expect(status.code).not.toBe(0);
-    const report = JSON.parse(status.stdout) as { readOnly: boolean; notUploaded: string[] };
+    const { report } = status;
     expect(report.readOnly).toBe(true);
     expect(report.notUploaded.sort()).toEqual(['mine.txt', 'notes.txt']);
     expect(status.stderr).toMatch(/not uploaded: you may only view/);

@@ -21,10 +21,11 @@ import { TandemError } from '../protocol/errors.js';
 import type { ContentId } from '../core/ids.js';
 import { MAX_CHUNK_BYTES } from '../store/chunk-store.js';
 import { ChunkUploader, EarlyUpload, UPLOAD_BATCH_BYTES } from './chunk-uploader.js';
+import { pullInto } from './pull.js';
 import { DeletionHold, type HoldResult } from './deletion-hold.js';
 import { DiskReserve } from './disk-reserve.js';
 import { ContentCache, Executor, type ExecutionResult, type ExecutorOptions } from './executor.js';
-import { checkPage, labelOf } from './feed-check.js';
+import { labelOf } from './feed-check.js';
 import { describeLocalError, diskProblem, isDiskRefusal, spaceMessage } from './local-errors.js';
 import { PathProblems } from './problems.js';
 import type { SpecialKind } from '../fs/file-system.js';
@@ -109,8 +110,6 @@ export class SyncEngine {
    * the hub first refuses this device write access (see round).
    */
   private readOnly = false;
-  /** Local changes the last round left unsent because this device may not write. */
-  private unsent = 0;
   /** Upload previews refused, by upload, so that each is reported once. */
   private readonly refusedPreviews = new Set<string>();
   /** Time for waits between rounds: monotonic unless the caller drives the clock. */
@@ -231,27 +230,12 @@ export class SyncEngine {
    */
   async pull(): Promise<void> {
     const { client, store, workspaceId } = this.options;
-    for (;;) {
-      let page;
-      try {
-        page = await client.changes(workspaceId, store.cursor);
-      } catch (error) {
-        if (error instanceof TandemError && error.code === 'CURSOR_AHEAD') {
-          this.log('the hub is behind this device (restored from a backup?): resyncing from zero');
-          store.resetRemote();
-          continue;
-        }
-        throw error;
-      }
-      const wrong = checkPage(page, store.cursor);
-      if (wrong)
-        throw new TandemError(
-          'INTERNAL',
-          `the hub sent a change feed that cannot be applied after seq ${store.cursor}: ${wrong}; will retry`,
-        );
-      this.feedProblems.push(...store.applyChanges(page, this.now()));
-      if (!page.more) return;
-    }
+    const problems = await pullInto(store, client, workspaceId, {
+      now: this.now,
+      onCursorAhead: () =>
+        this.log('the hub is behind this device (restored from a backup?): resyncing from zero'),
+    });
+    this.feedProblems.push(...problems);
   }
 
   /**
@@ -359,6 +343,8 @@ export class SyncEngine {
       return hold.ready;
     };
     const first = plan(trees);
+    // (A viewer's local changes stay here: counted, never sent.)
+    let unsent = this.withheld(first.changes);
     let full = first.movesOnly ? undefined : this.sendable(first.changes);
     let changes = ready(first.changes, !first.movesOnly);
     attempted.push(...changes);
@@ -368,7 +354,9 @@ export class SyncEngine {
     if (first.movesOnly && execution.applied === 0) {
       // No rename could be applied (the disk or the hub moved on since the scan): plan them
       // as delete + create instead, which always makes progress and loses nothing.
-      full = this.sendable(plan({ ...trees, detectMoves: false }).changes);
+      const replanned = plan({ ...trees, detectMoves: false }).changes;
+      unsent = this.withheld(replanned);
+      full = this.sendable(replanned);
       changes = ready(full, true);
       attempted.push(...changes);
       const fallback = await this.executor.execute(changes, contents);
@@ -419,16 +407,18 @@ export class SyncEngine {
       reported,
       problems: this.problems.count,
       problemsDueInMs,
-      unsent: this.unsent,
+      unsent,
     };
   }
 
   /** The changes this device may make: all, or for a viewer none that writes to the hub. */
   private sendable(changes: readonly Change[]): readonly Change[] {
-    if (!this.readOnly) return changes;
-    const kept = changes.filter((c) => !c.type.startsWith('push-'));
-    this.unsent = changes.length - kept.length;
-    return kept;
+    return this.readOnly ? changes.filter((c) => !isPush(c)) : changes;
+  }
+
+  /** How many of `changes` this device may not make (a viewer's local changes). */
+  private withheld(changes: readonly Change[]): number {
+    return this.readOnly ? changes.filter(isPush).length : 0;
   }
 
   /**
@@ -609,3 +599,8 @@ export function sleep(ms: number): Promise<void> {
 }
 
 export type { Change };
+
+/** A change that writes to the hub. */
+function isPush(change: Change): boolean {
+  return change.type.startsWith('push-');
+}

@@ -123,21 +123,9 @@ export function registerStatusCommands(program: Command): void {
         };
         const p = report.pending;
         const waiting = p.upload + (p.download ?? 0) + p.conflicts + p.writing;
-        report.inSync = reachable && waiting === 0 && report.problems.length === 0;
-        const failed = () => {
-          const why: string[] = [];
-          if (!reachable) why.push(`the hub is unreachable (${hubError})`);
-          if (report.notUploaded.length > 0)
-            why.push(
-              `${report.notUploaded.length} local change(s) are not uploaded: you may only view this workspace (read-only role)`,
-            );
-          if (waiting > report.notUploaded.length) why.push('changes are waiting (see pending)');
-          if (report.problems.length > 0)
-            why.push(
-              `${report.problems.length} problem(s): each must be fixed (or the hub must send a valid version) before it syncs`,
-            );
-          return new CliError(`${root} is not in sync with the hub: ${why.join('; ')}`);
-        };
+        const why = notInSyncBecause(report);
+        report.inSync = why.length === 0;
+        const failed = () => new CliError(`${root} is not in sync with the hub: ${why.join('; ')}`);
         if (options.json) {
           printJson(report);
           if (!report.inSync) throw failed();
@@ -225,23 +213,13 @@ async function lookAhead(
   workspaceId: string,
 ): Promise<{ remote: StateStore['remote']; held: (path: string) => boolean }> {
   const { StateStore } = await import('../../agent/state-store.js');
-  const { checkPage } = await import('../../agent/feed-check.js');
+  const { pullInto } = await import('../../agent/pull.js');
   const dir = await mkdtemp(join(tmpdir(), 'tandem-status-'));
   try {
     await store.copyTo(join(dir, 'state.db'));
     const copy = new StateStore(join(dir, 'state.db'));
     try {
-      for (;;) {
-        const page = await client.changes(workspaceId, copy.cursor);
-        const wrong = checkPage(page, copy.cursor);
-        if (wrong)
-          throw new TandemError(
-            'INTERNAL',
-            `the hub sent a change feed that cannot be applied: ${wrong}`,
-          );
-        copy.applyChanges(page);
-        if (!page.more) break;
-      }
+      await pullInto(copy, client, workspaceId);
       // (Both stay readable once the copy is closed: they are held in memory.)
       return { remote: copy.remote, held: (path) => copy.isHeld(path) };
     } finally {
@@ -250,6 +228,33 @@ async function lookAhead(
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * Why a folder is not in sync with the hub, in words, from its report: none when it is. A
+ * viewer's local changes count once, as not uploaded, not again as waiting.
+ */
+function notInSyncBecause(report: {
+  hubReachable: boolean;
+  hubError: string | null;
+  pending: { upload: number; download: number | null; conflicts: number; writing: number };
+  problems: readonly unknown[];
+  notUploaded: readonly string[];
+}): string[] {
+  const { pending: p, notUploaded, problems } = report;
+  const why: string[] = [];
+  if (!report.hubReachable) why.push(`the hub is unreachable (${report.hubError})`);
+  if (notUploaded.length > 0)
+    why.push(
+      `${notUploaded.length} local change(s) are not uploaded: you may only view this workspace (read-only role)`,
+    );
+  const waiting = p.upload + (p.download ?? 0) + p.conflicts + p.writing;
+  if (waiting > notUploaded.length) why.push('changes are waiting (see pending)');
+  if (problems.length > 0)
+    why.push(
+      `${problems.length} problem(s): each must be fixed (or the hub must send a valid version) before it syncs`,
+    );
+  return why;
 }
 
 /**

@@ -203,6 +203,9 @@ async function openLinked(
       );
     link = await linkTo(config, workspaceName);
   }
+  // (Refused before anything is moved: after `tandem login` to that hub, it is rebuilt.)
+  const refusal = linkRefusal(root, link, config, workspaceName);
+  if (refusal) throw new CliError(refusal);
   const { store, movedTo } = await rebuildFolderState(root, link);
   process.stderr.write(
     `tandem: ${file} ${was}; ${movedTo === undefined ? '' : `moved it to ${movedTo} and `}rebuilt it from this folder and the hub\n`,

@@ -7,7 +7,7 @@
  * conflicted copy.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
@@ -172,5 +172,38 @@ describe('a damaged state database', () => {
     expect(rebuilt.stderr).toMatch(/^tandem: .*state\.db was damaged/m);
     expect(await readFile(join(dir, 'kept.txt'), 'utf8')).toBe('kept\n');
     expect((await tandem(['status', dir], { home: homeA })).code).toBe(0);
+  });
+
+  it('damaged under a running agent, is found on its next start', async () => {
+    const hub = await startHub();
+    const { homeA } = await twoDevices(hub, 'fay', 'running');
+    const dir = join(await tempDir(), 'A');
+    const first = await tandem(['sync', dir, '--workspace', 'running', '--once'], { home: homeA });
+    expect(first.code, first.stderr).toBe(0);
+    await writeFile(join(dir, 'before.txt'), 'synced before\n');
+    const agent = background(['sync', dir], { home: homeA });
+    await waitFor(() => /up to date \(seq 1\)/.test(agent.output()), {
+      what: () => `the agent to settle (output: ${agent.output()})`,
+    });
+    // Overwritten in place, under the open database, as a failing disk would. (SQLite reads
+    // it again only for what its cache and WAL lack: the agent may not notice before it
+    // stops; if it does, it stops and says so, see the runner's tests.)
+    const handle = await open(join(dir, '.tandem', 'state.db'), 'r+');
+    await handle.write(randomBytes(64 * 1024), 0, 64 * 1024, 0);
+    await handle.close();
+    await writeFile(join(dir, 'during.txt'), 'written while the state was damaged\n');
+    await waitFor(() => /sent during\.txt|damaged/.test(agent.output()), {
+      what: () => `the agent to act (output: ${agent.output()})`,
+    });
+    await agent.stop();
+    expect(agent.output()).not.toMatch(/please report this|unexpected error/);
+    const again = await tandem(['sync', dir, '--once'], { home: homeA });
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stderr).toMatch(/^tandem: .*state\.db was (damaged \(.+\); moved it|missing)/m);
+    expect(again.stderr).not.toMatch(/conflict/);
+    expect(await readFile(join(dir, 'during.txt'), 'utf8')).toBe(
+      'written while the state was damaged\n',
+    );
+    expect((await treeOf(dir)).size).toBe(2);
   });
 });

@@ -10,6 +10,7 @@ import { TandemError } from '../protocol/errors.js';
 import { SyncHalted, type RoundResult, type SyncEngine } from './engine.js';
 import { EventsClient } from './events-client.js';
 import type { HubTrust } from './hub-trust.js';
+import { isDamageError } from './state-store.js';
 
 export interface RunnerOptions {
   readonly engine: SyncEngine;
@@ -202,8 +203,10 @@ export class SyncRunner {
         throw error;
       }
     } catch (error) {
-      if (error instanceof SyncHalted) {
-        this.fatal = error;
+      // (A damaged state database is not retried: the agent stops, and the next start
+      // rebuilds it; see rebuildFolderState.)
+      if (error instanceof SyncHalted || isDamageError(error)) {
+        this.fatal = error as Error;
         this.stopping = true;
         return;
       }

@@ -107,6 +107,17 @@ export class StateVersionError extends Error {
   override readonly name = 'StateVersionError';
 }
 
+/**
+ * True for SQLite's errors that say the database file itself is damaged ("database disk
+ * image is malformed", "file is not a database"), as opposed to a full disk or a lock.
+ */
+export function isDamageError(error: unknown): boolean {
+  const code = (error as { code?: unknown } | undefined)?.code;
+  return (
+    typeof code === 'string' && (code.startsWith('SQLITE_CORRUPT') || code === 'SQLITE_NOTADB')
+  );
+}
+
 const MAX_DECISIONS = 50_000;
 
 export class StateStore {
@@ -270,6 +281,15 @@ export class StateStore {
 
   close(): void {
     this.db.close();
+  }
+
+  /**
+   * SQLite's `quick_check`: undefined when the database is sound, else its first finding.
+   * Reads every page (about 60 ms with 50,000 files); may throw a damage error instead.
+   */
+  check(): string | undefined {
+    const finding = this.db.pragma('quick_check(1)', { simple: true }) as string | undefined;
+    return finding === 'ok' ? undefined : (finding ?? 'quick_check found nothing to read');
   }
 
   /**

@@ -52,6 +52,9 @@ export function describeError(error: unknown): string {
     case 'EROFS':
       return `${describeLocalError(error)}: mount it for writing and try again`;
     default:
+      // (The commands that open a folder's state say which and what to do; this is the rest.)
+      if (code?.startsWith('SQLITE_CORRUPT') || code === 'SQLITE_NOTADB')
+        return `a state database is damaged (${message}): run \`tandem sync DIR\` on the synced folder to rebuild its .tandem/state.db from the folder and the hub`;
       return `unexpected error: ${message} (please report this)`;
   }
 }

@@ -191,7 +191,7 @@ describe('an agent facing a hostile hub', () => {
     expect(await readdir(dirname(dirB))).toEqual(['A', 'B', 'outside', 'scratch']);
     // The link is data (synced as a link, never followed); nothing was written through it.
     expect(await readlink(join(dirB, 'link'))).toBe(outside);
-    const own = ['lock', 'reserve', 'state.db', 'state.db-shm', 'state.db-wal', 'tmp'];
+    const own = ['link.json', 'lock', 'reserve', 'state.db', 'state.db-shm', 'state.db-wal', 'tmp'];
     for (const name of await readdir(join(dirB, '.tandem'))) expect(own).toContain(name);
     expect(await readdir(join(dirB, '.tandem/tmp'))).toEqual([]);
     for (const name of ['future.txt', 'negative.txt', 'wrong.txt'])

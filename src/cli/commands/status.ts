@@ -192,14 +192,27 @@ export function registerStatusCommands(program: Command): void {
     });
 }
 
-/** Opens a folder's state; a database of a newer Tandem is refused in one line. */
+/**
+ * Opens a folder's state; a database of a newer Tandem is refused in one line, and so is a
+ * damaged or missing one, saying what the next `tandem sync` does about it (this command
+ * changes nothing: it holds no lock).
+ */
 async function openState(root: string): Promise<StateStore> {
-  const { openFolderState } = await import('../../agent/folder.js');
+  const { openFolderState, readLinkFile, StateDamaged } = await import('../../agent/folder.js');
   const { StateVersionError } = await import('../../agent/state-store.js');
   try {
     return await openFolderState(root, false);
   } catch (error) {
-    throw error instanceof StateVersionError ? new CliError(error.message) : error;
+    if (error instanceof StateVersionError) throw new CliError(error.message);
+    if (!(error instanceof StateDamaged)) throw error;
+    const is = error.missing ? 'is missing' : `is damaged (${error.reason})`;
+    if (!(await readLinkFile(root)))
+      throw new CliError(
+        `${error.file} ${is}, and ${root}/.tandem/link.json, which says which workspace to rebuild it from, is missing too: run \`tandem sync ${root} --workspace NAME\` to rebuild it from this folder and that workspace (nothing here is lost: a file that differs from the hub is kept as a conflicted copy)`,
+      );
+    throw new CliError(
+      `${error.file} ${is}: the next \`tandem sync ${root}\` ${error.missing ? 'rebuilds it' : 'moves it aside and rebuilds it'} from this folder and the hub (nothing here is lost: a file that differs from the hub is kept as a conflicted copy)`,
+    );
   }
 }
 

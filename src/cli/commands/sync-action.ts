@@ -5,10 +5,28 @@
 import { mkdir, stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { SyncEngine, SyncHalted } from '../../agent/engine.js';
-import { isLinked, lockFolder, openFolderState, otherLink } from '../../agent/folder.js';
+import {
+  isLinked,
+  lockFolder,
+  moveDamagedState,
+  openFolderState,
+  otherLink,
+  readLinkFile,
+  rebuildFolderState,
+  StateDamaged,
+  stateDirOf,
+  stateFileOf,
+  writeLinkFile,
+  type FolderLock,
+} from '../../agent/folder.js';
 import { HubClient, HttpTransport } from '../../agent/hub-client.js';
 import { SyncRunner } from '../../agent/runner.js';
-import { StateVersionError, type StateStore } from '../../agent/state-store.js';
+import {
+  isDamageError,
+  StateVersionError,
+  type LinkInfo,
+  type StateStore,
+} from '../../agent/state-store.js';
 import { NodeFileSystem } from '../../fs/node-file-system.js';
 import { TandemError } from '../../protocol/errors.js';
 import { requireConfig, trustFor, type DeviceConfig } from '../config.js';
@@ -25,15 +43,12 @@ export interface SyncOptions {
 export async function runSync(dir: string, options: SyncOptions): Promise<void> {
   const root = resolve(dir);
   const config = await requireConfig();
-  const store = await linkFolder(root, config, options.workspace).catch((error: unknown) => {
-    // (A database of a newer Tandem: say so in one line, as for any other refusal.)
-    throw error instanceof StateVersionError ? new CliError(error.message) : error;
-  });
-  const lock = await lockFolder(root);
-  if ('heldBy' in lock) {
-    store.close();
-    throw new CliError(`another tandem sync (pid ${lock.heldBy}) is already syncing ${root}`);
-  }
+  const { store, lock } = await linkFolder(root, config, options.workspace).catch(
+    (error: unknown) => {
+      // (A database of a newer Tandem: say so in one line, as for any other refusal.)
+      throw error instanceof StateVersionError ? new CliError(error.message) : error;
+    },
+  );
   const log = options.quiet ? () => {} : progress;
   const link = store.link!;
   const engine = new SyncEngine({
@@ -47,22 +62,38 @@ export async function runSync(dir: string, options: SyncOptions): Promise<void> 
     // Asked for explicitly, so traced even with --quiet.
     ...(process.env.TANDEM_TRACE === '1' ? { trace: traceLine } : {}),
   });
+  let closed = false;
   try {
     await engine.prepare();
     if (options.once) await syncOnce(engine, root, link.workspaceName, options.json ?? false);
     else await syncForever(engine, root, config, link.workspaceId, link.workspaceName, log);
-  } finally {
+  } catch (error) {
+    if (!isDamageError(error)) throw error;
+    // Found damaged while syncing: stop here, and move it aside (this process holds the
+    // lock) so that the next start rebuilds it from link.json.
     store.close();
+    closed = true;
+    const movedTo = await moveDamagedState(root);
+    throw new CliError(
+      `${stateFileOf(root)} was found damaged while syncing (${(error as Error).message}); stopped, and moved it to ${movedTo}: run \`tandem sync ${root}\` again to rebuild it from this folder and the hub`,
+    );
+  } finally {
+    if (!closed) store.close();
     await lock.release();
   }
 }
 
-/** Opens DIR's state, linking it to the workspace when it is not linked yet. */
+/**
+ * Takes DIR's lock, then opens its state (never the other way round: a second agent must
+ * not even open, let alone rebuild, the database of a running one), linking DIR to the
+ * workspace when it is not linked yet, and rebuilding a damaged or missing database from
+ * `.tandem/link.json` (see rebuildFolderState). Returns the state and the lock.
+ */
 async function linkFolder(
   root: string,
   config: DeviceConfig,
   workspaceName: string | undefined,
-): Promise<StateStore> {
+): Promise<{ store: StateStore; lock: FolderLock }> {
   let exists = true;
   try {
     const info = await stat(root);
@@ -72,31 +103,25 @@ async function linkFolder(
     exists = false; // made once the link is known to work, not before
   }
   if (exists && (await isLinked(root))) {
-    const store = await openFolderState(root, false);
-    const link = store.link;
-    if (!link) {
-      store.close();
-      throw new CliError(
-        `${root}/.tandem is incomplete (an interrupted first sync?): remove ${root}/.tandem and run \`tandem sync ${root} --workspace NAME\` again`,
-      );
+    const lock = await takeLock(root);
+    try {
+      const store = await openLinked(root, config, workspaceName);
+      const link = store.link!;
+      const refusal = linkRefusal(root, link, config, workspaceName);
+      if (refusal) {
+        store.close();
+        throw new CliError(refusal);
+      }
+      // (A folder linked before link.json existed gets one now, from the database.)
+      await writeLinkFile(root, link).catch((error: unknown) => {
+        store.close();
+        throw error;
+      });
+      return { store, lock };
+    } catch (error) {
+      await lock.release();
+      throw error;
     }
-    if (
-      workspaceName !== undefined &&
-      workspaceName !== link.workspaceName &&
-      workspaceName !== link.workspaceId
-    ) {
-      store.close();
-      throw new CliError(
-        `${root} is linked to workspace "${link.workspaceName}", not "${workspaceName}": sync another folder, or drop --workspace`,
-      );
-    }
-    if (link.hub !== config.server) {
-      store.close();
-      throw new CliError(
-        `${root} is linked to the hub ${link.hub}, but this device is signed in to ${config.server}: run \`tandem login --server ${link.hub} ...\``,
-      );
-    }
-    return store;
   }
   if (workspaceName === undefined) {
     throw new CliError(
@@ -105,18 +130,105 @@ async function linkFolder(
   }
   const nested = await otherLink(root);
   if (nested) throw new CliError(nested);
+  const link = await linkTo(config, workspaceName);
+  if (!exists) await mkdir(root, { recursive: true });
+  await mkdir(stateDirOf(root), { recursive: true });
+  const lock = await takeLock(root);
+  try {
+    const store = await openFolderState(root, true);
+    try {
+      store.setLink(link);
+      await writeLinkFile(root, link);
+    } catch (error) {
+      store.close();
+      throw error;
+    }
+    process.stderr.write(`linked ${root} to workspace "${link.workspaceName}" on ${link.hub}\n`);
+    return { store, lock };
+  } catch (error) {
+    await lock.release();
+    throw error;
+  }
+}
+
+async function takeLock(root: string): Promise<FolderLock> {
+  const lock = await lockFolder(root);
+  if ('heldBy' in lock)
+    throw new CliError(`another tandem sync (pid ${lock.heldBy}) is already syncing ${root}`);
+  return lock;
+}
+
+/** The link to `workspaceName` on the hub this device is signed in to. */
+async function linkTo(config: DeviceConfig, workspaceName: string): Promise<LinkInfo> {
   const client = new HubClient(new HttpTransport(config.server, trustFor(config)), config.token);
   const workspace = await resolveWorkspace(client, workspaceName);
-  if (!exists) await mkdir(root, { recursive: true });
-  const store = await openFolderState(root, true);
-  store.setLink({
+  return {
     hub: config.server,
     workspaceId: workspace.id,
     workspaceName: workspace.name,
     deviceId: config.deviceId,
-  });
-  process.stderr.write(`linked ${root} to workspace "${workspace.name}" on ${config.server}\n`);
+  };
+}
+
+/**
+ * Opens the state of a linked folder (the lock held). A database that is damaged, missing,
+ * or holds no link is moved aside and rebuilt from `.tandem/link.json`, or, without one,
+ * from the workspace named by --workspace; with neither, a CliError says what to do.
+ */
+async function openLinked(
+  root: string,
+  config: DeviceConfig,
+  workspaceName: string | undefined,
+): Promise<StateStore> {
+  // What is wrong with it, as "state.db was ..." and "state.db is ...".
+  let was: string;
+  let is: string;
+  try {
+    const store = await openFolderState(root, false);
+    if (store.link) return store;
+    store.close();
+    [was, is] = ['held no link to a workspace', 'holds no link to a workspace'];
+  } catch (error) {
+    if (!(error instanceof StateDamaged)) throw error;
+    [was, is] = error.missing
+      ? ['was missing', 'is missing']
+      : [`was damaged (${error.reason})`, `is damaged (${error.reason})`];
+  }
+  const file = stateFileOf(root);
+  let link = await readLinkFile(root);
+  if (!link) {
+    if (workspaceName === undefined)
+      throw new CliError(
+        `${file} ${is}, and ${root}/.tandem/link.json, which says which workspace to rebuild it from, is missing too: run \`tandem sync ${root} --workspace NAME\` to rebuild it from this folder and that workspace (nothing here is lost: a file that differs from the hub is kept as a conflicted copy)`,
+      );
+    link = await linkTo(config, workspaceName);
+  }
+  // (Refused before anything is moved: after `tandem login` to that hub, it is rebuilt.)
+  const refusal = linkRefusal(root, link, config, workspaceName);
+  if (refusal) throw new CliError(refusal);
+  const { store, movedTo } = await rebuildFolderState(root, link);
+  process.stderr.write(
+    `tandem: ${file} ${was}; ${movedTo === undefined ? '' : `moved it to ${movedTo} and `}rebuilt it from this folder and the hub\n`,
+  );
   return store;
+}
+
+/** Why DIR's link cannot serve this run (another workspace asked, another hub signed in). */
+function linkRefusal(
+  root: string,
+  link: LinkInfo,
+  config: DeviceConfig,
+  workspaceName: string | undefined,
+): string | undefined {
+  if (
+    workspaceName !== undefined &&
+    workspaceName !== link.workspaceName &&
+    workspaceName !== link.workspaceId
+  )
+    return `${root} is linked to workspace "${link.workspaceName}", not "${workspaceName}": sync another folder, or drop --workspace`;
+  if (link.hub !== config.server)
+    return `${root} is linked to the hub ${link.hub}, but this device is signed in to ${config.server}: run \`tandem login --server ${link.hub} ...\``;
+  return undefined;
 }
 
 async function syncOnce(

@@ -6,6 +6,8 @@
  */
 import {
   MAX_FILE_BYTES,
+  withMode,
+  withoutMode,
   type BaseNode,
   type LocalNode,
   type RemoteNode,
@@ -319,7 +321,7 @@ export class SyncEngine {
       matcher(path, kindAt(path, store.base, scan.local, store.remote) === 'dir');
     const trees = {
       base: store.base,
-      local: scan.local,
+      local: client.hubModes ? scan.local : legacyModes(scan.local),
       remote: store.remote,
       skip: scan.skip,
       blocked: scan.special,
@@ -603,4 +605,21 @@ export type { Change };
 /** A change that writes to the hub. */
 function isPush(change: Change): boolean {
   return change.type.startsWith('push-');
+}
+
+/**
+ * The local tree as a hub of the release before modes can hold it: every file and folder
+ * with the mode that release wrote (0o644, 0o755 if executable; folders 0o755). Against such
+ * a hub modes cannot travel, and a local mode compared with the one the hub is taken to hold
+ * would be a change sent every round; so the device behaves as that release did, until the
+ * hub says it stores modes.
+ */
+function legacyModes(local: Tree<LocalNode>): Tree<LocalNode> {
+  const out = new Map<string, LocalNode>();
+  for (const [path, node] of local)
+    out.set(
+      path,
+      node.entry.kind === 'symlink' ? node : { ...node, entry: withMode(withoutMode(node.entry)) },
+    );
+  return out;
 }

@@ -120,13 +120,46 @@ export function identicalEntry(a: Entry, b: Entry): boolean {
  * LEGACY_EXECUTABLE_MODE or LEGACY_FILE_MODE for a file, LEGACY_DIR_MODE for a folder.
  */
 export function withMode(entry: Entry): Entry {
-  if (entry.kind === 'symlink' || typeof (entry as { mode?: unknown }).mode === 'number')
-    return entry;
+  if (entry.kind === 'symlink' || hasMode(entry)) return entry;
   if (entry.kind === 'dir') return { kind: 'dir', mode: LEGACY_DIR_MODE };
   return {
     ...entry,
     mode: entry.executable ? LEGACY_EXECUTABLE_MODE : LEGACY_FILE_MODE,
   };
+}
+
+/** True when an entry (from the wire, or a stored one) carries a mode. */
+export function hasMode(entry: Entry): boolean {
+  return typeof (entry as { mode?: unknown }).mode === 'number';
+}
+
+/**
+ * The entry as the release before modes sends and reads it: no mode (a file keeps the
+ * executable bit its mode gives). For devices that do not understand modes, whose checks
+ * refuse an entry with a field they do not know.
+ */
+export function withoutMode(entry: Entry): Entry {
+  if (entry.kind === 'symlink') return entry;
+  if (entry.kind === 'dir') return { kind: 'dir' } as Entry;
+  const { mode: _mode, ...rest } = entry;
+  return rest as Entry;
+}
+
+/**
+ * The mode the hub gives an entry sent without one (by a device of the release before
+ * modes), so that an edit made there never widens what the path had: the path's `current`
+ * mode when it is the same kind and its executable bit says the same; when only that bit
+ * changed, the current mode with execute added where read is (or every execute bit taken
+ * away); for a new path, the mode that release wrote (`withMode`).
+ */
+export function inheritMode(entry: Entry, current: Entry | undefined): Entry {
+  if (entry.kind === 'symlink' || hasMode(entry)) return entry;
+  if (entry.kind === 'dir')
+    return current?.kind === 'dir' ? { kind: 'dir', mode: current.mode } : withMode(entry);
+  if (current?.kind !== 'file') return withMode(entry);
+  const was = current.mode;
+  if (isExecutableMode(was) === entry.executable) return { ...entry, mode: was };
+  return { ...entry, mode: entry.executable ? was | ((was & 0o444) >> 2) | 0o100 : was & ~0o111 };
 }
 
 /** Identical bytes (files with equal content ids); the mode may differ. */

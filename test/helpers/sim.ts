@@ -14,6 +14,7 @@ import { MemoryFileSystem, type MemoryFileSystemOptions } from '../../src/fs/mem
 import { buildApp, type HubApp } from '../../src/server/app.js';
 import { openDatabase } from '../../src/server/db/open.js';
 import { MemoryChunkStore } from '../../src/store/chunk-store.js';
+import { FEATURES_HEADER } from '../../src/protocol/api.js';
 
 export class InjectTransport implements Transport {
   readonly hub = 'inject://hub';
@@ -22,6 +23,7 @@ export class InjectTransport implements Transport {
   async send(request: TransportRequest): Promise<TransportResponse> {
     const headers: Record<string, string> = {};
     if (request.token) headers.authorization = `Bearer ${request.token}`;
+    if (request.features) headers[FEATURES_HEADER] = request.features;
     let payload: string | Buffer | undefined;
     if (request.json !== undefined) {
       headers['content-type'] = 'application/json';

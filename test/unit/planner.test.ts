@@ -13,11 +13,12 @@ const file = (name: string, executable = false): Entry => ({
   contentId: content(name),
   size: name.length,
   executable,
+  mode: executable ? 0o755 : 0o644,
   mtime: 1000,
 });
 /** `entry` with another mtime: the file touched. */
 const touched = (entry: Entry, mtime = 2000): Entry => ({ ...entry, mtime }) as Entry;
-const dir: Entry = { kind: 'dir' };
+const dir: Entry = { kind: 'dir', mode: 0o755 };
 const link = (target: string): Entry => ({ kind: 'symlink', target });
 
 // Named fixtures.

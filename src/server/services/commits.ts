@@ -6,7 +6,7 @@
  */
 import type { Transaction } from 'kysely';
 import { checkEntry } from '../../core/entry-check.js';
-import { withMode, type Entry } from '../../core/entry.js';
+import { inheritMode, type Entry } from '../../core/entry.js';
 import { contentIdOf } from '../../core/hashing.js';
 import type { ChunkId, ContentId } from '../../core/ids.js';
 import { ancestorsOf, checkPath, isSameOrInside } from '../../core/paths.js';
@@ -319,9 +319,8 @@ class JournalWriter {
 
   /**
    * A put as a device sent it: its entry passes the rules the agent applies to what the hub
-   * sends (`checkEntry`, beyond the schema: a file's executable bit agrees with its mode), and
-   * an entry without a mode (from the release before modes) is given the one that release
-   * wrote.
+   * sends (`checkEntry`, beyond the schema: a file's executable bit agrees with its mode). An
+   * entry without a mode (from the release before modes) is given one in `put`.
    */
   private async putChecked(
     rawPath: string,
@@ -332,13 +331,18 @@ class JournalWriter {
     const check = checkEntry(raw);
     if (!check.ok)
       return fail('invalid', `invalid entry for ${JSON.stringify(rawPath)}: ${check.reason}`);
-    return this.put(rawPath, base, withMode(check.entry), knownContent);
+    return this.put(rawPath, base, check.entry, knownContent);
   }
 
+  /**
+   * Puts `sent` at a path whose seq is `base`. An entry without a mode (from a device of the
+   * release before modes) keeps the mode the path has (see `inheritMode`): an edit there
+   * never widens a private file.
+   */
   private async put(
     rawPath: string,
     base: number,
-    entry: Entry,
+    sent: Entry,
     knownContent: ReadonlyMap<string, number>,
   ): Promise<OpResult> {
     const check = checkPath(rawPath);
@@ -347,6 +351,7 @@ class JournalWriter {
     const path = check.path;
     const current = await this.entry(path);
     if ((current ? Number(current.seq) : 0) !== base) return conflict(path, current);
+    const entry = inheritMode(sent, current ? columnsToEntry(current) : undefined);
     if (entry.kind === 'file') {
       const size = knownContent.get(entry.contentId) ?? (await this.contentSize(entry.contentId));
       if (size === undefined)

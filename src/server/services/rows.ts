@@ -4,10 +4,11 @@ import {
   LEGACY_DIR_MODE,
   LEGACY_EXECUTABLE_MODE,
   LEGACY_FILE_MODE,
+  withoutMode,
   type Entry,
 } from '../../core/entry.js';
 import type { ContentId } from '../../core/ids.js';
-import type { JournalRow, OpKind, RemoteRecord } from '../../protocol/api.js';
+import type { ChangesResponse, JournalRow, OpKind, RemoteRecord } from '../../protocol/api.js';
 import type { EntryColumns, EntryTable, JournalTable } from '../db/schema.js';
 
 export function entryToColumns(entry: Entry | undefined): EntryColumns {
@@ -109,4 +110,23 @@ export function toJournalRow(row: JournalTable): JournalRow {
     user: row.user_id,
     time: Number(row.time),
   };
+}
+
+/**
+ * A page of the change feed as a device of the release before modes reads it: every entry
+ * without its mode (that release's checks refuse a field they do not know). Its files keep
+ * their executable bits, which is all that release applies.
+ */
+export function withoutModes(page: ChangesResponse): ChangesResponse {
+  const out: { -readonly [K in keyof ChangesResponse]: ChangesResponse[K] } = { ...page };
+  if (page.snapshot)
+    out.snapshot = page.snapshot.map((record) => ({
+      ...record,
+      entry: withoutMode(record.entry),
+    }));
+  if (page.rows)
+    out.rows = page.rows.map((row) =>
+      row.entry ? { ...row, entry: withoutMode(row.entry) } : row,
+    );
+  return out;
 }

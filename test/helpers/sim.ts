@@ -14,7 +14,7 @@ import { MemoryFileSystem, type MemoryFileSystemOptions } from '../../src/fs/mem
 import { buildApp, type HubApp } from '../../src/server/app.js';
 import { openDatabase } from '../../src/server/db/open.js';
 import { MemoryChunkStore } from '../../src/store/chunk-store.js';
-import { FEATURES_HEADER } from '../../src/protocol/api.js';
+import { FEATURES_HEADER, type Feature } from '../../src/protocol/api.js';
 
 export class InjectTransport implements Transport {
   readonly hub = 'inject://hub';
@@ -78,13 +78,22 @@ export interface SimDevice {
   store: StateStore;
 }
 
-/** Registers (or logs in) a user, and creates the workspace if `create`. */
-export async function simAccount(hub: SimHub, user: string, device: string, register: boolean) {
+/**
+ * Registers (or logs in) a user, and creates the workspace if `create`. With `features`,
+ * the device says it understands only those (`[]`: a device of the release before modes).
+ */
+export async function simAccount(
+  hub: SimHub,
+  user: string,
+  device: string,
+  register: boolean,
+  features?: readonly Feature[],
+) {
   const anonymous = new HubClient(hub.transport);
   const auth = register
     ? await anonymous.register({ user, password: 'correct horse', deviceName: device })
     : await anonymous.login({ user, password: 'correct horse', deviceName: device });
-  return new HubClient(hub.transport, auth.token);
+  return new HubClient(hub.transport, auth.token, features);
 }
 
 /**

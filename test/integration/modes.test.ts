@@ -45,14 +45,19 @@ describe('modes of files and folders reach the other device exactly', () => {
     if (agent) expect(await agent.stop()).toBe(0);
   };
   /** Waits until `path` has `mode` in `root`. */
-  const hasMode = (root: string, path: string, mode: number) =>
-    waitFor(async () => (await modeOf(join(root, path)).catch(() => undefined)) === mode, {
-      timeoutMs: 30_000,
-      what: async () =>
-        `${path} to be ${octal(mode)} in ${root === A ? 'A' : 'B'} (it is ${octal(
-          await modeOf(join(root, path)).catch(() => undefined),
-        )}; A: ${agentA?.output() ?? ''}\nB: ${agentB?.output() ?? ''})`,
-    });
+  const hasMode = async (root: string, path: string, mode: number) => {
+    let seen: number | undefined;
+    await waitFor(
+      async () => (seen = await modeOf(join(root, path)).catch(() => undefined)) === mode,
+      {
+        timeoutMs: 30_000,
+        what: () =>
+          `${path} to be ${octal(mode)} in ${root === A ? 'A' : 'B'} (it is ${octal(seen)}; A: ${
+            agentA?.output() ?? ''
+          }\nB: ${agentB?.output() ?? ''})`,
+      },
+    );
+  };
 
   beforeAll(async () => {
     hub = await startHub();

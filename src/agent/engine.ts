@@ -6,8 +6,7 @@
  */
 import {
   MAX_FILE_BYTES,
-  withMode,
-  withoutMode,
+  legacyModes,
   type BaseNode,
   type LocalNode,
   type RemoteNode,
@@ -605,21 +604,4 @@ export type { Change };
 /** A change that writes to the hub. */
 function isPush(change: Change): boolean {
   return change.type.startsWith('push-');
-}
-
-/**
- * The local tree as a hub of the release before modes can hold it: every file and folder
- * with the mode that release wrote (0o644, 0o755 if executable; folders 0o755). Against such
- * a hub modes cannot travel, and a local mode compared with the one the hub is taken to hold
- * would be a change sent every round; so the device behaves as that release did, until the
- * hub says it stores modes.
- */
-function legacyModes(local: Tree<LocalNode>): Tree<LocalNode> {
-  const out = new Map<string, LocalNode>();
-  for (const [path, node] of local)
-    out.set(
-      path,
-      node.entry.kind === 'symlink' ? node : { ...node, entry: withMode(withoutMode(node.entry)) },
-    );
-  return out;
 }

@@ -192,3 +192,20 @@ export interface BaseNode {
 }
 
 export type Tree<T> = ReadonlyMap<string, T>;
+
+/**
+ * The local tree as a hub of the release before modes can hold it: every file and folder
+ * with the mode that release wrote (0o644, 0o755 if executable; folders 0o755). Against such
+ * a hub modes cannot travel, and a local mode compared with the one the hub is taken to hold
+ * would be a change sent every round; so the device behaves as that release did, until the
+ * hub says it stores modes.
+ */
+export function legacyModes(local: Tree<LocalNode>): Tree<LocalNode> {
+  const out = new Map<string, LocalNode>();
+  for (const [path, node] of local)
+    out.set(
+      path,
+      node.entry.kind === 'symlink' ? node : { ...node, entry: withMode(withoutMode(node.entry)) },
+    );
+  return out;
+}

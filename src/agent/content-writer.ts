@@ -76,10 +76,13 @@ export class TempFile {
     readonly handle: WriteHandle,
   ) {}
 
-  /** Creates a new, empty temporary file in `dir`. */
+  /**
+   * Creates a new, empty temporary file in `dir`, readable by its owner only until the file's
+   * own mode is set (`setMeta`): a private file is never readable by others on the way.
+   */
   static async create(fs: FileSystem, dir: string): Promise<TempFile> {
     const path = `${dir}/${TempFile.prefix}-${(TempFile.count++).toString(36)}`;
-    return new TempFile(path, await fs.createWrite(path, 0o644));
+    return new TempFile(path, await fs.createWrite(path, 0o600));
   }
 
   /** Writes `bytes` (one buffer, or parts one after another) at `position`. */

@@ -6,6 +6,7 @@
  */
 import {
   MAX_FILE_BYTES,
+  legacyModes,
   type BaseNode,
   type LocalNode,
   type RemoteNode,
@@ -319,7 +320,7 @@ export class SyncEngine {
       matcher(path, kindAt(path, store.base, scan.local, store.remote) === 'dir');
     const trees = {
       base: store.base,
-      local: scan.local,
+      local: client.hubModes ? scan.local : legacyModes(scan.local),
       remote: store.remote,
       skip: scan.skip,
       blocked: scan.special,

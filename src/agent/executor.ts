@@ -7,10 +7,13 @@
  *   problem and the path is planned again next round;
  * - it never writes through a symbolic link: every ancestor of a path it touches must be a
  *   real folder inside the synced folder;
- * - downloads go to a temporary file in `.tandem/tmp`, get their mode and mtime, are made
+ * - downloads go to a temporary file in `.tandem/tmp` (made 0o600: readable by nobody else
+ *   on the way), get their exact mode (chmod, whatever the umask) and mtime, are made
  *   durable (an fsync each, or one syncfs for a big batch), and only then are renamed into
  *   place atomically; the renames are made durable before the new bases are recorded;
- * - a file is uploaded only if it reads back exactly as it was hashed (stable).
+ * - a file is uploaded only if it reads back exactly as it was hashed (stable);
+ * - folders are made 0o700 and then given their exact mode; a change of mode alone is a
+ *   chmod of the file or folder in place.
  *
  * Nothing here is remembered across rounds but files fetched ahead of their commits (see
  * Prefetcher), which are only a cache: after a crash the planner starts again from the three
@@ -19,7 +22,14 @@
 import { caseKey, type Spellings } from '../core/local-names.js';
 import { forEachLimited } from '../core/concurrency.js';
 import { conflictedCopyPath } from '../core/conflict-name.js';
-import type { BaseNode, Entry, LocalNode, RemoteNode } from '../core/entry.js';
+import {
+  withoutMode,
+  type BaseNode,
+  type Entry,
+  type FileEntry,
+  type LocalNode,
+  type RemoteNode,
+} from '../core/entry.js';
 import { chunkIdOf, type ChunkRef, type Manifest } from '../core/hashing.js';
 import { checkManifest } from '../core/manifest-check.js';
 import type { ChunkId, ContentId } from '../core/ids.js';
@@ -35,6 +45,7 @@ import {
 } from '../core/paths.js';
 import {
   describeEntry,
+  formatMode,
   type Change,
   type PullDelete,
   type PullMove,
@@ -163,12 +174,16 @@ function checkScanned(
   stat: Stat | undefined,
   expected: LocalNode,
   record: HashRecord | undefined,
+  modes: boolean,
 ): void {
   const entry = expected.entry;
   const same =
     stat !== undefined &&
     stat.ino === expected.ino &&
     stat.kind === entry.kind &&
+    // (A chmod since the scan is a change too; a link has no mode of its own. Against a hub
+    // without modes, the scan's modes are the ones that hub is taken to hold: see the engine.)
+    (!modes || entry.kind === 'symlink' || stat.mode === entry.mode) &&
     (entry.kind !== 'file' ||
       (stat.size === entry.size &&
         stat.mtimeMs === entry.mtime &&
@@ -184,6 +199,30 @@ interface PlacedNonFile {
   readonly ino: number;
   /** False when a folder was already there (nothing new to make durable). */
   readonly made: boolean;
+  /**
+   * A folder whose mode does not let its owner write in it or enter it (0o500, say), left
+   * 0o700 until the round's files are placed inside, then given its mode and recorded.
+   */
+  readonly lateMode?: number;
+}
+
+/** Owner write and search: what the agent needs of a folder to place files in it. */
+const OWNER_WX = 0o300;
+
+/**
+ * A pull that changes nothing but a file's mode: the file here has the hub's bytes and
+ * mtime. It is applied with a chmod in place, not a new copy.
+ */
+function modeOnly(change: PullPut): boolean {
+  const local = change.local?.entry;
+  const remote = change.remote.entry;
+  return (
+    local?.kind === 'file' &&
+    remote.kind === 'file' &&
+    local.contentId === remote.contentId &&
+    local.size === remote.size &&
+    local.mtime === remote.mtime
+  );
 }
 
 /** A downloaded file, in its temporary file, then renamed into place and waiting for its record. */
@@ -357,7 +396,13 @@ export class Executor {
       if (stat) throw new PathProblem(`${path} appeared locally since the scan; will look again`);
       return;
     }
-    checkScanned(path, stat, expected, this.options.store.hashes.get(path));
+    checkScanned(
+      path,
+      stat,
+      expected,
+      this.options.store.hashes.get(path),
+      this.options.client.hubModes,
+    );
   }
 
   /**
@@ -381,7 +426,13 @@ export class Executor {
   }
 
   private async stillScanned(path: string, handle: ReadHandle, expected: LocalNode): Promise<void> {
-    checkScanned(path, await handle.stat(), expected, this.options.store.hashes.get(path));
+    checkScanned(
+      path,
+      await handle.stat(),
+      expected,
+      this.options.store.hashes.get(path),
+      this.options.client.hubModes,
+    );
   }
 
   /** Creates the missing ancestors of `path` as real folders. */
@@ -664,7 +715,8 @@ export class Executor {
         op: 'put',
         path: p.path,
         base: p.base,
-        entry: p.local.entry as never,
+        // (A hub of the release before modes refuses an entry with one.)
+        entry: (this.options.client.hubModes ? p.local.entry : withoutMode(p.local.entry)) as never,
       })),
     ];
     if (ops.length === 0) return;
@@ -877,7 +929,9 @@ export class Executor {
 
   private async pull(changes: readonly PullPut[], result: ExecutionResult): Promise<void> {
     const sorted = [...changes].sort((a, b) => comparePaths(a.path, b.path));
-    const files = sorted.filter((c) => c.remote.entry.kind === 'file');
+    for (const change of sorted.filter(modeOnly))
+      await this.guarded(change.path, result, () => this.chmodFile(change));
+    const files = sorted.filter((c) => c.remote.entry.kind === 'file' && !modeOnly(c));
     // Folders and links first, parents before what they hold; their folders are synced once
     // all are in place (one fsync per folder, not one per entry), and only then recorded.
     const placed: PlacedNonFile[] = [];
@@ -888,11 +942,20 @@ export class Executor {
           placed.push(await this.placeNonFile(change));
         });
     }
-    await this.recordNonFiles(placed);
+    await this.recordNonFiles(placed.filter((p) => p.lateMode === undefined));
     if (placed.length > 0)
       this.options.trace?.(
         `pulled ${placed.length} folders and links in ${Math.round(performance.now() - started)} ms`,
       );
+    try {
+      await this.pullFiles(files, result);
+    } finally {
+      await this.placeLateModes(placed, result);
+    }
+  }
+
+  /** Downloads and places the files of a pull. */
+  private async pullFiles(files: readonly PullPut[], result: ExecutionResult): Promise<void> {
     if (files.length === 0) return;
     const manifests = await this.fetchManifests(
       files.map((f) => (f.remote.entry as Extract<Entry, { kind: 'file' }>).contentId),
@@ -1190,7 +1253,70 @@ export class Executor {
     }
     const stat = await fs.lstat(full);
     if (!stat) throw new PathProblem(`${change.path} vanished right after it was written`);
+    if (entry.kind !== 'dir') return { change, ino: stat.ino, made };
+    // Made 0o700 (or found with another mode): given its exact mode now, or, if that shuts
+    // its owner out, once this round's files are inside.
+    if ((entry.mode & OWNER_WX) !== OWNER_WX)
+      return { change, ino: stat.ino, made, lateMode: entry.mode };
+    if (stat.kind === 'dir' && stat.mode !== entry.mode) await fs.chmod(full, entry.mode);
     return { change, ino: stat.ino, made };
+  }
+
+  /**
+   * Gives the folders placed 0o700 for this round's files their own modes (deepest first,
+   * each still the folder placed), then records them.
+   */
+  private async placeLateModes(
+    placed: readonly PlacedNonFile[],
+    result: ExecutionResult,
+  ): Promise<void> {
+    const late = placed
+      .filter((p) => p.lateMode !== undefined)
+      .sort((a, b) => depthOf(b.change.path) - depthOf(a.change.path));
+    if (late.length === 0) return;
+    const done: PlacedNonFile[] = [];
+    for (const folder of late)
+      await this.guarded(folder.change.path, result, async () => {
+        const full = this.abs(folder.change.path);
+        const stat = await this.options.fs.lstat(full);
+        if (stat?.kind !== 'dir' || stat.ino !== folder.ino)
+          throw new PathProblem(`${folder.change.path} changed locally while it was placed`);
+        if (stat.mode !== folder.lateMode) await this.options.fs.chmod(full, folder.lateMode!);
+        done.push(folder);
+      });
+    await this.recordNonFiles(done);
+  }
+
+  /**
+   * Applies a change of a file's mode alone (`modeOnly`) with a chmod in place, if the file
+   * is still exactly as scanned. Its hash record follows the ctime the chmod moved, so the
+   * next scan does not read it again.
+   */
+  private async chmodFile(change: PullPut): Promise<void> {
+    const { fs, store } = this.options;
+    const entry = change.remote.entry as FileEntry;
+    await this.expect(change.path, change.local);
+    const full = this.abs(change.path);
+    await fs.chmod(full, entry.mode);
+    const now = await fs.lstat(full);
+    const record = store.hashes.get(change.path);
+    if (
+      now?.kind === 'file' &&
+      record &&
+      now.ino === record.ino &&
+      now.size === record.size &&
+      now.mtimeNs === record.mtimeNs
+    )
+      store.setHash(change.path, {
+        ...record,
+        ctimeNs: now.ctimeNs,
+        hashedAt: this.trustedNow(now),
+      });
+    this.recordReceived(
+      change,
+      change.local!.ino,
+      `mode of ${change.path} set to ${formatMode(entry.mode)}`,
+    );
   }
 
   /** Makes the folders holding `paths` durable: each folder fsynced once, several at a time. */
@@ -1260,7 +1386,6 @@ export class Executor {
       throw new PathProblem(
         `the hub says ${change.path} is ${entry.size} bytes, but its content is ${manifest.size}; nothing written`,
       );
-    const mode = entry.executable ? 0o755 : 0o644;
     const { file, kept, prefetched } = await this.tempFileFor(change.path, manifest, result);
     const needed = manifest.size - kept.bytes;
     let stat: Stat | undefined;
@@ -1270,7 +1395,7 @@ export class Executor {
       budget.take(needed);
       const rest = manifest.chunks.slice(kept.chunks);
       await this.writer.write(file, rest, kept.bytes, batchChunks, result);
-      await file.handle.setMeta(mode, entry.mtime);
+      await file.handle.setMeta(entry.mode, entry.mtime);
       if (durable || prefetched) await file.sync();
       else await file.flushed();
       // What is recorded is the file written here, even if someone changes it once renamed:

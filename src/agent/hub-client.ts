@@ -9,7 +9,10 @@ import type { ChunkId, ContentId } from '../core/ids.js';
 import type { Manifest } from '../core/hashing.js';
 import {
   API,
+  FEATURES,
+  FEATURES_HEADER,
   MAX_IDS_PER_QUERY,
+  type Feature,
   type AuthResponse,
   type ChangesResponse,
   type CommitRequest,
@@ -41,6 +44,8 @@ export interface TransportRequest {
   /** A binary body, in parts sent one after another. */
   readonly bytes?: readonly Uint8Array[];
   readonly token?: string;
+  /** The additions to the protocol this device understands, for FEATURES_HEADER. */
+  readonly features?: string;
 }
 
 export interface Transport {
@@ -78,6 +83,7 @@ export class HttpTransport implements Transport {
   send(request: TransportRequest): Promise<TransportResponse> {
     const headers: Record<string, string | number> = {};
     if (request.token) headers.authorization = `Bearer ${request.token}`;
+    if (request.features) headers[FEATURES_HEADER] = request.features;
     let parts: readonly Uint8Array[] = [];
     if (request.json !== undefined) {
       headers['content-type'] = 'application/json';
@@ -143,15 +149,27 @@ function responseOf(incoming: http.IncomingMessage): TransportResponse {
 }
 
 export class HubClient {
+  /**
+   * True once the hub said it stores modes (in a page of the change feed): puts may carry
+   * them. Until then, and with a hub of the release before modes, which refuses an entry
+   * with a mode, they are sent without.
+   */
+  hubModes = false;
+
   constructor(
     readonly transport: Transport,
     private readonly token?: string,
+    /** What this device says it understands (all of FEATURES; tests pretend to be older). */
+    private readonly features: readonly Feature[] = FEATURES,
   ) {}
 
-  private async call<T>(request: Omit<TransportRequest, 'token'>): Promise<T> {
-    const response = await this.transport.send(
-      this.token ? { ...request, token: this.token } : request,
-    );
+  private async call<T>(request: Omit<TransportRequest, 'token' | 'features'>): Promise<T> {
+    const features = this.features.join(',');
+    const response = await this.transport.send({
+      ...request,
+      ...(this.token ? { token: this.token } : {}),
+      ...(features !== '' ? { features } : {}),
+    });
     if (response.status >= 400) throw await errorOf(response, this.transport.hub);
     if (response.status === 204) return undefined as T;
     return (await response.json()) as T;
@@ -187,11 +205,13 @@ export class HubClient {
     });
   }
 
-  changes(workspace: string, since: number, limit = 10_000): Promise<ChangesResponse> {
-    return this.call({
+  async changes(workspace: string, since: number, limit = 10_000): Promise<ChangesResponse> {
+    const page = await this.call<ChangesResponse>({
       method: 'GET',
       path: `${API}/workspaces/${workspace}/changes?since=${since}&limit=${limit}`,
     });
+    this.hubModes = this.features.includes('modes') && page?.modes === true;
+    return page;
   }
 
   history(workspace: string, path: string): Promise<{ rows: JournalRow[] }> {

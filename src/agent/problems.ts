@@ -220,9 +220,9 @@ function nodeKey(local: LocalNode | undefined): string {
 function entryKey(entry: Entry): string {
   switch (entry.kind) {
     case 'file':
-      return `${entry.contentId}:${entry.size}:${entry.mtime}:${entry.executable ? 'x' : ''}`;
+      return `${entry.contentId}:${entry.size}:${entry.mtime}:${entry.mode}`;
     case 'dir':
-      return 'dir';
+      return `dir:${entry.mode}`;
     case 'symlink':
       return `link:${entry.target}`;
   }

@@ -13,7 +13,7 @@
  * collision: one keeps the path, the others are listed in `collisions` (to be moved aside as
  * conflicted copies). A name that is not valid UTF-8 is a problem, and is never opened.
  */
-import type { Entry, LocalNode } from '../core/entry.js';
+import { isExecutableMode, MODE_BITS, type Entry, type LocalNode } from '../core/entry.js';
 import type { ContentId } from '../core/ids.js';
 import { forEachLimited } from '../core/concurrency.js';
 import { IGNORE_FILE, STATE_DIR, type IgnoreMatcher } from '../core/ignore.js';
@@ -521,7 +521,7 @@ async function visit(
     if (options.isIgnored(path, stat.kind === 'dir')) continue;
     switch (stat.kind) {
       case 'dir':
-        record(path, { entry: { kind: 'dir' }, ino: stat.ino });
+        record(path, dirNode(stat, options.known?.get(path)?.entry));
         subdirs.push(item);
         break;
       case 'symlink':
@@ -618,8 +618,17 @@ async function hashInto(
   }
 }
 
+/** A folder as found, given the known entry when that says the same (no object of its own). */
+function dirNode(stat: Stat, known?: Entry): LocalNode {
+  const mode = stat.mode & MODE_BITS;
+  return {
+    entry: known?.kind === 'dir' && known.mode === mode ? known : { kind: 'dir', mode },
+    ino: stat.ino,
+  };
+}
+
 function fileNode(stat: Stat, record: HashRecord, known?: Entry): LocalNode {
-  const executable = (stat.mode & 0o111) !== 0;
+  const mode = stat.mode & MODE_BITS;
   // `identicalEntry`, field by field, so that an unchanged file (nearly every file of a full
   // scan) costs no entry object of its own: with one built per file to compare, an agent
   // restarted on 100,000 files rested at 205-206 MB instead of 202-203.
@@ -627,7 +636,7 @@ function fileNode(stat: Stat, record: HashRecord, known?: Entry): LocalNode {
     known?.kind === 'file' &&
     known.contentId === record.contentId &&
     known.size === stat.size &&
-    known.executable === executable &&
+    known.mode === mode &&
     known.mtime === stat.mtimeMs;
   return {
     entry: same
@@ -636,7 +645,8 @@ function fileNode(stat: Stat, record: HashRecord, known?: Entry): LocalNode {
           kind: 'file',
           contentId: record.contentId,
           size: stat.size,
-          executable,
+          executable: isExecutableMode(mode),
+          mode,
           mtime: stat.mtimeMs,
         },
     ino: stat.ino,

@@ -10,7 +10,13 @@
  * an agent runs.
  */
 import Database from 'better-sqlite3';
-import { identicalEntry, type BaseNode, type Entry, type RemoteNode } from '../core/entry.js';
+import {
+  identicalEntry,
+  withMode,
+  type BaseNode,
+  type Entry,
+  type RemoteNode,
+} from '../core/entry.js';
 import type { ChunkRef } from '../core/hashing.js';
 import type { ChunkId, ContentId } from '../core/ids.js';
 import { isInside, rebase } from '../core/paths.js';
@@ -240,11 +246,16 @@ export class StateStore {
           ? checkRecord({ path, seq: remoteSeq, node: remoteNode, entry: remote }, 0)
           : undefined;
         if (refusal) refused.push([path, refusal]);
-        else this.remote.set(path, { entry: remote, seq: remoteSeq!, node: remoteNode! });
+        // (Entries stored by the release before modes, or sent by a hub of that release,
+        // have none: they take the modes that release wrote.)
+        else {
+          remote = withMode(remote);
+          this.remote.set(path, { entry: remote, seq: remoteSeq!, node: remoteNode! });
+        }
       }
       let base: Entry | undefined;
       if (baseSeq !== null) {
-        base = baseJson === null ? remote! : (JSON.parse(baseJson) as Entry);
+        base = baseJson === null ? remote! : withMode(JSON.parse(baseJson) as Entry);
         this.base.set(path, {
           entry: base,
           seq: baseSeq,
@@ -452,14 +463,12 @@ export class StateStore {
   private applyRow(row: JournalRow, upsert: Database.Statement, remove: Database.Statement): void {
     this.release(row.path);
     switch (row.op) {
-      case 'put':
-        this.remote.set(row.path, {
-          entry: this.shared(row.path, row.entry!),
-          seq: row.seq,
-          node: row.node,
-        });
-        upsert.run(row.path, JSON.stringify(row.entry), row.seq, row.node);
+      case 'put': {
+        const entry = this.shared(row.path, row.entry!);
+        this.remote.set(row.path, { entry, seq: row.seq, node: row.node });
+        upsert.run(row.path, JSON.stringify(entry), row.seq, row.node);
         return;
+      }
       case 'delete':
         this.remote.delete(row.path);
         remove.run(row.path);
@@ -477,7 +486,13 @@ export class StateStore {
         for (const [path, node] of moved) {
           const to = rebase(path, from, row.path);
           const next =
-            path === from ? { entry: row.entry ?? node.entry, seq: row.seq, node: row.node } : node;
+            path === from
+              ? {
+                  entry: row.entry !== undefined ? withMode(row.entry) : node.entry,
+                  seq: row.seq,
+                  node: row.node,
+                }
+              : node;
           this.remote.set(to, next);
           upsert.run(to, JSON.stringify(next.entry), next.seq, next.node);
         }
@@ -500,9 +515,11 @@ export class StateStore {
   /**
    * The entry this device already holds for `path` when it is identical to `entry` (as it is
    * once a change this device sent comes back in the feed), so the base and remote trees
-   * share one object and one content id string, as they do after `load`.
+   * share one object and one content id string, as they do after `load`. An entry without a
+   * mode (from a hub of the release before modes) is given the one that release wrote.
    */
-  private shared(path: string, entry: Entry): Entry {
+  private shared(path: string, raw: Entry): Entry {
+    const entry = withMode(raw);
     const held = this.base.get(path)?.entry;
     return held !== undefined && identicalEntry(held, entry) ? held : entry;
   }

@@ -8,6 +8,8 @@ import {
   MAX_LINK_TARGET_BYTES,
   MAX_MTIME_MS,
   MIN_MTIME_MS,
+  MODE_BITS,
+  isExecutableMode,
   type Entry,
 } from './entry.js';
 
@@ -18,11 +20,14 @@ const HEX_64 = /^[0-9a-f]{64}$/;
 const NON_ASCII = /[^\x20-\x7e]/;
 /** An unpaired surrogate: not a character, and not encodable as UTF-8. */
 const LONE_SURROGATE = /\p{Cs}/u;
-/** The fields of each kind of entry: anything else is refused, as the hub's schema does. */
+/**
+ * The fields of each kind of entry, not counting `mode` (which files and folders may have):
+ * anything else is refused, as the hub's schema does.
+ */
 const FIELDS = { file: 5, dir: 1, symlink: 2 } as const;
 const KNOWN = {
-  file: ['kind', 'contentId', 'size', 'executable', 'mtime'],
-  dir: ['kind'],
+  file: ['kind', 'contentId', 'size', 'executable', 'mtime', 'mode'],
+  dir: ['kind', 'mode'],
   symlink: ['kind', 'target'],
 } as const;
 
@@ -31,8 +36,11 @@ const KNOWN = {
  * with exactly that kind's fields; a file has a content id of 64 lowercase hex digits, a size
  * that is a safe integer from 0 to MAX_FILE_BYTES, a boolean executable bit and an mtime in
  * whole milliseconds from MIN_MTIME_MS to MAX_MTIME_MS; a link has a non-empty target without
- * NUL or unpaired surrogates, at most MAX_LINK_TARGET_BYTES bytes of UTF-8. Returns the entry
- * (the same object), or a reason a person can act on.
+ * NUL or unpaired surrogates, at most MAX_LINK_TARGET_BYTES bytes of UTF-8. A file or folder
+ * may have a mode: an integer from 0 to 0o777 (no setuid, setgid or sticky bit), and for a
+ * file the executable bit must say what the mode says. Without one (the release before
+ * modes), `withMode` gives it the mode that release wrote. Returns the entry (the same
+ * object), or a reason a person can act on.
  */
 export function checkEntry(value: unknown): EntryCheck {
   if (typeof value !== 'object' || value === null || Array.isArray(value))
@@ -43,6 +51,15 @@ export function checkEntry(value: unknown): EntryCheck {
     return refuse(
       `an entry's kind must be "file", "dir" or "symlink" (it is ${describeValue(kind)})`,
     );
+  const mode = e.mode;
+  const hasMode = mode !== undefined && Object.hasOwn(e, 'mode');
+  if (hasMode) {
+    if (kind === 'symlink') return refuse('a link has no mode');
+    if (!Number.isInteger(mode) || (mode as number) < 0 || (mode as number) > MODE_BITS)
+      return refuse(
+        `a ${kind === 'dir' ? "folder's" : "file's"} mode must be a whole number from 0 to 0o777 (it is ${describeMode(mode)})`,
+      );
+  }
   if (kind === 'file') {
     const { contentId, size, executable, mtime } = e;
     if (typeof contentId !== 'string' || !HEX_64.test(contentId))
@@ -56,6 +73,10 @@ export function checkEntry(value: unknown): EntryCheck {
     if (typeof executable !== 'boolean')
       return refuse(
         `a file's executable bit must be true or false (it is ${describeValue(executable)})`,
+      );
+    if (hasMode && executable !== isExecutableMode(mode as number))
+      return refuse(
+        `a file's executable bit (${String(executable)}) must agree with its mode (${describeMode(mode)})`,
       );
     if (
       !Number.isInteger(mtime) ||
@@ -75,7 +96,7 @@ export function checkEntry(value: unknown): EntryCheck {
     if (target.length * 3 > MAX_LINK_TARGET_BYTES && utf8Length(target) > MAX_LINK_TARGET_BYTES)
       return refuse(`a link's target must be at most ${MAX_LINK_TARGET_BYTES} bytes`);
   }
-  let fields = 0;
+  let fields = hasMode ? -1 : 0;
   for (const key in e) if (Object.hasOwn(e, key)) fields++;
   if (fields !== FIELDS[kind]) {
     const known: readonly string[] = KNOWN[kind];
@@ -87,6 +108,13 @@ export function checkEntry(value: unknown): EntryCheck {
     );
   }
   return { ok: true, entry: value as Entry };
+}
+
+/** A mode as people write it (0o600), or the value as `describeValue` shows it. */
+function describeMode(mode: unknown): string {
+  return Number.isInteger(mode) && (mode as number) >= 0
+    ? `0o${(mode as number).toString(8)}`
+    : describeValue(mode);
 }
 
 function refuse(reason: string): EntryCheck {

@@ -223,9 +223,10 @@ export function planPath(
   }
   if (!local) return { type: 'pull-put', path, remote: remote!, local }; // deleted here, modified there: modification wins
   if (!remote) return { type: 'push-put', path, base: 0, local }; // modified here, deleted there: modification wins
-  if (sameBytes(local.entry, remote.entry)) {
-    // Identical bytes are never a conflict; only the executable bit or the mtime differs (both
-    // sides touched the file), and the hub's wins: the first device to reach it.
+  if (sameBytes(local.entry, remote.entry) || bothFolders(local.entry, remote.entry)) {
+    // Identical bytes are never a conflict, and two folders neither: only the mode or the mtime
+    // differs (both sides chmod-ed or touched it), and the hub's wins: the first device to
+    // reach it, the same on every device.
     return { type: 'pull-put', path, remote, local };
   }
   // Different bytes, but one side only touched the file (its bytes are base's, which the hub
@@ -234,6 +235,10 @@ export function planPath(
   if (sameButMtime(base?.entry, remote.entry))
     return { type: 'push-put', path, base: remote.seq, local };
   return { type: 'conflict', path, local, remote };
+}
+
+function bothFolders(a: Entry, b: Entry): boolean {
+  return a.kind === 'dir' && b.kind === 'dir';
 }
 
 /**
@@ -405,10 +410,15 @@ export function describeEntry(entry: Entry | undefined): string {
   if (!entry) return 'absent';
   switch (entry.kind) {
     case 'file':
-      return `file ${entry.contentId.slice(0, 12)} (${entry.size} bytes${entry.executable ? ', executable' : ''})`;
+      return `file ${entry.contentId.slice(0, 12)} (${entry.size} bytes, mode ${formatMode(entry.mode)})`;
     case 'dir':
-      return 'folder';
+      return `folder (mode ${formatMode(entry.mode)})`;
     case 'symlink':
       return `symlink -> ${entry.target}`;
   }
+}
+
+/** A mode as `ls` and `chmod` users read it: three octal digits (0o640 is `640`). */
+export function formatMode(mode: number): string {
+  return mode.toString(8).padStart(3, '0');
 }

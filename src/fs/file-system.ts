@@ -107,7 +107,17 @@ export interface FileSystem {
   rename(from: string, to: string): Promise<void>;
   unlink(path: string): Promise<void>;
   rmdir(path: string): Promise<void>;
+  /**
+   * Creates a folder private to its owner (0o700, less the umask): the caller gives it its
+   * exact mode with `chmod`, so it is never wider than that on the way.
+   */
   mkdir(path: string): Promise<void>;
+  /**
+   * Sets the permission bits (`mode & 0o777`) of the file or folder at `path`, exactly (no
+   * umask applies). A link is refused with ELOOP, never followed: chmod would change its
+   * target.
+   */
+  chmod(path: string, mode: number): Promise<void>;
   symlink(target: string, path: string): Promise<void>;
   /** Makes a folder's entries (renames, creations) durable. */
   syncDir(path: string): Promise<void>;

@@ -4,6 +4,9 @@
  * from an injected clock. Ancestors that are links or files fail with ENOTDIR: the agent must
  * never rely on traversing a link, and this makes any attempt visible.
  *
+ * Folders are made 0o700, as the real one makes them (its umask can only narrow that), and
+ * every file and folder keeps the mode it is given (`chmod`, `setMeta`).
+ *
  * Every node has a change time (ctime) that moves, as the kernel's does, with every write,
  * truncation, chmod, utimes and rename, strictly forwards (a step of 1 ns when the clock has
  * not moved): no test can put it back.
@@ -305,7 +308,14 @@ export class MemoryFileSystem implements FileSystem {
   async mkdir(path: string): Promise<void> {
     const { dir, name } = this.parentOf(path, 'mkdir');
     if (this.child(dir, name)) throw fsError('EEXIST', 'mkdir', path);
-    this.setChild(dir, name, this.node('dir', 0o755));
+    this.setChild(dir, name, this.node('dir', 0o700));
+  }
+
+  async chmod(path: string, mode: number): Promise<void> {
+    const node = this.get(path, 'chmod');
+    if (node.kind === 'symlink') throw fsError('ELOOP', 'chmod', path);
+    node.mode = mode & 0o777;
+    node.ctimeNs = this.changeTime();
   }
 
   async symlink(target: string, path: string): Promise<void> {
@@ -391,7 +401,7 @@ export class MemoryFileSystem implements FileSystem {
           out.set(path, { kind: 'file', data: child.data.toString('utf8'), mode: child.mode });
         else if (child.kind === 'symlink') out.set(path, { kind: 'symlink', target: child.target });
         else {
-          out.set(path, { kind: 'dir' });
+          out.set(path, { kind: 'dir', mode: child.mode });
           walk(child, path);
         }
       }

@@ -234,7 +234,14 @@ export class NodeFileSystem implements FileSystem {
   }
 
   async mkdir(path: string): Promise<void> {
-    fs.mkdirSync(path);
+    fs.mkdirSync(path, 0o700);
+  }
+
+  async chmod(path: string, mode: number): Promise<void> {
+    // (Linux has no lchmod: the lstat just before keeps a link from being followed, and the
+    // caller checked the path moments ago.)
+    if (fs.lstatSync(path).isSymbolicLink()) throw fsError('ELOOP', 'chmod', path);
+    fs.chmodSync(path, mode & 0o777);
   }
 
   async symlink(target: string, path: string): Promise<void> {

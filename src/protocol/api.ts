@@ -15,7 +15,28 @@ import type {
 import type { Static } from '@sinclair/typebox';
 
 export const API = '/api/v1';
+/**
+ * Compared for equality when the event socket opens, so it moves only for a change old
+ * devices cannot be served through. Additions both sides can tell apart (modes) keep it, and
+ * are named in FEATURES_HEADER instead.
+ */
 export const PROTOCOL_VERSION = 1;
+/**
+ * The request header in which a device names the additions to protocol 1 it understands
+ * (a comma-separated list of FEATURES). A hub of an earlier release ignores it; this hub
+ * sends a device that does not name `modes` its entries without a mode, which that
+ * device's checks would refuse.
+ */
+export const FEATURES_HEADER = 'tandem-features';
+/** `modes`: files and folders carry their permission bits (`mode`, 0 to 0o777). */
+export const FEATURES = ['modes'] as const;
+export type Feature = (typeof FEATURES)[number];
+
+/** True when a FEATURES_HEADER value names `feature`. */
+export function hasFeature(header: string | string[] | undefined, feature: Feature): boolean {
+  const value = Array.isArray(header) ? header.join(',') : (header ?? '');
+  return value.split(',').some((part) => part.trim() === feature);
+}
 
 /** Largest request body the hub accepts for chunk uploads (one request may carry many chunks). */
 export const MAX_CHUNK_BATCH_BYTES = 64 * 1024 * 1024;
@@ -85,6 +106,11 @@ export interface ChangesResponse {
   readonly rows?: readonly JournalRow[];
   /** True when more rows follow: ask again with `since` = the last row's seq. */
   readonly more: boolean;
+  /**
+   * True from a hub that stores modes: a device may then send them (a hub of an earlier
+   * release refuses an entry with a mode, and sends no such field).
+   */
+  readonly modes?: boolean;
 }
 
 export const COMMIT_FAILURES = [

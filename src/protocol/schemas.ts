@@ -14,6 +14,7 @@ import {
   MAX_LINK_TARGET_BYTES,
   MAX_MTIME_MS,
   MIN_MTIME_MS,
+  MODE_BITS,
 } from '../core/entry.js';
 import {
   MAX_CHUNKS_PER_MANIFEST,
@@ -61,6 +62,13 @@ const UserName = Type.String({ minLength: 1, maxLength: 64, pattern: USER_PATTER
 /** A whole number in a query string. */
 const Digits = Type.String({ pattern: DIGITS_PATTERN });
 
+/**
+ * Permission bits. Optional in entries: devices of the release before modes send none (the
+ * hub then gives the mode that release wrote: see `withMode`). A file's executable bit must
+ * agree with its mode, which `checkEntry` checks after the schema.
+ */
+const Mode = Type.Integer({ minimum: 0, maximum: MODE_BITS });
+
 export const EntrySchema = Type.Union([
   Type.Object(
     {
@@ -69,10 +77,14 @@ export const EntrySchema = Type.Union([
       size: ByteCount,
       executable: Type.Boolean(),
       mtime: Type.Integer({ minimum: MIN_MTIME_MS, maximum: MAX_MTIME_MS }),
+      mode: Type.Optional(Mode),
     },
     { additionalProperties: false },
   ),
-  Type.Object({ kind: Type.Literal('dir') }, { additionalProperties: false }),
+  Type.Object(
+    { kind: Type.Literal('dir'), mode: Type.Optional(Mode) },
+    { additionalProperties: false },
+  ),
   Type.Object(
     {
       kind: Type.Literal('symlink'),

@@ -160,6 +160,30 @@ function fileSystemContract(
       await plain.close();
     });
 
+    it('makes folders 0o700 at most, and chmod sets exact modes of files and folders, not links', async () => {
+      await setup();
+      await fs.mkdir(`${root}/d`);
+      // (0o700 less the umask: never wider.)
+      expect((await fs.lstat(`${root}/d`))!.mode & ~0o700).toBe(0);
+      await fs.chmod(`${root}/d`, 0o751);
+      expect((await fs.lstat(`${root}/d`))!.mode).toBe(0o751);
+      await write(fs, `${root}/d/key`, 'secret');
+      const before = (await fs.lstat(`${root}/d/key`))!;
+      await tick();
+      await fs.chmod(`${root}/d/key`, 0o600);
+      const after = (await fs.lstat(`${root}/d/key`))!;
+      expect(after.mode).toBe(0o600);
+      expect(after.ino).toBe(before.ino);
+      expect(after.mtimeNs).toBe(before.mtimeNs);
+      expect(after.ctimeNs).toBeGreaterThan(before.ctimeNs);
+      await fs.chmod(`${root}/d/key`, 0o4755);
+      expect((await fs.lstat(`${root}/d/key`))!.mode).toBe(0o755);
+      await fs.symlink('key', `${root}/d/link`);
+      expect(await failsWith(fs.chmod(`${root}/d/link`, 0o777))).toBe('ELOOP');
+      expect((await fs.lstat(`${root}/d/key`))!.mode).toBe(0o755);
+      expect(await failsWith(fs.chmod(`${root}/d/none`, 0o600))).toBe('ENOENT');
+    });
+
     it('refuses to create over an existing file', async () => {
       await setup();
       await write(fs, `${root}/a`, '1');

@@ -67,12 +67,23 @@ export interface Background {
   exited: Promise<number | null>;
 }
 
-/** Starts `tandem ARGS` in the background (`env` adds to this process's environment). */
+/**
+ * Starts `tandem ARGS` in the background (`env` adds to this process's environment; `umask`,
+ * in octal as the shell's `umask` takes it, is the process's own, set by a shell that then
+ * execs it).
+ */
 export function background(
   args: readonly string[],
-  options: { home?: string; env?: Record<string, string> } = {},
+  options: { home?: string; env?: Record<string, string>; umask?: string } = {},
 ): Background {
-  const child = spawn(process.execPath, [TANDEM, ...args], {
+  const command =
+    options.umask === undefined
+      ? ([process.execPath, [TANDEM, ...args]] as const)
+      : ([
+          'sh',
+          ['-c', `umask ${options.umask} && exec "$0" "$@"`, process.execPath, TANDEM, ...args],
+        ] as const);
+  const child = spawn(command[0], command[1], {
     env: {
       ...process.env,
       ...(options.home ? { TANDEM_HOME: options.home } : {}),

@@ -14,6 +14,7 @@ import { MemoryFileSystem, type MemoryFileSystemOptions } from '../../src/fs/mem
 import { buildApp, type HubApp } from '../../src/server/app.js';
 import { openDatabase } from '../../src/server/db/open.js';
 import { MemoryChunkStore } from '../../src/store/chunk-store.js';
+import { FEATURES_HEADER, type Feature } from '../../src/protocol/api.js';
 
 export class InjectTransport implements Transport {
   readonly hub = 'inject://hub';
@@ -22,6 +23,7 @@ export class InjectTransport implements Transport {
   async send(request: TransportRequest): Promise<TransportResponse> {
     const headers: Record<string, string> = {};
     if (request.token) headers.authorization = `Bearer ${request.token}`;
+    if (request.features) headers[FEATURES_HEADER] = request.features;
     let payload: string | Buffer | undefined;
     if (request.json !== undefined) {
       headers['content-type'] = 'application/json';
@@ -76,13 +78,22 @@ export interface SimDevice {
   store: StateStore;
 }
 
-/** Registers (or logs in) a user, and creates the workspace if `create`. */
-export async function simAccount(hub: SimHub, user: string, device: string, register: boolean) {
+/**
+ * Registers (or logs in) a user, and creates the workspace if `create`. With `features`,
+ * the device says it understands only those (`[]`: a device of the release before modes).
+ */
+export async function simAccount(
+  hub: SimHub,
+  user: string,
+  device: string,
+  register: boolean,
+  features?: readonly Feature[],
+) {
   const anonymous = new HubClient(hub.transport);
   const auth = register
     ? await anonymous.register({ user, password: 'correct horse', deviceName: device })
     : await anonymous.login({ user, password: 'correct horse', deviceName: device });
-  return new HubClient(hub.transport, auth.token);
+  return new HubClient(hub.transport, auth.token, features);
 }
 
 /**

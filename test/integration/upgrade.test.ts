@@ -4,7 +4,7 @@
  * which migrates them and syncs on, and a new device receives everything byte for byte.
  */
 import Database from 'better-sqlite3';
-import { cp, lstat, mkdir, readFile, readlink, utimes, writeFile } from 'node:fs/promises';
+import { chmod, cp, lstat, mkdir, readFile, readlink, utimes, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { account, startHub, stopAll, tandem, tempDir, waitFor } from '../helpers/processes.js';
@@ -80,9 +80,16 @@ describe('data written by the previous release', () => {
     expect(await readFile(join(other, 'hello.txt'), 'utf8')).toBe('edited once\n');
     expect(await readlink(join(other, 'link'))).toBe('hello.txt');
     expect((await lstat(join(other, 'run.sh'))).mode & 0o111).not.toBe(0);
+    // Rows and state written before modes read as the modes that release wrote, and the new
+    // device gets each file's and folder's mode as the old device has it.
+    const modeOf = async (path: string) => (await lstat(path)).mode & 0o777;
+    for (const path of ['hello.txt', 'run.sh', 'sub', 'sub/deep.txt'])
+      expect(await modeOf(join(other, path)), path).toBe(await modeOf(join(folder, path)));
 
-    // And edits keep flowing both ways.
+    // And edits keep flowing both ways, a chmod among them.
     await writeFile(join(folder, 'sub/deep.txt'), 'changed after the upgrade\n');
+    await chmod(join(folder, 'hello.txt'), 0o600);
+    await chmod(join(folder, 'sub'), 0o700);
     await writeFile(join(other, 'from-b.txt'), 'new on B\n');
     await waitFor(
       async () => {
@@ -90,6 +97,8 @@ describe('data written by the previous release', () => {
         await tandem(['sync', other, '--once'], { home: homeB });
         return (
           (await readFile(join(other, 'sub/deep.txt'), 'utf8')) === 'changed after the upgrade\n' &&
+          (await modeOf(join(other, 'hello.txt'))) === 0o600 &&
+          (await modeOf(join(other, 'sub'))) === 0o700 &&
           (await readFile(join(folder, 'from-b.txt'), 'utf8').catch(() => '')) === 'new on B\n'
         );
       },

@@ -1,10 +1,11 @@
 /**
  * Three simulated devices and the real hub app (SQLite in memory, reached through inject),
  * each device on an in-memory filesystem, driven through random sequences of creates,
- * modifications, touches (a new mtime alone), deletes, moves and renames, offline periods and
- * interleaved (even concurrent) sync rounds. After every run:
+ * modifications, touches (a new mtime alone), chmods (a new mode alone, of a file or folder),
+ * deletes, moves and renames, offline periods and interleaved (even concurrent) sync rounds.
+ * After every run:
  *
- * - all devices converge to the hub's tree (same paths, kinds, bytes, links, mtimes);
+ * - all devices converge to the hub's tree (same paths, kinds, bytes, links, mtimes, modes);
  * - every version a device held when it synced is at a path on the devices, in a conflicted
  *   copy, or in the hub's journal.
  *
@@ -70,6 +71,7 @@ const CONFIGURATIONS: readonly Configuration[] = [
 type Action =
   | { type: 'write'; dev: number; path: string }
   | { type: 'touch'; dev: number; path: string }
+  | { type: 'chmod'; dev: number; path: string; mode: number }
   | { type: 'mkdir'; dev: number; path: string }
   | { type: 'delete'; dev: number; path: string }
   | { type: 'move'; dev: number; from: string; to: string }
@@ -84,6 +86,16 @@ const actionOf = (paths: readonly string[]): fc.Arbitrary<Action> => {
   const path = fc.constantFrom(...paths);
   return fc.oneof(
     { weight: 5, arbitrary: fc.record({ type: fc.constant('write' as const), dev, path }) },
+    { weight: 2, arbitrary: fc.record({ type: fc.constant('touch' as const), dev, path }) },
+    {
+      weight: 2,
+      arbitrary: fc.record({
+        type: fc.constant('chmod' as const),
+        dev,
+        path,
+        mode: fc.constantFrom(0o600, 0o640, 0o644, 0o700, 0o750, 0o755, 0o664),
+      }),
+    },
     { weight: 1, arbitrary: fc.record({ type: fc.constant('mkdir' as const), dev, path }) },
     { weight: 2, arbitrary: fc.record({ type: fc.constant('delete' as const), dev, path }) },
     {
@@ -173,6 +185,13 @@ describe.each(CONFIGURATIONS)('devices converge through the hub: $name', (config
               await d.fs.utimes(abs(d, a.path), Date.UTC(2020, 0, 1) + 1000 * counter++);
             break;
           }
+          case 'chmod': {
+            const d = devices[a.dev]!;
+            const stat = await d.fs.lstat(abs(d, a.path));
+            if (stat?.kind === 'file' || stat?.kind === 'dir')
+              await d.fs.chmod(abs(d, a.path), a.mode);
+            break;
+          }
           case 'mkdir': {
             const d = devices[a.dev]!;
             if ((await mkdirs(d, a.path)) && !(await d.fs.lstat(abs(d, a.path))))
@@ -252,6 +271,7 @@ describe.each(CONFIGURATIONS)('devices converge through the hub: $name', (config
         for (const [p, v] of tree) {
           const entry = hubPaths.get(p)!;
           expect(entry.kind).toBe(v.kind);
+          if (entry.kind !== 'symlink') expect(v.mode, `mode of ${p}`).toBe(entry.mode);
           if (entry.kind !== 'file') continue;
           expect(entry.contentId).toBe(contentIdOfText(v.data!));
           const disk = abs(d, diskNames[i]!.get(p)!);

@@ -254,6 +254,7 @@ describe('local deletions wait a moment before they are sent', () => {
         contentId: hash.contentId,
         size: hash.size,
         executable: false,
+        mode: 0o644,
         mtime: Math.round(Number(hash.mtimeNs) / 1e6),
       },
       ino: hash.ino,

@@ -34,7 +34,7 @@ const row = (fields: Record<string, unknown>): JournalRow =>
   }) as unknown as JournalRow;
 
 const remote = new Map<string, RemoteNode>([
-  ['docs', { entry: { kind: 'dir' }, seq: 1, node: 1 }],
+  ['docs', { entry: { kind: 'dir', mode: 0o755 }, seq: 1, node: 1 }],
   ['link', { entry: { kind: 'symlink', target: '/tmp/outside' }, seq: 2, node: 2 }],
   ['notes.txt', { entry: file(), seq: 3, node: 3 }],
 ]);
@@ -182,7 +182,7 @@ describe('a refused row in the state store', () => {
       more: false,
       snapshot: [
         { path: 'kept.txt', entry: file(), seq: 1, node: 1 },
-        { path: 'docs', entry: { kind: 'dir' }, seq: 2, node: 2 },
+        { path: 'docs', entry: { kind: 'dir', mode: 0o755 }, seq: 2, node: 2 },
         { path: 'docs/a.txt', entry: file(), seq: 3, node: 3 },
       ],
     });

@@ -77,6 +77,7 @@ describe('a folder state database', () => {
             contentId: 'a'.repeat(64) as ContentId,
             size: i,
             executable: false,
+            mode: 0o644,
             mtime: 1000,
           },
           seq: i + 1,

@@ -23,7 +23,7 @@ describe('hub routes', () => {
   });
   afterAll(async () => hub.close());
 
-  const dir: Entry = { kind: 'dir' };
+  const dir: Entry = { kind: 'dir', mode: 0o755 };
   const put = (path: string, base: number, entry: Entry = dir) => ({
     op: 'put' as const,
     path,
@@ -106,6 +106,7 @@ describe('hub routes', () => {
       contentId: manifest.contentId,
       size: manifest.size,
       executable: false,
+      mode: 0o644,
       mtime: 1,
     };
     const early = await owner.commit(ws, {

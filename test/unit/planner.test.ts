@@ -13,12 +13,15 @@ const file = (name: string, executable = false): Entry => ({
   contentId: content(name),
   size: name.length,
   executable,
+  mode: executable ? 0o755 : 0o644,
   mtime: 1000,
 });
 /** `entry` with another mtime: the file touched. */
 const touched = (entry: Entry, mtime = 2000): Entry => ({ ...entry, mtime }) as Entry;
-const dir: Entry = { kind: 'dir' };
+const dir: Entry = { kind: 'dir', mode: 0o755 };
 const link = (target: string): Entry => ({ kind: 'symlink', target });
+/** `entry` with another mode: chmod-ed. */
+const chmodded = (entry: Entry, mode: number): Entry => ({ ...entry, mode }) as Entry;
 
 // Named fixtures.
 const v1 = file('1');
@@ -93,6 +96,69 @@ const table: Row[] = [
       remote: [['a', remote(v1)]],
     },
     expected: [{ type: 'push-put', path: 'a' }],
+  },
+  {
+    description: 'chmod here (600): upload the mode, same bytes',
+    trees: {
+      base: [['a', base(v1)]],
+      local: [['a', local(chmodded(v1, 0o600))]],
+      remote: [['a', remote(v1)]],
+    },
+    expected: [{ type: 'push-put', path: 'a', base: 10 }],
+  },
+  {
+    description: 'chmod of a folder here: upload the folder',
+    trees: {
+      base: [['d', base(dir)]],
+      local: [['d', local(chmodded(dir, 0o700))]],
+      remote: [['d', remote(dir)]],
+    },
+    expected: [{ type: 'push-put', path: 'd', base: 10 }],
+  },
+  {
+    description: 'chmod there: pull the mode',
+    trees: {
+      base: [['a', base(v1)]],
+      local: [['a', local(v1)]],
+      remote: [['a', remote(chmodded(v1, 0o600), 11, 10)]],
+    },
+    expected: [{ type: 'pull-put', path: 'a', local: local(v1) }],
+  },
+  {
+    description: 'chmod on both sides, to different modes: the hub wins, no conflict',
+    trees: {
+      base: [['a', base(v1)]],
+      local: [['a', local(chmodded(v1, 0o640))]],
+      remote: [['a', remote(chmodded(v1, 0o600), 11, 10)]],
+    },
+    expected: [{ type: 'pull-put', path: 'a' }],
+  },
+  {
+    description: 'a folder chmod-ed on both sides: the hub wins, no conflict',
+    trees: {
+      base: [['d', base(dir)]],
+      local: [['d', local(chmodded(dir, 0o750))]],
+      remote: [['d', remote(chmodded(dir, 0o700), 11, 10)]],
+    },
+    expected: [{ type: 'pull-put', path: 'd' }],
+  },
+  {
+    description: 'chmod on both sides to the same mode: agreed, nothing transferred',
+    trees: {
+      base: [['a', base(v1)]],
+      local: [['a', local(chmodded(v1, 0o600))]],
+      remote: [['a', remote(chmodded(v1, 0o600), 11, 10)]],
+    },
+    expected: [{ type: 'record', path: 'a' }],
+  },
+  {
+    description: 'new bytes and a new mode here: one upload carrying both',
+    trees: {
+      base: [['a', base(v1)]],
+      local: [['a', local(chmodded(v2, 0o400))]],
+      remote: [['a', remote(v1)]],
+    },
+    expected: [{ type: 'push-put', path: 'a', local: local(chmodded(v2, 0o400)) }],
   },
   {
     description: 'same here / modified there: download, expecting the local file',

@@ -13,6 +13,7 @@ const file = (c: string, mtime = 1000): Entry => ({
   contentId: id(c) as ContentId,
   size: 3,
   executable: false,
+  mode: 0o644,
   mtime,
 });
 
@@ -43,14 +44,14 @@ describe('state store', () => {
       head: 3,
       more: false,
       snapshot: [
-        { path: 'd', entry: { kind: 'dir' }, seq: 1, node: 1 },
+        { path: 'd', entry: { kind: 'dir', mode: 0o755 }, seq: 1, node: 1 },
         { path: 'd/same', entry: file('a'), seq: 2, node: 2 },
         { path: 'd/differs', entry: file('b', 2000), seq: 3, node: 3 },
         { path: 'remote-only', entry: { kind: 'symlink', target: '../x' }, seq: 3, node: 4 },
       ],
     });
     store.batch(() => {
-      store.setBase('d', { entry: { kind: 'dir' }, seq: 1, node: 1, ino: 10 });
+      store.setBase('d', { entry: { kind: 'dir', mode: 0o755 }, seq: 1, node: 1, ino: 10 });
       store.setBase('d/same', { entry: file('a'), seq: 2, node: 2, ino: 11 });
       store.setBase('d/differs', { entry: file('c'), seq: 1, node: 3, ino: 12 });
       store.setBase('base-only', { entry: file('d'), seq: 1, node: 5, ino: 13 });

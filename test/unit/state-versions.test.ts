@@ -18,11 +18,13 @@ import {
 
 const FIXTURE = resolve(import.meta.dirname, '../fixtures/state-v1.db');
 const id = (c: string) => c.repeat(64);
+// (Entries stored before modes read with the modes their release wrote: 0o644, folders 0o755.)
 const file = (c: string, size: number, mtime: number) => ({
   kind: 'file',
   contentId: id(c),
   size,
   executable: false,
+  mode: 0o644,
   mtime,
 });
 
@@ -63,13 +65,13 @@ describe('state database versions', () => {
     });
     expect(store.cursor).toBe(4);
     expect(Object.fromEntries(store.remote)).toEqual({
-      notes: { entry: { kind: 'dir' }, seq: 1, node: 1 },
+      notes: { entry: { kind: 'dir', mode: 0o755 }, seq: 1, node: 1 },
       'notes/todo.txt': { entry: file('a', 8, 1700000000000), seq: 2, node: 2 },
       'notes/new.txt': { entry: file('b', 3, 1700000001000), seq: 4, node: 4 },
       link: { entry: { kind: 'symlink', target: 'notes' }, seq: 3, node: 3 },
     });
     expect(Object.fromEntries(store.base)).toEqual({
-      notes: { entry: { kind: 'dir' }, seq: 1, node: 1, ino: 101 },
+      notes: { entry: { kind: 'dir', mode: 0o755 }, seq: 1, node: 1, ino: 101 },
       'notes/todo.txt': { entry: file('a', 8, 1700000000000), seq: 2, node: 2, ino: 102 },
       link: { entry: { kind: 'symlink', target: 'notes' }, seq: 3, node: 3, ino: 103 },
     });

@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { lstat, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative, resolve, sep } from 'node:path';
+import { legacyModes } from '../../core/entry.js';
 import { TandemError } from '../../protocol/errors.js';
 import { loadConfig, trustFor } from '../config.js';
 import { CliError, jsonOption, printJson, printLine } from '../output.js';
@@ -49,6 +50,8 @@ export function registerStatusCommands(program: Command): void {
         let hubError: string | undefined;
         let ahead: { remote: StateStore['remote']; held: (path: string) => boolean } | undefined;
         let viewer = false;
+        // (A hub of the release before modes holds none: compared as the agent compares them.)
+        let hubModes = true;
         if (!config) hubError = 'this device is not signed in (run `tandem login`)';
         else {
           try {
@@ -62,6 +65,7 @@ export function registerStatusCommands(program: Command): void {
               head = ws.head;
               viewer = ws.role === 'viewer';
               ahead = await lookAhead(store, client, link.workspaceId);
+              hubModes = client.hubModes;
             }
           } catch (error) {
             hubError = error instanceof TandemError ? error.message : String(error);
@@ -81,7 +85,7 @@ export function registerStatusCommands(program: Command): void {
         const held = ahead?.held ?? ((p: string) => store.isHeld(p));
         const pending = plan({
           base: store.base,
-          local: scan.local,
+          local: hubModes ? scan.local : legacyModes(scan.local),
           remote: ahead?.remote ?? store.remote,
           skip: scan.skip,
           // (Paths held for an invalid change from the hub are listed as problems instead.)

@@ -139,6 +139,15 @@ const migrations: Record<string, Migration> = {
         .execute();
     },
   },
+  // Permission bits of files and folders (mode & 0o777). Rows written before keep null and
+  // read as the modes their release wrote (rows.ts: columnsToEntry); `executable` stays,
+  // derived from the mode, for what reads it.
+  '0004-modes': {
+    async up(db: Kysely<unknown>): Promise<void> {
+      await db.schema.alterTable('journal').addColumn('mode', 'integer').execute();
+      await db.schema.alterTable('entries').addColumn('mode', 'integer').execute();
+    },
+  },
 };
 
 export const migrationProvider: MigrationProvider = {

@@ -41,6 +41,8 @@ export interface EntryColumns {
   executable: number | null;
   mtime: number | null;
   target: string | null;
+  /** Permission bits of files and folders; null in rows written before modes (see rows.ts). */
+  mode: number | null;
 }
 
 export interface JournalTable extends EntryColumns {

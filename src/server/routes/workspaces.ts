@@ -9,6 +9,8 @@ import { BufferPool } from '../../core/buffer-pool.js';
 import type { ChunkId, ContentId } from '../../core/ids.js';
 import { checkPath } from '../../core/paths.js';
 import {
+  FEATURES_HEADER,
+  hasFeature,
   MAX_CHUNK_BATCH_BYTES,
   MAX_FEED_PAGE,
   MAX_HISTORY_ROWS,
@@ -38,6 +40,7 @@ import type { HubContext } from '../context.js';
 import { chunksInWorkspace, manifests, missingChunks, receiveChunks } from '../services/chunks.js';
 import { changes, commit, history } from '../services/commits.js';
 import { previewUpload } from '../services/previews.js';
+import { withoutModes } from '../services/rows.js';
 import {
   createWorkspace,
   listWorkspaces,
@@ -104,7 +107,11 @@ export function registerWorkspaceRoutes(app: FastifyInstance, ctx: HubContext): 
     async (request) => {
       const since = queryNumber(request.query.since, 'since', 0, Number.MAX_SAFE_INTEGER, 0);
       const limit = queryNumber(request.query.limit, 'limit', 1, MAX_FEED_PAGE, 10_000);
-      return changes(ctx, request.params.id, since, limit);
+      const page = await changes(ctx, request.params.id, since, limit);
+      // A device of the release before modes refuses entries with a field it does not know.
+      return hasFeature(request.headers[FEATURES_HEADER], 'modes')
+        ? { ...page, modes: true }
+        : { ...withoutModes(page), modes: true };
     },
   );
 

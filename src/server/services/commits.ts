@@ -5,7 +5,8 @@
  * overwriting. The rest of the batch still commits.
  */
 import type { Transaction } from 'kysely';
-import type { Entry } from '../../core/entry.js';
+import { checkEntry } from '../../core/entry-check.js';
+import { inheritMode, type Entry } from '../../core/entry.js';
 import { contentIdOf } from '../../core/hashing.js';
 import type { ChunkId, ContentId } from '../../core/ids.js';
 import { ancestorsOf, checkPath, isSameOrInside } from '../../core/paths.js';
@@ -22,7 +23,13 @@ import { TandemError } from '../../protocol/errors.js';
 import type { Caller, HubContext } from '../context.js';
 import { possessed } from './chunks.js';
 import type { Database, EntryTable, JournalTable } from '../db/schema.js';
-import { entryToColumns, toJournalRow, toRemoteRecord } from './rows.js';
+import { columnsToEntry, entryToColumns, toJournalRow, toRemoteRecord } from './rows.js';
+
+/**
+ * The mode of a folder the hub creates, for a put below it, where no folder was before:
+ * private to its owner, since nobody said otherwise (never wider than what was asked).
+ */
+export const IMPLIED_DIR_MODE = 0o700;
 
 /** Returns the feed after `since`, or the whole current tree when `since` is 0. */
 export async function changes(
@@ -302,7 +309,7 @@ class JournalWriter {
   async apply(op: WireOp, knownContent: ReadonlyMap<string, number>): Promise<OpResult> {
     switch (op.op) {
       case 'put':
-        return this.put(op.path, op.base, op.entry as Entry, knownContent);
+        return this.putChecked(op.path, op.base, op.entry, knownContent);
       case 'delete':
         return this.delete(op.path, op.base);
       case 'move':
@@ -310,10 +317,32 @@ class JournalWriter {
     }
   }
 
+  /**
+   * A put as a device sent it: its entry passes the rules the agent applies to what the hub
+   * sends (`checkEntry`, beyond the schema: a file's executable bit agrees with its mode). An
+   * entry without a mode (from the release before modes) is given one in `put`.
+   */
+  private async putChecked(
+    rawPath: string,
+    base: number,
+    raw: unknown,
+    knownContent: ReadonlyMap<string, number>,
+  ): Promise<OpResult> {
+    const check = checkEntry(raw);
+    if (!check.ok)
+      return fail('invalid', `invalid entry for ${JSON.stringify(rawPath)}: ${check.reason}`);
+    return this.put(rawPath, base, check.entry, knownContent);
+  }
+
+  /**
+   * Puts `sent` at a path whose seq is `base`. An entry without a mode (from a device of the
+   * release before modes) keeps the mode the path has (see `inheritMode`): an edit there
+   * never widens a private file.
+   */
   private async put(
     rawPath: string,
     base: number,
-    entry: Entry,
+    sent: Entry,
     knownContent: ReadonlyMap<string, number>,
   ): Promise<OpResult> {
     const check = checkPath(rawPath);
@@ -322,6 +351,7 @@ class JournalWriter {
     const path = check.path;
     const current = await this.entry(path);
     if ((current ? Number(current.seq) : 0) !== base) return conflict(path, current);
+    const entry = inheritMode(sent, current ? columnsToEntry(current) : undefined);
     if (entry.kind === 'file') {
       const size = knownContent.get(entry.contentId) ?? (await this.contentSize(entry.contentId));
       if (size === undefined)
@@ -431,8 +461,8 @@ class JournalWriter {
       const current = await this.entry(ancestor);
       if (current?.kind === 'dir') continue;
       if (current) return fail('parent-not-dir', `${ancestor} is not a folder on the hub`, current);
+      const entry: Entry = { kind: 'dir', mode: await this.formerFolderMode(ancestor) };
       const seq = ++this.head;
-      const entry: Entry = { kind: 'dir' };
       this.journal({ seq, op: 'put', path: ancestor, from: null, entry, node: seq, base: 0 });
       this.setEntry(ancestor, {
         workspace_id: this.workspaceId,
@@ -443,6 +473,26 @@ class JournalWriter {
       });
     }
     return undefined;
+  }
+
+  /**
+   * The mode a folder the hub creates for a put below it is given: the one it had when it
+   * was last a folder here (it comes back as it was, so a device that kept it does not see
+   * its mode change), else IMPLIED_DIR_MODE.
+   */
+  private async formerFolderMode(path: string): Promise<number> {
+    await this.flush();
+    const last = await this.trx
+      .selectFrom('journal')
+      .select(['kind', 'content_id', 'size', 'executable', 'mtime', 'target', 'mode'])
+      .where('workspace_id', '=', this.workspaceId)
+      .where('path', '=', path)
+      .where('kind', 'is not', null)
+      .orderBy('seq', 'desc')
+      .limit(1)
+      .executeTakeFirst();
+    const entry = last && columnsToEntry(last);
+    return entry?.kind === 'dir' ? entry.mode : IMPLIED_DIR_MODE;
   }
 
   private async entry(path: string): Promise<EntryTable | undefined> {

@@ -1,7 +1,14 @@
 /** Conversions between database rows and wire entries. */
-import type { Entry } from '../../core/entry.js';
+import {
+  isExecutableMode,
+  LEGACY_DIR_MODE,
+  LEGACY_EXECUTABLE_MODE,
+  LEGACY_FILE_MODE,
+  withoutMode,
+  type Entry,
+} from '../../core/entry.js';
 import type { ContentId } from '../../core/ids.js';
-import type { JournalRow, OpKind, RemoteRecord } from '../../protocol/api.js';
+import type { ChangesResponse, JournalRow, OpKind, RemoteRecord } from '../../protocol/api.js';
 import type { EntryColumns, EntryTable, JournalTable } from '../db/schema.js';
 
 export function entryToColumns(entry: Entry | undefined): EntryColumns {
@@ -13,6 +20,7 @@ export function entryToColumns(entry: Entry | undefined): EntryColumns {
       executable: null,
       mtime: null,
       target: null,
+      mode: null,
     };
   switch (entry.kind) {
     case 'file':
@@ -20,9 +28,10 @@ export function entryToColumns(entry: Entry | undefined): EntryColumns {
         kind: 'file',
         content_id: entry.contentId,
         size: entry.size,
-        executable: entry.executable ? 1 : 0,
+        executable: isExecutableMode(entry.mode) ? 1 : 0,
         mtime: entry.mtime,
         target: null,
+        mode: entry.mode,
       };
     case 'dir':
       return {
@@ -32,6 +41,7 @@ export function entryToColumns(entry: Entry | undefined): EntryColumns {
         executable: null,
         mtime: null,
         target: null,
+        mode: entry.mode,
       };
     case 'symlink':
       return {
@@ -41,22 +51,35 @@ export function entryToColumns(entry: Entry | undefined): EntryColumns {
         executable: null,
         mtime: null,
         target: entry.target,
+        mode: null,
       };
   }
 }
 
+/**
+ * The entry a row holds. A row written before modes (`mode` null) has the mode its release
+ * wrote on disk: 0o755 or 0o644 for a file by its executable bit, 0o755 for a folder.
+ */
 export function columnsToEntry(row: EntryColumns): Entry | undefined {
   switch (row.kind) {
-    case 'file':
+    case 'file': {
+      const mode =
+        row.mode !== null
+          ? Number(row.mode)
+          : Number(row.executable) === 1
+            ? LEGACY_EXECUTABLE_MODE
+            : LEGACY_FILE_MODE;
       return {
         kind: 'file',
         contentId: row.content_id as ContentId,
         size: Number(row.size),
-        executable: Number(row.executable) === 1,
+        executable: isExecutableMode(mode),
+        mode,
         mtime: Number(row.mtime),
       };
+    }
     case 'dir':
-      return { kind: 'dir' };
+      return { kind: 'dir', mode: row.mode !== null ? Number(row.mode) : LEGACY_DIR_MODE };
     case 'symlink':
       return { kind: 'symlink', target: row.target ?? '' };
     default:
@@ -87,4 +110,23 @@ export function toJournalRow(row: JournalTable): JournalRow {
     user: row.user_id,
     time: Number(row.time),
   };
+}
+
+/**
+ * A page of the change feed as a device of the release before modes reads it: every entry
+ * without its mode (that release's checks refuse a field they do not know). Its files keep
+ * their executable bits, which is all that release applies.
+ */
+export function withoutModes(page: ChangesResponse): ChangesResponse {
+  const out: { -readonly [K in keyof ChangesResponse]: ChangesResponse[K] } = { ...page };
+  if (page.snapshot)
+    out.snapshot = page.snapshot.map((record) => ({
+      ...record,
+      entry: withoutMode(record.entry),
+    }));
+  if (page.rows)
+    out.rows = page.rows.map((row) =>
+      row.entry ? { ...row, entry: withoutMode(row.entry) } : row,
+    );
+  return out;
 }

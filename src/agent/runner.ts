@@ -221,7 +221,15 @@ export class SyncRunner {
         return;
       }
       if (error instanceof TandemError && FATAL_CODES.has(error.code)) {
-        this.fatal = error;
+        // A workspace this agent has synced with, now not found: its user's access was taken
+        // away (or it was deleted), whichever of the socket's word and this round came first.
+        this.fatal =
+          error.code === 'WORKSPACE_NOT_FOUND' && this.reachedHub
+            ? TandemError.of(
+                'ACCESS_REMOVED',
+                JSON.stringify(engine.store.link?.workspaceName ?? this.options.workspaceId),
+              )
+            : error;
         this.stopping = true;
         return;
       }

@@ -128,7 +128,7 @@ export class DeletionGuard {
    * `planned` plan they come from (this device's sendable changes): holds every deletion
    * already held and not confirmed, and, when the plan's unconfirmed deletions are too many
    * (see massDeletion; deletions still settling count too, so a burst is judged whole), every
-   * other deletion of the plan as well. A folder's deletion waits while something held lies
+   * other deletion of the plan as well, once one of them is ready to go. A folder's deletion waits while something held lies
    * inside it. A held path the plan no longer deletes (it came back, or the hub changed it,
    * or it was sent) is forgotten. `now` stamps new holds (ms since the epoch).
    */
@@ -161,8 +161,11 @@ export class DeletionGuard {
       held.set(path, entry);
       writes.push([path, entry]);
     };
+    // Held only once one of them is about to go: while all still settle, they may yet be half
+    // of a rename (see DeletionHold), and a false alarm would be logged and shown.
+    const going = ready.some((c) => c.type === 'push-delete' && !held.has(c.path));
     let added = 0;
-    if (reason !== undefined)
+    if (reason !== undefined && going)
       for (const c of deletions)
         if (!held.has(c.path) && !moved.has(c.path)) {
           hold(c.path, reason);

@@ -179,6 +179,15 @@ describe('DeletionGuard', () => {
     expect(result.heldFiles).toBe(600);
   });
 
+  it('holds nothing while every deletion still settles: it may be half of a rename', () => {
+    const base = tree({ '': 1000 });
+    const { store, guard } = guardOn();
+    const planned = deletes(base, filesOf(base, '', 600));
+    const result = guard.filter([], planned, base, 1);
+    expect(result).toMatchObject({ ready: [], heldFiles: 0, added: 0 });
+    expect(store.heldDeletions().size).toBe(0);
+  });
+
   it('lets a few deletions through, and other changes always', () => {
     const base = tree({ '': 1000 });
     const { store, guard } = guardOn();

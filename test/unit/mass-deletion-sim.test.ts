@@ -132,6 +132,53 @@ describe('mass deletions, between two simulated devices', () => {
   });
 });
 
+describe('a folder of 600 files renamed, seen in two halves', () => {
+  it('is one move: nothing held, nothing said of deletions', async () => {
+    // A clock the test drives, and the half-second settle on: the round that sees only "A
+    // is gone" must neither send nor hold 600 deletions.
+    let clock = 1_700_000_000_000;
+    const now = () => clock;
+    const hub = await startSimHub(now);
+    try {
+      const client = await simAccount(hub, 'alice', 'laptop', true);
+      const ws = await client.createWorkspace('docs');
+      const a = await simDevice(hub, client, ws.id, 'laptop', now, 500);
+      const lines: string[] = [];
+      const engine = new SyncEngine({
+        fs: a.fs,
+        root: a.root,
+        store: a.store,
+        client,
+        workspaceId: ws.id,
+        deviceName: 'laptop',
+        now,
+        deleteSettleMs: 500,
+        log: (line) => lines.push(line),
+      });
+      await engine.prepare();
+      await a.fs.mkdir('/laptop/A');
+      for (let i = 0; i < FILES; i++) await a.fs.writeFile(`/laptop/A/f${i}.txt`, body(i));
+      clock += 10_000;
+      await engine.round();
+      const seen = (await client.changes(ws.id, 0)).head;
+      await a.fs.rename('/laptop/A', '/laptop/B');
+      const firstHalf = await engine.round(['A']);
+      expect(firstHalf).toMatchObject({ heldDeletions: 0, unstable: FILES + 1 });
+      expect(a.store.heldDeletions().size).toBe(0);
+      clock += 50;
+      await engine.round(['B']);
+      clock += 1_000;
+      const last = await engine.syncUntilIdle();
+      expect(last.heldDeletions).toBe(0);
+      expect(lines.filter((l) => /holding|deletion/.test(l))).toEqual([]);
+      const feed = await client.changes(ws.id, seen);
+      expect(feed.rows?.map((row) => [row.op, row.path])).toEqual([['move', 'B']]);
+    } finally {
+      await hub.close();
+    }
+  });
+});
+
 describe('a state database of the previous version (3)', () => {
   const FIXTURE = resolve(import.meta.dirname, '../fixtures/state-v3.db');
   let dir: string;

@@ -13,7 +13,7 @@
  * planned as delete + create) is not counted: nothing is lost with it.
  */
 import type { BaseNode, Tree } from '../core/entry.js';
-import { isInside } from '../core/paths.js';
+import { ancestorsOf } from '../core/paths.js';
 import type { Change, PushDelete } from '../core/planner.js';
 import type { HeldDeletion, StateStore } from './state-store.js';
 
@@ -172,13 +172,16 @@ export class DeletionGuard {
           added++;
         }
     // A folder goes after what it holds: its deletion waits while anything inside is held.
-    const waiting = [...held].filter(([, h]) => !h.confirmed).map(([path]) => path);
-    if (waiting.length > 0)
+    // (Each folder above a held path, with that path's reason: one pass over the holds.)
+    const above = new Map<string, string>();
+    for (const [path, h] of held)
+      if (!h.confirmed)
+        for (const folder of ancestorsOf(path)) if (!above.has(folder)) above.set(folder, h.reason);
+    if (above.size > 0)
       for (const c of deletions) {
-        if (held.has(c.path) || base.get(c.path)?.entry.kind !== 'dir') continue;
-        const inside = waiting.find((path) => isInside(path, c.path));
-        if (inside === undefined) continue;
-        hold(c.path, held.get(inside)!.reason);
+        const why = above.get(c.path);
+        if (why === undefined || held.has(c.path)) continue;
+        hold(c.path, why);
         added++;
       }
     if (writes.length > 0) this.store.setHeldDeletions(writes);

@@ -3,8 +3,8 @@
  * `.tandem` left in place, while the agent is stopped and while it runs, is held on A and
  * reported by `tandem status` (non-zero exit), `sync --once` and the agent's log; B keeps
  * every file until the deletions are confirmed, and then deletes them; `--restore-held`
- * brings every file back byte for byte, with and without an agent running. Real hub, real
- * agents.
+ * brings every file back byte for byte; both answers work with and without an agent
+ * running. Real hub, real agents.
  */
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -144,5 +144,33 @@ describe('a mass deletion', () => {
     expect(await agentB.stop()).toBe(0);
     const done = await status(dirA, homeA);
     expect(done.code, done.stderr).toBe(0);
+
+    // 3. Confirmed with no agent running: the command sends them and exits; B then deletes.
+    for (const [name, data] of bytes) await writeFile(join(dirA, name), data);
+    await once(dirA, homeA);
+    await once(dirB, homeB);
+    await sameBytes(dirB);
+    await removeAll(dirA);
+    expect((await tandem(['sync', dirA, '--once'], { home: homeA })).code).not.toBe(0);
+    await once(dirB, homeB);
+    await sameBytes(dirB);
+    const confirmedStopped = await tandem(['sync', dirA, '--confirm-deletions'], { home: homeA });
+    expect(confirmedStopped.code, confirmedStopped.stderr).toBe(0);
+    expect(confirmedStopped.stderr).toMatch(/sending 600 held deletion\(s\), as confirmed/);
+    await once(dirB, homeB);
+    expect(await filesIn(dirB)).toEqual([]);
+    // Nothing held any more: a second answer says so, and changes nothing.
+    const nothing = await tandem(['sync', dirA, '--restore-held'], { home: homeA });
+    expect(nothing.code, nothing.stderr).toBe(0);
+    expect(nothing.stderr).toMatch(/no deletions are held in .*: nothing to restore/);
+    expect(await filesIn(dirA)).toEqual([]);
+    const both = await tandem(['sync', dirA, '--restore-held', '--confirm-deletions'], {
+      home: homeA,
+    });
+    expect(both.code).not.toBe(0);
+    expect(both.stderr).toMatch(/cannot go together/);
+    const bad = await tandem(['sync', dirA, '--once', '--max-deletions', '0'], { home: homeA });
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toMatch(/--max-deletions must be a whole number of files, at least 1/);
   });
 });

@@ -460,7 +460,7 @@ export class SyncEngine {
     this.log(
       answer.request === 'confirm'
         ? `sending ${n} held deletion(s), as confirmed`
-        : `bringing ${n} path(s) whose deletion was held back from the hub`,
+        : `bringing back from the hub ${n} path(s) whose deletion was held`,
     );
   }
 

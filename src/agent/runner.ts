@@ -106,7 +106,11 @@ export class SyncRunner {
     // (A SELECT on a small table, and only while deletions are held.)
     const answers = setInterval(() => {
       const { engine } = this.options;
-      if (engine.heldDeletions > 0 && engine.store.deletionRequest !== undefined) this.poke();
+      try {
+        if (engine.heldDeletions > 0 && engine.store.deletionRequest !== undefined) this.poke();
+      } catch {
+        // (The database cannot be read now: the next round says why.)
+      }
     }, ANSWER_POLL_MS);
     try {
       while (!this.stopping) {

@@ -109,20 +109,25 @@ describe('a mass deletion', () => {
       await waitFor(() => /up to date/.test(agent.output()), {
         what: () => `the agent to settle (output: ${agent.output()})`,
       });
-    const holding = () => agentA.output().match(/holding 600 local deletion\(s\)/g)?.length ?? 0;
+    // (The first round may see only part of the burst: the rest joins the hold as it is seen.)
+    const holding = () => agentA.output().match(/holding \d+ local deletion\(s\)/g)?.length ?? 0;
+    const allHeld = async () => (await status(dirA, homeA)).report.heldDeletions?.files === FILES;
     await removeAll(dirA);
-    await waitFor(() => holding() === 1, {
+    await waitFor(allHeld, {
       what: () => `A to hold the deletions (output: ${agentA.output()})`,
     });
-    expect((await status(dirA, homeA)).report.heldDeletions).toMatchObject({ files: FILES });
+    expect(holding()).toBe(1);
     // Asked through the running agent: it brings them back, and the command waits for it.
     const restoredLive = await tandem(['sync', dirA, '--restore-held'], { home: homeA });
     expect(restoredLive.code, restoredLive.stderr).toBe(0);
     expect(restoredLive.stderr).toMatch(/brought back 600 held file\(s\)/);
     await sameBytes(dirA);
+    await waitFor(async () => (await status(dirA, homeA)).code === 0, {
+      what: () => `A to settle after the restore (output: ${agentA.output()})`,
+    });
 
     await removeAll(dirA);
-    await waitFor(() => holding() === 2, {
+    await waitFor(allHeld, {
       what: () => `A to hold the deletions again (output: ${agentA.output()})`,
     });
     // The log says it once, not every round; B, meanwhile, kept everything.

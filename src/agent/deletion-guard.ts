@@ -40,6 +40,13 @@ export const SHARE_FLOOR_FILES = 50;
 export const MIN_MAX_FILES = 1;
 
 /**
+ * How long settled deletions wait at most for a burst to end (while new deletions keep
+ * appearing): a script or a slow `rm` deleting steadily is judged as the whole it becomes,
+ * not in slices each below the limits.
+ */
+export const BURST_MAX_MS = 10_000;
+
+/**
  * Why deleting the files `deleted` (paths of the base tree: files and links, folders left
  * out) at once is too much against `base`, or undefined when it is not. Pure.
  */
@@ -84,6 +91,11 @@ export interface GuardResult {
   readonly heldFiles: number;
   /** Paths newly held this round (folders included). */
   readonly added: number;
+  /**
+   * Deletions left out this round, not held: they wait for the burst they are part of to
+   * end (see BURST_MAX_MS); look again when the deletions still settling are due.
+   */
+  readonly waiting: string[];
   /** Why, when the guard tripped this round. */
   readonly reason: string | undefined;
 }
@@ -97,6 +109,9 @@ export class DeletionGuard {
     private readonly store: StateStore,
     private readonly limits: DeletionLimits = DEFAULT_DELETION_LIMITS,
   ) {}
+
+  /** Since when (monotonic ms) settled deletions have waited for a burst to end. */
+  private burstSince: number | undefined;
 
   /** The held deletions, as this guard last wrote them (loaded on first use). */
   private cache: Map<string, HeldDeletion> | undefined;
@@ -128,15 +143,18 @@ export class DeletionGuard {
    * `planned` plan they come from (this device's sendable changes): holds every deletion
    * already held and not confirmed, and, when the plan's unconfirmed deletions are too many
    * (see massDeletion; deletions still settling count too, so a burst is judged whole), every
-   * other deletion of the plan as well, once one of them is ready to go. A folder's deletion waits while something held lies
-   * inside it. A held path the plan no longer deletes (it came back, or the hub changed it,
-   * or it was sent) is forgotten. `now` stamps new holds (ms since the epoch).
+   * other deletion of the plan as well, once one of them is ready to go. A folder's deletion
+   * waits while something held lies inside it. A held path the plan no longer deletes (it
+   * came back, or the hub changed it, or it was sent) is forgotten. `now` stamps new holds
+   * (ms since the epoch). With `burst` (how many deletions still settle, and a monotonic
+   * clock), deletions not held wait while others still settle, up to BURST_MAX_MS.
    */
   filter(
     ready: readonly Change[],
     planned: readonly Change[],
     base: Tree<BaseNode>,
     now: number,
+    burst?: { readonly settling: number; readonly elapsed: number },
   ): GuardResult {
     const held = this.held;
     const deletions = planned.filter((c): c is PushDelete => c.type === 'push-delete');
@@ -185,10 +203,24 @@ export class DeletionGuard {
         added++;
       }
     if (writes.length > 0) this.store.setHeldDeletions(writes);
-    const out = ready.filter(
-      (c) => c.type !== 'push-delete' || held.get(c.path)?.confirmed !== false,
+    // Deletions neither held nor confirmed wait while more are still appearing: they go once
+    // the burst has ended (nothing settles any more) and still does not trip the limits, or
+    // once they have waited BURST_MAX_MS.
+    const free = ready.filter(
+      (c): c is PushDelete => c.type === 'push-delete' && !held.has(c.path),
     );
-    return { ready: out, heldFiles: this.heldFiles, added, reason };
+    let waiting: string[] = [];
+    if (burst === undefined || burst.settling === 0) this.burstSince = undefined;
+    else if (free.length > 0) {
+      this.burstSince ??= burst.elapsed;
+      if (burst.elapsed - this.burstSince < BURST_MAX_MS) waiting = free.map((c) => c.path);
+    }
+    const wait = new Set(waiting);
+    const out = ready.filter(
+      (c) =>
+        c.type !== 'push-delete' || (held.get(c.path)?.confirmed !== false && !wait.has(c.path)),
+    );
+    return { ready: out, heldFiles: this.heldFiles, added, reason, waiting };
   }
 }
 

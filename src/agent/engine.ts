@@ -356,10 +356,15 @@ export class SyncEngine {
         this.sendable(planned),
         store.base,
         this.now(),
+        { settling: deferred.held.length, elapsed: this.elapsed() },
       );
       // A folder replaced by a file or a link goes with the deletions of what it held.
       const typed = holdTypeChanges(guarded.ready, planned);
-      hold = { ...deferred, ready: typed.ready, held: [...deferred.held, ...typed.held] };
+      hold = {
+        ...deferred,
+        ready: typed.ready,
+        held: [...deferred.held, ...guarded.waiting, ...typed.held],
+      };
       if (this.pendingHints !== 'all') for (const path of hold.held) this.pendingHints.add(path);
       return hold.ready;
     };

@@ -6,6 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import {
+  BURST_MAX_MS,
   DEFAULT_DELETION_LIMITS,
   DeletionGuard,
   massDeletion,
@@ -186,6 +187,27 @@ describe('DeletionGuard', () => {
     const result = guard.filter([], planned, base, 1);
     expect(result).toMatchObject({ ready: [], heldFiles: 0, added: 0 });
     expect(store.heldDeletions().size).toBe(0);
+  });
+
+  it('keeps settled deletions back while others still settle, up to a limit, not holding them', () => {
+    const base = tree({ '': 1000 });
+    const { store, guard } = guardOn();
+    const planned = deletes(base, filesOf(base, '', 40));
+    const ready = planned.slice(0, 30);
+    // 10 still settle: a burst under way. The 30 wait for it, and are not held.
+    const during = guard.filter(ready, planned, base, 1, { settling: 10, elapsed: 0 });
+    expect(during).toMatchObject({ ready: [], heldFiles: 0 });
+    expect(during.waiting).toHaveLength(30);
+    expect(store.heldDeletions().size).toBe(0);
+    // Still going after BURST_MAX_MS: they go (a steady stream must not wait forever).
+    const late = guard.filter(ready, planned, base, 2, { settling: 10, elapsed: BURST_MAX_MS });
+    expect(late.ready).toEqual(ready);
+    // The burst over (nothing settles any more) and small: all 40 go at once.
+    const over = guard.filter(planned, planned, base, 3, {
+      settling: 0,
+      elapsed: BURST_MAX_MS + 1,
+    });
+    expect(over).toMatchObject({ ready: planned, waiting: [] });
   });
 
   it('lets a few deletions through, and other changes always', () => {

@@ -179,6 +179,37 @@ describe('a folder of 600 files renamed, seen in two halves', () => {
   });
 });
 
+describe('a script deleting steadily, slower than the settle', () => {
+  it('has its deletions judged as the whole they become: nothing sent, all held', async () => {
+    // 40 files every 300 ms: each slice alone is far below the limits, and each has settled
+    // before the script ends. Sent as they settle, most of them would have gone.
+    let clock = 1_700_000_000_000;
+    const now = () => clock;
+    const hub = await startSimHub(now);
+    try {
+      const client = await simAccount(hub, 'alice', 'laptop', true);
+      const ws = await client.createWorkspace('docs');
+      const a = await simDevice(hub, client, ws.id, 'laptop', now, 500);
+      for (let i = 0; i < FILES; i++) await a.fs.writeFile(`/laptop/f${i}.txt`, body(i));
+      clock += 10_000;
+      await a.engine.round();
+      const head = (await client.changes(ws.id, 0)).head;
+      for (let i = 0; i < FILES; i += 40) {
+        const slice = Array.from({ length: 40 }, (_, j) => `f${i + j}.txt`);
+        for (const name of slice) await a.fs.unlink(`/laptop/${name}`);
+        await a.engine.round(slice);
+        clock += 300;
+      }
+      clock += 1_000;
+      const last = await a.engine.syncUntilIdle();
+      expect(last.heldDeletions).toBe(FILES);
+      expect((await client.changes(ws.id, 0)).head).toBe(head);
+    } finally {
+      await hub.close();
+    }
+  });
+});
+
 describe('a state database of the previous version (3)', () => {
   const FIXTURE = resolve(import.meta.dirname, '../fixtures/state-v3.db');
   let dir: string;

@@ -29,7 +29,13 @@ const FILES = 600;
 interface Report {
   inSync: boolean;
   pending: { upload: number };
-  heldDeletions: { files: number; reason: string; paths: string[] } | null;
+  heldDeletions: {
+    files: number;
+    heldByAgent: number;
+    since: number | null;
+    reason: string;
+    paths: string[];
+  } | null;
 }
 
 /** The files of `dir` (but `.tandem`). */
@@ -74,6 +80,18 @@ describe('a mass deletion', () => {
     // 1. Deleted while the agent is stopped: its next start holds them, and says so.
     await removeAll(dirA);
     expect(await filesIn(dirA)).toEqual([]);
+    // Before the agent has looked, status already says they will be held, not sent.
+    const foreseen = await status(dirA, homeA);
+    expect(foreseen.code).not.toBe(0);
+    expect(foreseen.report.heldDeletions).toMatchObject({
+      files: FILES,
+      heldByAgent: 0,
+      since: null,
+    });
+    expect(foreseen.report.pending.upload).toBe(0);
+    expect((await tandem(['status', dirA], { home: homeA })).stdout).toMatch(
+      /^held deletions: 600 files \(.*, held as soon as the agent looks; run/m,
+    );
     const start = await tandem(['sync', dirA, '--once'], { home: homeA });
     expect(start.code).not.toBe(0);
     expect(start.stderr).toMatch(
@@ -82,7 +100,7 @@ describe('a mass deletion', () => {
     const held = await status(dirA, homeA);
     expect(held.code).not.toBe(0);
     expect(held.report.inSync).toBe(false);
-    expect(held.report.heldDeletions).toMatchObject({ files: FILES });
+    expect(held.report.heldDeletions).toMatchObject({ files: FILES, heldByAgent: FILES });
     expect(held.report.heldDeletions!.paths).toHaveLength(FILES);
     expect(held.report.pending.upload).toBe(0); // (held, not waiting for the agent)
     expect(held.stderr).toMatch(/600 local deletion\(s\) are held/);
@@ -111,7 +129,8 @@ describe('a mass deletion', () => {
       });
     // (The first round may see only part of the burst: the rest joins the hold as it is seen.)
     const holding = () => agentA.output().match(/holding \d+ local deletion\(s\)/g)?.length ?? 0;
-    const allHeld = async () => (await status(dirA, homeA)).report.heldDeletions?.files === FILES;
+    const allHeld = async () =>
+      (await status(dirA, homeA)).report.heldDeletions?.heldByAgent === FILES;
     await removeAll(dirA);
     await waitFor(allHeld, {
       what: () => `A to hold the deletions (output: ${agentA.output()})`,
@@ -150,15 +169,13 @@ describe('a mass deletion', () => {
     const done = await status(dirA, homeA);
     expect(done.code, done.stderr).toBe(0);
 
-    // 3. Confirmed with no agent running: the command sends them and exits; B then deletes.
+    // 3. Confirmed with no agent running, none having looked since the deletion: the command
+    // holds them, sends them as confirmed, and exits; B then deletes.
     for (const [name, data] of bytes) await writeFile(join(dirA, name), data);
     await once(dirA, homeA);
     await once(dirB, homeB);
     await sameBytes(dirB);
     await removeAll(dirA);
-    expect((await tandem(['sync', dirA, '--once'], { home: homeA })).code).not.toBe(0);
-    await once(dirB, homeB);
-    await sameBytes(dirB);
     const confirmedStopped = await tandem(['sync', dirA, '--confirm-deletions'], { home: homeA });
     expect(confirmedStopped.code, confirmedStopped.stderr).toBe(0);
     expect(confirmedStopped.stderr).toMatch(/sending 600 held deletion\(s\), as confirmed/);

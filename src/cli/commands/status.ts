@@ -4,7 +4,7 @@ import { lstat, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative, resolve, sep } from 'node:path';
 import { TandemError } from '../../protocol/errors.js';
-import { loadConfig, trustFor } from '../config.js';
+import { deletionLimits, loadConfig, trustFor } from '../config.js';
 import { CliError, jsonOption, printJson, printLine } from '../output.js';
 import type { Problem } from '../../agent/scanner.js';
 import type { HubClient } from '../../agent/hub-client.js';
@@ -87,11 +87,29 @@ export function registerStatusCommands(program: Command): void {
           // (Paths held for an invalid change from the hub are listed as problems instead.)
           isIgnored: (p) => matcher(p) || held(p),
         });
-        // Local deletions the mass-deletion guard holds for the person: reported on their own,
-        // not as waiting uploads (they wait for an answer, not for the agent).
-        const heldRows = [...store.heldDeletions()].filter(([, h]) => !h.confirmed);
+        // Local deletions the mass-deletion guard holds for the person, and those it will hold
+        // when the agent next looks (deleted while it was stopped): reported on their own, not
+        // as waiting uploads (they wait for an answer, not for the agent).
+        const { DeletionGuard } = await import('../../agent/deletion-guard.js');
+        const { StateStore } = await import('../../agent/state-store.js');
+        const agentHolds = store.heldDeletions();
+        const foresight = new StateStore(':memory:');
+        let heldRows;
+        try {
+          foresight.setHeldDeletions(agentHolds);
+          new DeletionGuard(foresight, deletionLimits(config ?? {}, {})).filter(
+            pending.changes,
+            pending.changes,
+            store.base,
+            Date.now(),
+          );
+          heldRows = [...foresight.heldDeletions()].filter(([, h]) => !h.confirmed);
+        } finally {
+          foresight.close();
+        }
         const heldPaths = new Set(heldRows.map(([path]) => path));
         const heldFiles = heldRows.filter(([, h]) => h.kind !== 'dir');
+        const byAgent = heldFiles.filter(([path]) => agentHolds.has(path));
         const counts: Record<string, number> = {};
         for (const change of pending.changes)
           if (change.type !== 'push-delete' || !heldPaths.has(change.path))
@@ -128,7 +146,9 @@ export function registerStatusCommands(program: Command): void {
               : {
                   files: heldFiles.length,
                   reason: heldFiles[0]![1].reason,
-                  since: Math.min(...heldFiles.map(([, h]) => h.since)),
+                  // Of them, those the agent holds already, since when (null: none yet).
+                  heldByAgent: byAgent.length,
+                  since: byAgent.length === 0 ? null : Math.min(...byAgent.map(([, h]) => h.since)),
                   paths: heldFiles.map(([path]) => path),
                 },
           // A viewer's local changes: kept on this device, never sent.
@@ -166,11 +186,17 @@ export function registerStatusCommands(program: Command): void {
         );
         for (const path of report.notUploaded)
           printLine(`not sent:  ${printable(path)}: not uploaded (read-only role)`);
-        if (report.heldDeletions)
+        if (report.heldDeletions) {
+          const h = report.heldDeletions;
+          const when =
+            h.since === null
+              ? 'held as soon as the agent looks'
+              : `since ${new Date(h.since).toISOString()}${h.heldByAgent < h.files ? `; ${h.files - h.heldByAgent} more held as soon as the agent looks` : ''}`;
           printLine(
-            `held deletions: ${report.heldDeletions.files} files (${report.heldDeletions.reason}, since ${new Date(report.heldDeletions.since).toISOString()}; ` +
+            `held deletions: ${h.files} files (${h.reason}, ${when}; ` +
               `run \`tandem sync ${root} --confirm-deletions\` to send them, or \`tandem sync ${root} --restore-held\` to bring them back)`,
           );
+        }
         for (const problem of report.problems)
           printLine(
             `problem:   ${printable(problem.path)}: ${printable(problem.message)}${problem.since === null ? '' : ` (since ${new Date(problem.since).toISOString()})`}`,

@@ -4,7 +4,7 @@
  */
 import { lstat, mkdir, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { SyncEngine, SyncHalted } from '../../agent/engine.js';
+import { SyncEngine, SyncHalted, type RoundResult } from '../../agent/engine.js';
 import {
   isAlive,
   isLinked,
@@ -71,13 +71,6 @@ export async function runSync(dir: string, options: SyncOptions): Promise<void> 
       throw error instanceof StateVersionError ? new CliError(error.message) : error;
     },
   );
-  if (answer && !hasHeld(store, root, answer)) {
-    store.close();
-    await lock.release();
-    return;
-  }
-  // (No agent runs: this one carries the answer out, syncs until settled, and exits.)
-  if (answer) store.setDeletionRequest(answer);
   const log = options.quiet ? () => {} : progress;
   const link = store.link!;
   const engine = new SyncEngine({
@@ -95,6 +88,13 @@ export async function runSync(dir: string, options: SyncOptions): Promise<void> 
   let closed = false;
   try {
     await engine.prepare();
+    if (answer) {
+      // No agent runs: this one carries the answer out, syncs until settled, and exits. With
+      // nothing held yet (deleted while no agent ran: none has looked), it looks first.
+      if (store.heldDeletions().size === 0) await untilIdle(engine);
+      if (!hasHeld(store, root, answer)) return;
+      store.setDeletionRequest(answer);
+    }
     if (options.once || answer)
       await syncOnce(engine, root, link.workspaceName, options.json ?? false);
     else await syncForever(engine, root, config, link.workspaceId, link.workspaceName, log);
@@ -276,13 +276,7 @@ async function syncOnce(
   workspaceName: string,
   json: boolean,
 ): Promise<void> {
-  let result;
-  try {
-    result = await engine.syncUntilIdle(100, 5_000);
-  } catch (error) {
-    if (error instanceof SyncHalted) throw new CliError(error.message, 2);
-    throw error;
-  }
+  const result = await untilIdle(engine);
   // The problems still standing (the feed's, and changes that failed and wait for a retry),
   // and those of the last scan: a folder with any has not settled.
   const stored = [...engine.store.problems].map(([path, p]) => ({
@@ -377,6 +371,16 @@ async function syncForever(
 /** A trace line on stderr, stamped to the millisecond (phases last milliseconds). */
 function traceLine(line: string): void {
   process.stderr.write(`${new Date().toISOString().slice(11, 23)} ${line}\n`);
+}
+
+/** Syncs until a round plans nothing and nothing settles; SyncHalted is said in one line. */
+async function untilIdle(engine: SyncEngine): Promise<RoundResult> {
+  try {
+    return await engine.syncUntilIdle(100, 5_000);
+  } catch (error) {
+    if (error instanceof SyncHalted) throw new CliError(error.message, 2);
+    throw error;
+  }
 }
 
 /** What is held, why, and the two ways out, in one sentence. */

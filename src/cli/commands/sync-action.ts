@@ -476,13 +476,9 @@ async function waitForAgent(
 /** The paths of `paths` that nothing stands at under `root` yet. */
 async function missing(root: string, paths: readonly string[]): Promise<string[]> {
   const out: string[] = [];
-  for (const path of paths)
-    if (
-      !(await lstat(join(root, path)).then(
-        () => true,
-        () => false,
-      ))
-    )
-      out.push(path);
+  for (const path of paths) {
+    const there = await lstat(join(root, path)).catch(() => undefined);
+    if (there === undefined) out.push(path);
+  }
   return out;
 }

@@ -23,6 +23,7 @@ import type { ContentId } from '../core/ids.js';
 import { MAX_CHUNK_BYTES } from '../store/chunk-store.js';
 import { ChunkUploader, EarlyUpload, UPLOAD_BATCH_BYTES } from './chunk-uploader.js';
 import { pullInto } from './pull.js';
+import { DeletionGuard, type DeletionLimits } from './deletion-guard.js';
 import { DeletionHold, type HoldResult } from './deletion-hold.js';
 import { DiskReserve } from './disk-reserve.js';
 import { ContentCache, Executor, type ExecutionResult, type ExecutorOptions } from './executor.js';
@@ -50,6 +51,8 @@ export interface EngineOptions extends Omit<ExecutorOptions, 'now' | 'log' | 'tr
   readonly trace?: (line: string) => void;
   /** How long a local deletion must hold before it is sent (ms; DELETE_SETTLE_MS). */
   readonly deleteSettleMs?: number;
+  /** When a round's local deletions are held for the person to confirm (see DeletionGuard). */
+  readonly deletionLimits?: DeletionLimits;
 }
 
 export interface RoundResult {
@@ -75,6 +78,11 @@ export interface RoundResult {
   readonly problemsDueInMs: number | undefined;
   /** Local changes not sent because this device may only view the workspace. */
   readonly unsent: number;
+  /**
+   * Files whose local deletion the mass-deletion guard holds until the person confirms it
+   * (not counted in `unstable`: they wait for a person, not for time).
+   */
+  readonly heldDeletions: number;
 }
 
 /**
@@ -98,6 +106,9 @@ export class SyncEngine {
   private readonly log: (line: string) => void;
   private readonly executor: Executor;
   private readonly deletions: DeletionHold;
+  private readonly guard: DeletionGuard;
+  /** The held deletions were logged (once while any are held). */
+  private holdLogged = false;
   private readonly problems: PathProblems;
   /** Space kept aside for the state database, for when the disk fills up (see DiskReserve). */
   private readonly reserve: DiskReserve;
@@ -125,6 +136,7 @@ export class SyncEngine {
     this.now = options.now ?? Date.now;
     this.log = options.log ?? (() => {});
     this.deletions = new DeletionHold(options.deleteSettleMs);
+    this.guard = new DeletionGuard(options.store, options.deletionLimits);
     this.problems = new PathProblems(options.store);
     this.reserve = new DiskReserve(
       options.fs,
@@ -265,6 +277,7 @@ export class SyncEngine {
     const t0 = performance.now();
     await this.checkFolder();
     await this.pull();
+    this.answerHeldDeletions();
     const tPulled = performance.now();
     if (hints === undefined) this.pendingHints = 'all';
     else if (this.pendingHints !== 'all') for (const hint of hints) this.pendingHints.add(hint);
@@ -337,9 +350,22 @@ export class SyncEngine {
       problemsDueInMs = waiting.dueInMs;
       if (!deletions) return waiting.ready;
       const deferred = this.deletions.filter(waiting.ready, this.elapsed());
+      // Too many deletions at once wait for the person (after the settle above, so a rename
+      // seen in halves is a move by now; before the type changes, which wait on them).
+      const guarded = this.guard.filter(
+        deferred.ready,
+        this.sendable(planned),
+        store.base,
+        this.now(),
+        { settling: deferred.held.length, elapsed: this.elapsed() },
+      );
       // A folder replaced by a file or a link goes with the deletions of what it held.
-      const typed = holdTypeChanges(deferred.ready, planned);
-      hold = { ...deferred, ready: typed.ready, held: [...deferred.held, ...typed.held] };
+      const typed = holdTypeChanges(guarded.ready, planned);
+      hold = {
+        ...deferred,
+        ready: typed.ready,
+        held: [...deferred.held, ...guarded.waiting, ...typed.held],
+      };
       if (this.pendingHints !== 'all') for (const path of hold.held) this.pendingHints.add(path);
       return hold.ready;
     };
@@ -395,6 +421,8 @@ export class SyncEngine {
     }
     // (Let go when the disk filled up: taken again once there is room.)
     if (this.reserve.released) await this.reserve.keep();
+    const heldDeletions = this.guard.heldFiles;
+    this.logHeldDeletions(heldDeletions);
     const held = hold?.held.length ?? 0;
     const waits: number[] = [];
     if (scan.unstable.size > 0) waits.push(scan.settlesInMs ?? UNSTABLE_RETRY_MS);
@@ -409,7 +437,53 @@ export class SyncEngine {
       problems: this.problems.count,
       problemsDueInMs,
       unsent,
+      heldDeletions,
     };
+  }
+
+  /** Files whose deletion the mass-deletion guard holds, unconfirmed. */
+  get heldDeletions(): number {
+    return this.guard.heldFiles;
+  }
+
+  /** Why they are held, in words, if any are. */
+  get heldReason(): string | undefined {
+    return this.guard.heldReason;
+  }
+
+  /**
+   * Carries out the person's answer to the held deletions, if one is waiting in the state
+   * database (written by `tandem sync DIR --confirm-deletions` or `--restore-held`, maybe
+   * while this agent runs): confirmed, this round sends them; restored, their base is
+   * forgotten, so this round downloads them from the hub.
+   */
+  private answerHeldDeletions(): void {
+    const answer = this.options.store.takeDeletionRequest();
+    if (!answer) return;
+    this.guard.reload();
+    this.holdLogged = false;
+    const n = answer.paths.length;
+    this.log(
+      answer.request === 'confirm'
+        ? `sending ${n} held deletion(s), as confirmed`
+        : `bringing back from the hub ${n} path(s) whose deletion was held`,
+    );
+  }
+
+  /** Says once, while deletions are held, how many and why, and what the person can do. */
+  private logHeldDeletions(files: number): void {
+    if (files === 0) {
+      this.holdLogged = false;
+      return;
+    }
+    if (this.holdLogged) return;
+    this.holdLogged = true;
+    const root = this.options.root;
+    this.log(
+      `holding ${files} local deletion(s): ${this.guard.heldReason ?? 'too many files deleted at once'}; ` +
+        `nothing is deleted on the hub or other devices until you run \`tandem sync ${root} --confirm-deletions\` ` +
+        `(or \`tandem sync ${root} --restore-held\` to bring the files back from the hub)`,
+    );
   }
 
   /** The changes this device may make: all, or for a viewer none that writes to the hub. */

@@ -282,7 +282,8 @@ export async function lockFolder(root: string): Promise<FolderLock | { heldBy: n
   throw new Error(`cannot take the lock ${file}`);
 }
 
-function isAlive(pid: number): boolean {
+/** True while process `pid` runs (the holder of a lock, say). */
+export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

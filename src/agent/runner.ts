@@ -30,6 +30,12 @@ export interface RunnerOptions {
 /** A full scan this long after the last activity catches any event the watcher missed. */
 const SETTLE_SCAN_MS = 2_000;
 
+/**
+ * While deletions are held, how often to look in the state database for the person's answer
+ * (`tandem sync DIR --confirm-deletions` / `--restore-held`, run beside this agent).
+ */
+export const ANSWER_POLL_MS = 500;
+
 const FATAL_CODES = new Set([
   'UNAUTHENTICATED',
   'DEVICE_REVOKED',
@@ -97,6 +103,15 @@ export class SyncRunner {
     });
     this.events.start();
     const rescan = setInterval(this.pokeAll, this.options.rescanMs ?? 5 * 60_000);
+    // (A SELECT on a small table, and only while deletions are held.)
+    const answers = setInterval(() => {
+      const { engine } = this.options;
+      try {
+        if (engine.heldDeletions > 0 && engine.store.deletionRequest !== undefined) this.poke();
+      } catch {
+        // (The database cannot be read now: the next round says why.)
+      }
+    }, ANSWER_POLL_MS);
     try {
       while (!this.stopping) {
         if (!this.dirty) await this.sleepUntilPoked();
@@ -111,6 +126,7 @@ export class SyncRunner {
       }
     } finally {
       clearInterval(rescan);
+      clearInterval(answers);
       clearInterval(this.fallbackScan);
       if (this.timer) clearTimeout(this.timer);
       if (this.settleTimer) clearTimeout(this.settleTimer);
@@ -276,9 +292,15 @@ export class SyncRunner {
           result.unsent > 0
             ? `; ${result.unsent} local change(s) not uploaded (view-only access)`
             : '';
+        const but = [
+          ...(result.problems > 0 ? [`${result.problems} path(s) with problems`] : []),
+          ...(result.heldDeletions > 0
+            ? [`${result.heldDeletions} local deletion(s) held until confirmed`]
+            : []),
+        ];
         log(
-          result.problems > 0
-            ? `up to date (seq ${engine.store.cursor}) but for ${result.problems} path(s) with problems${unsent}: see \`tandem status ${this.options.root}\``
+          but.length > 0
+            ? `up to date (seq ${engine.store.cursor}) but for ${but.join(' and ')}${unsent}: see \`tandem status ${this.options.root}\``
             : `up to date (seq ${engine.store.cursor})${unsent}`,
         );
       }

@@ -84,6 +84,24 @@ export interface StoredProblem {
 }
 
 /**
+ * A local deletion the mass-deletion guard holds back (see DeletionGuard): not sent until the
+ * person confirms it (`confirmed`), or forgotten when the file is brought back.
+ */
+export interface HeldDeletion {
+  readonly kind: Entry['kind'];
+  /** Why the round's deletions were held, in words (for the log and `tandem status`). */
+  readonly reason: string;
+  /** When it was first held (ms since the epoch). */
+  readonly since: number;
+  /** The person confirmed it (`tandem sync DIR --confirm-deletions`): send it. */
+  readonly confirmed: boolean;
+}
+
+/** What `tandem sync DIR --confirm-deletions` / `--restore-held` asks of the agent. */
+export const DELETION_REQUESTS = ['confirm', 'restore'] as const;
+export type DeletionRequest = (typeof DELETION_REQUESTS)[number];
+
+/**
  * The schema, one migration per version (`PRAGMA user_version`), each run once in its own
  * transaction. Version 1 is the schema exactly as the release before versions created it (it
  * left user_version at 0, so a database with tables and version 0 is at version 1); a new
@@ -103,6 +121,9 @@ CREATE INDEX IF NOT EXISTS decisions_path ON decisions (path, id);`,
   // before: their files are hashed again once, on the next scan).
   `ALTER TABLE hashes ADD COLUMN mtime_ns INTEGER;
 ALTER TABLE hashes ADD COLUMN ctime_ns INTEGER;`,
+  // 4: local deletions held back by the mass-deletion guard until the person confirms them
+  // (or has them restored from the hub); see DeletionGuard.
+  `CREATE TABLE held_deletions (path TEXT PRIMARY KEY, kind TEXT NOT NULL, reason TEXT NOT NULL, since INTEGER NOT NULL, confirmed INTEGER NOT NULL DEFAULT 0);`,
 ];
 
 /** The schema version this code writes. */
@@ -322,6 +343,78 @@ export class StateStore {
     if (since === undefined)
       this.sql('DELETE FROM meta WHERE key = ?').run('hub_unreachable_since');
     else this.setMeta('hub_unreachable_since', String(since));
+  }
+
+  // Deletions held by the mass-deletion guard, and the person's answer to them. Read from the
+  // database each time, not memory: `tandem sync DIR --confirm-deletions` writes the answer
+  // through its own connection while an agent runs, and waits on the agent's writes.
+
+  /** The held deletions, by path (confirmed ones included until they are sent). */
+  heldDeletions(): Map<string, HeldDeletion> {
+    const rows = this.sql(
+      'SELECT path, kind, reason, since, confirmed FROM held_deletions ORDER BY path',
+    ).all() as {
+      path: string;
+      kind: Entry['kind'];
+      reason: string;
+      since: number;
+      confirmed: number;
+    }[];
+    return new Map(
+      rows.map((r) => [
+        r.path,
+        { kind: r.kind, reason: r.reason, since: r.since, confirmed: r.confirmed !== 0 },
+      ]),
+    );
+  }
+
+  /** Records (or, with undefined, forgets) held deletions, in one transaction. */
+  setHeldDeletions(changes: Iterable<[string, HeldDeletion | undefined]>): void {
+    const upsert = this.sql(
+      'INSERT OR REPLACE INTO held_deletions (path, kind, reason, since, confirmed) VALUES (?, ?, ?, ?, ?)',
+    );
+    const remove = this.sql('DELETE FROM held_deletions WHERE path = ?');
+    this.db.transaction(() => {
+      for (const [path, held] of changes) {
+        if (held) upsert.run(path, held.kind, held.reason, held.since, held.confirmed ? 1 : 0);
+        else remove.run(path);
+      }
+    })();
+  }
+
+  /** The person's pending answer to the held deletions, if any. */
+  get deletionRequest(): DeletionRequest | undefined {
+    const value = this.meta('deletion_request');
+    return DELETION_REQUESTS.find((r) => r === value);
+  }
+
+  /** Records the person's answer, for the agent's next round (or, undefined, withdraws it). */
+  setDeletionRequest(request: DeletionRequest | undefined): void {
+    if (request === undefined) this.sql('DELETE FROM meta WHERE key = ?').run('deletion_request');
+    else this.setMeta('deletion_request', request);
+  }
+
+  /**
+   * Takes the pending answer and carries it out in one transaction: `confirm` marks every
+   * held deletion confirmed (the round sends them); `restore` forgets the base of every held
+   * path and the holds, so the planner downloads the hub's version again (the hub still has
+   * them: their deletions were never sent). Returns the answer taken and the paths it was
+   * about, or undefined when none was pending.
+   */
+  takeDeletionRequest(): { request: DeletionRequest; paths: string[] } | undefined {
+    return this.db.transaction(() => {
+      const request = this.deletionRequest;
+      if (request === undefined) return undefined;
+      this.setDeletionRequest(undefined);
+      const held = this.heldDeletions();
+      const paths = [...held.keys()];
+      if (request === 'confirm') this.sql('UPDATE held_deletions SET confirmed = 1').run();
+      else {
+        for (const path of paths) this.setBase(path, undefined);
+        this.sql('DELETE FROM held_deletions').run();
+      }
+      return { request, paths };
+    })();
   }
 
   // Link and cursor.

@@ -5,6 +5,11 @@
 import { chmod, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
+import {
+  DEFAULT_DELETION_LIMITS,
+  MIN_MAX_FILES,
+  type DeletionLimits,
+} from '../agent/deletion-guard.js';
 import { hubTrust, type HubTrust } from '../agent/hub-trust.js';
 import { parseFingerprint } from '../core/fingerprint.js';
 import { CliError } from './output.js';
@@ -22,6 +27,15 @@ export interface DeviceConfig {
    * system's CAs decide.
    */
   readonly fingerprint?: string;
+  /**
+   * The mass-deletion guard's limits for this device's folders (see DeletionGuard): hold a
+   * round's local deletions when more than `maxDeletions` files (default 500), or more than
+   * `maxDeletionPercent` percent of the files of the tree or of a top-level folder (default
+   * 50; 100: never by share), would go at once. Set by hand; `tandem sync --max-deletions`
+   * and `--max-deletion-percent` override them for one run.
+   */
+  readonly maxDeletions?: number;
+  readonly maxDeletionPercent?: number;
 }
 
 export function tandemHome(): string {
@@ -79,4 +93,45 @@ export function trustFor(config: DeviceConfig, hub: string = config.server): Hub
       `the fingerprint in ${configPath()} is not valid (${JSON.stringify(config.fingerprint)}): run \`tandem login --server ${config.server} --fingerprint SHA256:...\` again`,
     );
   return hubTrust(hub, pin);
+}
+
+/**
+ * The mass-deletion guard's limits: the command line's, else the config file's, else the
+ * defaults. Throws a CliError for a value out of range (at least MIN_MAX_FILES files; a
+ * percentage above 0 and at most 100), naming where it came from.
+ */
+export function deletionLimits(
+  config: Pick<DeviceConfig, 'maxDeletions' | 'maxDeletionPercent'>,
+  options: { maxDeletions?: string; maxDeletionPercent?: string },
+): DeletionLimits {
+  const pick = (
+    flag: string,
+    key: string,
+    given: string | undefined,
+    stored: number | undefined,
+  ): { value: number; from: string } | undefined => {
+    if (given !== undefined)
+      return { value: given.trim() === '' ? NaN : Number(given), from: flag };
+    if (stored !== undefined) return { value: Number(stored), from: `"${key}" in ${configPath()}` };
+    return undefined;
+  };
+  const files = pick('--max-deletions', 'maxDeletions', options.maxDeletions, config.maxDeletions);
+  if (files && (!Number.isSafeInteger(files.value) || files.value < MIN_MAX_FILES))
+    throw new CliError(
+      `${files.from} must be a whole number of files, at least ${MIN_MAX_FILES} (default ${DEFAULT_DELETION_LIMITS.maxFiles})`,
+    );
+  const share = pick(
+    '--max-deletion-percent',
+    'maxDeletionPercent',
+    options.maxDeletionPercent,
+    config.maxDeletionPercent,
+  );
+  if (share && (!Number.isFinite(share.value) || share.value <= 0 || share.value > 100))
+    throw new CliError(
+      `${share.from} must be a percentage above 0 and at most 100 (default ${DEFAULT_DELETION_LIMITS.maxShare * 100})`,
+    );
+  return {
+    maxFiles: files?.value ?? DEFAULT_DELETION_LIMITS.maxFiles,
+    maxShare: share ? share.value / 100 : DEFAULT_DELETION_LIMITS.maxShare,
+  };
 }

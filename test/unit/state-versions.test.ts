@@ -49,8 +49,8 @@ describe('state database versions', () => {
     }
   };
 
-  it('is at version 3: the schema of version 1, the problems table, and ns times of hashes', () => {
-    expect(STATE_VERSION).toBe(3);
+  it('is at version 4: the schema of version 1, the problems table, ns times of hashes, held deletions', () => {
+    expect(STATE_VERSION).toBe(4);
   });
 
   it('opens a database of the release before versions with the same trees, and can record a problem', () => {
@@ -88,8 +88,9 @@ describe('state database versions', () => {
     expect(store.decisions('notes/todo.txt', 10)).toHaveLength(1);
     expect(store.problems.size).toBe(0);
     store.setProblem('notes/todo.txt', { kind: 'apply', message: 'EIO', since: 5 });
+    expect(store.heldDeletions().size).toBe(0);
     store.close();
-    expect(version(db)).toBe(3);
+    expect(version(db)).toBe(4);
 
     const reopened = new StateStore(db);
     expect(reopened.problems.get('notes/todo.txt')).toEqual({
@@ -118,8 +119,9 @@ describe('state database versions', () => {
         d.close();
       }
     };
-    expect(schema(db)).toHaveLength(schema(copyOfFixture()).length + 2); // problems + its index
-    expect(version(db)).toBe(3);
+    // problems, held_deletions, and the index of each
+    expect(schema(db)).toHaveLength(schema(copyOfFixture()).length + 4);
+    expect(version(db)).toBe(4);
   });
 
   it('creates a new database at the latest version', () => {
@@ -132,13 +134,15 @@ describe('state database versions', () => {
   it('refuses a database of a newer version with a clear message, and leaves it alone', () => {
     const db = copyOfFixture();
     const raw = new Database(db);
-    raw.pragma('user_version = 4');
+    raw.pragma(`user_version = ${STATE_VERSION + 1}`);
     raw.exec('CREATE TABLE future (x)');
     raw.close();
     const before = readFileSync(db);
     expect(() => new StateStore(db)).toThrow(StateVersionError);
     expect(() => new StateStore(db)).toThrow(
-      /written by a newer version of Tandem \(state version 4; this one reads up to 3\): upgrade Tandem/,
+      new RegExp(
+        `written by a newer version of Tandem \\(state version ${STATE_VERSION + 1}; this one reads up to ${STATE_VERSION}\\): upgrade Tandem`,
+      ),
     );
     expect(readFileSync(db).equals(before)).toBe(true);
   });

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join, relative, resolve, sep } from 'node:path';
 import { legacyModes } from '../../core/entry.js';
 import { TandemError } from '../../protocol/errors.js';
-import { loadConfig, trustFor } from '../config.js';
+import { deletionLimits, loadConfig, trustFor } from '../config.js';
 import { CliError, jsonOption, printJson, printLine } from '../output.js';
 import type { Problem } from '../../agent/scanner.js';
 import type { HubClient } from '../../agent/hub-client.js';
@@ -91,8 +91,33 @@ export function registerStatusCommands(program: Command): void {
           // (Paths held for an invalid change from the hub are listed as problems instead.)
           isIgnored: (p) => matcher(p) || held(p),
         });
+        // Local deletions the mass-deletion guard holds for the person, and those it will hold
+        // when the agent next looks (deleted while it was stopped): reported on their own, not
+        // as waiting uploads (they wait for an answer, not for the agent).
+        const { DeletionGuard } = await import('../../agent/deletion-guard.js');
+        const { StateStore } = await import('../../agent/state-store.js');
+        const agentHolds = store.heldDeletions();
+        const foresight = new StateStore(':memory:');
+        let heldRows;
+        try {
+          foresight.setHeldDeletions(agentHolds);
+          new DeletionGuard(foresight, deletionLimits(config ?? {}, {})).filter(
+            pending.changes,
+            pending.changes,
+            store.base,
+            Date.now(),
+          );
+          heldRows = [...foresight.heldDeletions()].filter(([, h]) => !h.confirmed);
+        } finally {
+          foresight.close();
+        }
+        const heldPaths = new Set(heldRows.map(([path]) => path));
+        const heldFiles = heldRows.filter(([, h]) => h.kind !== 'dir');
+        const byAgent = heldFiles.filter(([path]) => agentHolds.has(path));
         const counts: Record<string, number> = {};
-        for (const change of pending.changes) counts[change.type] = (counts[change.type] ?? 0) + 1;
+        for (const change of pending.changes)
+          if (change.type !== 'push-delete' || !heldPaths.has(change.path))
+            counts[change.type] = (counts[change.type] ?? 0) + 1;
         const reachable = hubError === undefined;
         const report = {
           folder: root,
@@ -118,6 +143,18 @@ export function registerStatusCommands(program: Command): void {
             writing: scan.unstable.size,
           },
           problems: problemsOf(store.problems, scan.problems),
+          // Held until `tandem sync DIR --confirm-deletions` (or `--restore-held`).
+          heldDeletions:
+            heldFiles.length === 0
+              ? null
+              : {
+                  files: heldFiles.length,
+                  reason: heldFiles[0]![1].reason,
+                  // Of them, those the agent holds already, since when (null: none yet).
+                  heldByAgent: byAgent.length,
+                  since: byAgent.length === 0 ? null : Math.min(...byAgent.map(([, h]) => h.since)),
+                  paths: heldFiles.map(([path]) => path),
+                },
           // A viewer's local changes: kept on this device, never sent.
           readOnly: viewer,
           notUploaded: viewer
@@ -153,6 +190,17 @@ export function registerStatusCommands(program: Command): void {
         );
         for (const path of report.notUploaded)
           printLine(`not sent:  ${printable(path)}: not uploaded (read-only role)`);
+        if (report.heldDeletions) {
+          const h = report.heldDeletions;
+          const when =
+            h.since === null
+              ? 'held as soon as the agent looks'
+              : `since ${new Date(h.since).toISOString()}${h.heldByAgent < h.files ? `; ${h.files - h.heldByAgent} more held as soon as the agent looks` : ''}`;
+          printLine(
+            `held deletions: ${h.files} files (${h.reason}, ${when}; ` +
+              `run \`tandem sync ${root} --confirm-deletions\` to send them, or \`tandem sync ${root} --restore-held\` to bring them back)`,
+          );
+        }
         for (const problem of report.problems)
           printLine(
             `problem:   ${printable(problem.path)}: ${printable(problem.message)}${problem.since === null ? '' : ` (since ${new Date(problem.since).toISOString()})`}`,
@@ -249,16 +297,19 @@ async function lookAhead(
 
 /**
  * Why a folder is not in sync with the hub, in words, from its report: none when it is. A
- * viewer's local changes count once, as not uploaded, not again as waiting.
+ * viewer's local changes count once, as not uploaded, not again as waiting; held deletions
+ * are a reason of their own, with the two ways out.
  */
 function notInSyncBecause(report: {
+  folder: string;
   hubReachable: boolean;
   hubError: string | null;
   pending: { upload: number; download: number | null; conflicts: number; writing: number };
   problems: readonly unknown[];
   notUploaded: readonly string[];
+  heldDeletions: { files: number; reason: string } | null;
 }): string[] {
-  const { pending: p, notUploaded, problems } = report;
+  const { pending: p, notUploaded, problems, heldDeletions: held, folder } = report;
   const why: string[] = [];
   if (!report.hubReachable) why.push(`the hub is unreachable (${report.hubError})`);
   if (notUploaded.length > 0)
@@ -267,6 +318,10 @@ function notInSyncBecause(report: {
     );
   const waiting = p.upload + (p.download ?? 0) + p.conflicts + p.writing;
   if (waiting > notUploaded.length) why.push('changes are waiting (see pending)');
+  if (held)
+    why.push(
+      `${held.files} local deletion(s) are held (${held.reason}): run \`tandem sync ${folder} --confirm-deletions\` to send them, or \`tandem sync ${folder} --restore-held\` to bring them back`,
+    );
   if (problems.length > 0)
     why.push(
       `${problems.length} problem(s): each must be fixed (or the hub must send a valid version) before it syncs`,

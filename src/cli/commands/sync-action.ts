@@ -2,10 +2,11 @@
  * What `tandem sync DIR` does (loaded only when it runs): link DIR on first use, then sync
  * until Ctrl-C, or with --once until DIR and the hub agree.
  */
-import { mkdir, stat } from 'node:fs/promises';
-import { resolve } from 'node:path';
-import { SyncEngine, SyncHalted } from '../../agent/engine.js';
+import { lstat, mkdir, stat } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { SyncEngine, SyncHalted, type RoundResult } from '../../agent/engine.js';
 import {
+  isAlive,
   isLinked,
   lockFolder,
   moveDamagedState,
@@ -24,12 +25,13 @@ import { SyncRunner } from '../../agent/runner.js';
 import {
   isDamageError,
   StateVersionError,
+  type DeletionRequest,
   type LinkInfo,
   type StateStore,
 } from '../../agent/state-store.js';
 import { NodeFileSystem } from '../../fs/node-file-system.js';
 import { TandemError } from '../../protocol/errors.js';
-import { requireConfig, trustFor, type DeviceConfig } from '../config.js';
+import { deletionLimits, requireConfig, trustFor, type DeviceConfig } from '../config.js';
 import { CliError, printJson, progress } from '../output.js';
 import { resolveWorkspace } from './workspace.js';
 
@@ -38,11 +40,31 @@ export interface SyncOptions {
   once?: boolean;
   json?: boolean;
   quiet?: boolean;
+  confirmDeletions?: boolean;
+  restoreHeld?: boolean;
+  maxDeletions?: string;
+  maxDeletionPercent?: string;
 }
+
+/** How long `--confirm-deletions` / `--restore-held` wait for a running agent to answer. */
+const ANSWER_WAIT_MS = 120_000;
 
 export async function runSync(dir: string, options: SyncOptions): Promise<void> {
   const root = resolve(dir);
   const config = await requireConfig();
+  if (options.confirmDeletions && options.restoreHeld)
+    throw new CliError('--confirm-deletions and --restore-held cannot go together: choose one');
+  const answer: DeletionRequest | undefined = options.confirmDeletions
+    ? 'confirm'
+    : options.restoreHeld
+      ? 'restore'
+      : undefined;
+  const limits = deletionLimits(config, options);
+  if (answer && (await isLinked(root))) {
+    // An agent runs on the folder: leave the answer in its state database, and wait for it.
+    const agent = await runningAgent(root);
+    if (agent !== undefined) return await answerRunningAgent(root, answer, agent);
+  }
   const { store, lock } = await linkFolder(root, config, options.workspace).catch(
     (error: unknown) => {
       // (A database of a newer Tandem: say so in one line, as for any other refusal.)
@@ -59,13 +81,22 @@ export async function runSync(dir: string, options: SyncOptions): Promise<void> 
     workspaceId: link.workspaceId,
     deviceName: config.deviceName,
     log,
+    deletionLimits: limits,
     // Asked for explicitly, so traced even with --quiet.
     ...(process.env.TANDEM_TRACE === '1' ? { trace: traceLine } : {}),
   });
   let closed = false;
   try {
     await engine.prepare();
-    if (options.once) await syncOnce(engine, root, link.workspaceName, options.json ?? false);
+    if (answer) {
+      // No agent runs: this one carries the answer out, syncs until settled, and exits. With
+      // nothing held yet (deleted while no agent ran: none has looked), it looks first.
+      if (store.heldDeletions().size === 0) await untilIdle(engine);
+      if (!hasHeld(store, root, answer)) return;
+      store.setDeletionRequest(answer);
+    }
+    if (options.once || answer)
+      await syncOnce(engine, root, link.workspaceName, options.json ?? false);
     else await syncForever(engine, root, config, link.workspaceId, link.workspaceName, log);
   } catch (error) {
     if (!isDamageError(error)) throw error;
@@ -149,6 +180,14 @@ async function linkFolder(
     await lock.release();
     throw error;
   }
+}
+
+/** The pid of the agent that holds DIR's lock, or undefined when none runs. */
+async function runningAgent(root: string): Promise<number | undefined> {
+  const lock = await lockFolder(root);
+  if ('heldBy' in lock) return lock.heldBy;
+  await lock.release();
+  return undefined;
 }
 
 async function takeLock(root: string): Promise<FolderLock> {
@@ -237,13 +276,7 @@ async function syncOnce(
   workspaceName: string,
   json: boolean,
 ): Promise<void> {
-  let result;
-  try {
-    result = await engine.syncUntilIdle(100, 5_000);
-  } catch (error) {
-    if (error instanceof SyncHalted) throw new CliError(error.message, 2);
-    throw error;
-  }
+  const result = await untilIdle(engine);
   // The problems still standing (the feed's, and changes that failed and wait for a retry),
   // and those of the last scan: a folder with any has not settled.
   const stored = [...engine.store.problems].map(([path, p]) => ({
@@ -259,7 +292,11 @@ async function syncOnce(
       .map((p) => ({ ...p, since: null })),
   ];
   const settled =
-    result.planned === 0 && result.unstable === 0 && stored.length === 0 && result.unsent === 0;
+    result.planned === 0 &&
+    result.unstable === 0 &&
+    stored.length === 0 &&
+    result.unsent === 0 &&
+    result.heldDeletions === 0;
   if (json)
     printJson({
       folder: root,
@@ -267,9 +304,14 @@ async function syncOnce(
       seq: engine.store.cursor,
       settled,
       notUploaded: result.unsent,
+      heldDeletions: result.heldDeletions,
       problems,
     });
   if (!settled) {
+    if (result.heldDeletions > 0)
+      throw new CliError(
+        `${root} did not settle with the hub: ${heldSentence(root, result.heldDeletions, engine.heldReason)}`,
+      );
     const detail = problems
       .slice(0, 3)
       .map((p) => `${p.path}: ${p.message}`)
@@ -329,4 +371,114 @@ async function syncForever(
 /** A trace line on stderr, stamped to the millisecond (phases last milliseconds). */
 function traceLine(line: string): void {
   process.stderr.write(`${new Date().toISOString().slice(11, 23)} ${line}\n`);
+}
+
+/** Syncs until a round plans nothing and nothing settles; SyncHalted is said in one line. */
+async function untilIdle(engine: SyncEngine): Promise<RoundResult> {
+  try {
+    return await engine.syncUntilIdle(100, 5_000);
+  } catch (error) {
+    if (error instanceof SyncHalted) throw new CliError(error.message, 2);
+    throw error;
+  }
+}
+
+/** What is held, why, and the two ways out, in one sentence. */
+function heldSentence(root: string, files: number, reason: string | undefined): string {
+  return (
+    `${files} local deletion(s) are held${reason === undefined ? '' : ` (${reason})`}; ` +
+    `run \`tandem sync ${root} --confirm-deletions\` to send them, or \`tandem sync ${root} --restore-held\` to bring the files back from the hub`
+  );
+}
+
+/** True when deletions are held; else says there is nothing to answer. */
+function hasHeld(store: StateStore, root: string, answer: DeletionRequest): boolean {
+  if (store.heldDeletions().size > 0) return true;
+  process.stderr.write(
+    `no deletions are held in ${root}: nothing to ${answer === 'confirm' ? 'confirm' : 'restore'} (see \`tandem status ${root}\`)\n`,
+  );
+  return false;
+}
+
+/**
+ * Leaves the person's answer in the state database of the agent (pid `agent`) that syncs
+ * `root`, which takes it within a second and carries it out, and waits until it has: until
+ * no deletion is held any more, and, for a restore, until every held file is back on disk.
+ * Throws a CliError saying what happened when the agent stops first, or does not finish in
+ * ANSWER_WAIT_MS (the answer stays recorded for it in both cases).
+ */
+async function answerRunningAgent(
+  root: string,
+  answer: DeletionRequest,
+  agent: number,
+): Promise<void> {
+  // (Opened, never rebuilt: it is the running agent's database.)
+  let store: StateStore;
+  try {
+    store = await openFolderState(root, false);
+  } catch (error) {
+    if (error instanceof StateDamaged || error instanceof StateVersionError)
+      throw new CliError(
+        `cannot leave the answer for the tandem sync running on ${root} (pid ${agent}): ${error.message}`,
+      );
+    throw error;
+  }
+  try {
+    await waitForAgent(store, root, answer, agent);
+  } finally {
+    store.close();
+  }
+}
+
+async function waitForAgent(
+  store: StateStore,
+  root: string,
+  answer: DeletionRequest,
+  agent: number,
+): Promise<void> {
+  if (!hasHeld(store, root, answer)) return;
+  const held = store.heldDeletions();
+  const files = [...held].filter(([, h]) => h.kind !== 'dir').map(([path]) => path);
+  store.setDeletionRequest(answer);
+  process.stderr.write(
+    `asked the tandem sync running on ${root} (pid ${agent}) to ${answer === 'confirm' ? 'send' : 'bring back'} ${files.length} held file(s); waiting for it...\n`,
+  );
+  const deadline = Date.now() + ANSWER_WAIT_MS;
+  let notBack = files;
+  for (;;) {
+    const taken = store.deletionRequest === undefined;
+    if (taken) {
+      // (Only what was held when asked: deletions held since wait for an answer of their own.)
+      const now = store.heldDeletions();
+      const left = [...held.keys()].filter((path) => now.has(path)).length;
+      if (answer === 'restore' && left === 0) notBack = await missing(root, notBack);
+      if (left === 0 && (answer === 'confirm' || notBack.length === 0)) break;
+    } else if (!isAlive(agent))
+      throw new CliError(
+        `the tandem sync on ${root} (pid ${agent}) stopped before it took the answer; it is kept, and the next \`tandem sync ${root}\` carries it out`,
+      );
+    if (Date.now() > deadline)
+      throw new CliError(
+        taken
+          ? `the tandem sync on ${root} (pid ${agent}) took the answer but has not finished in ${ANSWER_WAIT_MS / 1000} s ` +
+              `(${answer === 'restore' ? `${notBack.length} file(s) not back yet` : `${store.heldDeletions().size} deletion(s) not sent yet`}; is the hub reachable?): see \`tandem status ${root}\``
+          : `the tandem sync on ${root} (pid ${agent}) has not taken the answer in ${ANSWER_WAIT_MS / 1000} s (busy with a long round?); it is kept, and carried out when it does: see \`tandem status ${root}\``,
+      );
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  process.stderr.write(
+    answer === 'confirm'
+      ? `sent ${files.length} held deletion(s) from ${root}\n`
+      : `brought back ${files.length} held file(s) to ${root} from the hub\n`,
+  );
+}
+
+/** The paths of `paths` that nothing stands at under `root` yet. */
+async function missing(root: string, paths: readonly string[]): Promise<string[]> {
+  const out: string[] = [];
+  for (const path of paths) {
+    const there = await lstat(join(root, path)).catch(() => undefined);
+    if (there === undefined) out.push(path);
+  }
+  return out;
 }

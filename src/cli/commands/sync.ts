@@ -14,6 +14,22 @@ export function registerSyncCommand(program: Command): void {
     .option('--workspace <name>', 'the workspace to link DIR to (needed the first time)')
     .option('--once', 'sync until DIR and the hub agree, then exit')
     .option('--quiet', 'do not log each file on stderr')
+    .option(
+      '--confirm-deletions',
+      'send the local deletions held as too many at once (see `tandem status DIR`), then exit',
+    )
+    .option(
+      '--restore-held',
+      'bring the files whose deletion is held back from the hub instead, then exit',
+    )
+    .option(
+      '--max-deletions <n>',
+      'hold local deletions of more than N files at once for confirmation (default 500)',
+    )
+    .option(
+      '--max-deletion-percent <p>',
+      'hold them too when more than P% of the files of the folder or of a top-level folder would go (default 50)',
+    )
     .addOption(jsonOption())
     .action(async (dir: string, options: SyncOptions) => {
       const { runSync } = await import('./sync-action.js');

@@ -169,6 +169,11 @@ describe('two devices stay identical', () => {
     const original = randomBytes(24 * MiB);
     await writeFile(join(dirA, 'big.bin'), original);
     await waitFor(sameBytes(join(dirB, 'big.bin'), original), { what: () => 'big.bin on B' });
+    // (And recorded there: the bytes are in place a moment before B's state knows their
+    // chunks, and an edit announced within that moment would be fetched whole.)
+    await waitFor(() => agentB.output().includes('received big.bin'), {
+      what: () => `B to record big.bin\n${agentB.output()}`,
+    });
     const before = await stats();
     // 1 MiB overwritten in the middle, 100 bytes inserted earlier (shifting what follows), and
     // the last 4 MiB moved to the front: B must rebuild every unchanged chunk from its own

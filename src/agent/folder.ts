@@ -183,6 +183,14 @@ export async function rebuildFolderState(
   link: LinkInfo,
 ): Promise<{ store: StateStore; movedTo: string | undefined }> {
   const movedTo = await moveDamagedState(root);
+  return { store: await createFolderState(root, link), movedTo };
+}
+
+/**
+ * Creates the state of a folder linked by `link` (the lock held): `.tandem/state.db` with the
+ * link, and its copy in `.tandem/link.json`.
+ */
+export async function createFolderState(root: string, link: LinkInfo): Promise<StateStore> {
   const store = await openFolderState(root, true);
   try {
     store.setLink(link);
@@ -191,7 +199,7 @@ export async function rebuildFolderState(
     store.close();
     throw error;
   }
-  return { store, movedTo };
+  return store;
 }
 
 /** Walks up from `path` to the synced folder that holds it. */

@@ -15,7 +15,9 @@ import { afterEach, describe, expect, it } from 'vitest';
 import {
   background,
   startHub,
+  statusOf,
   stopAll,
+  syncOnce,
   tandem,
   tempDir,
   twoDevices,
@@ -52,14 +54,8 @@ describe('a mass deletion', () => {
     const root = await tempDir();
     const dirA = join(root, 'A');
     const dirB = join(root, 'B');
-    const once = async (dir: string, home: string, extra: string[] = []) => {
-      const result = await tandem(['sync', dir, ...extra, '--once'], { home });
-      expect(result.code, result.stderr).toBe(0);
-    };
-    const status = async (dir: string, home: string) => {
-      const result = await tandem(['status', dir, '--json'], { home });
-      return { ...result, report: JSON.parse(result.stdout) as Report };
-    };
+    const once = syncOnce;
+    const status = (dir: string, home: string) => statusOf<Report>(dir, home);
     // 600 small files, each with bytes of its own.
     const bytes = new Map<string, Buffer>();
     await mkdir(dirA);

@@ -15,6 +15,7 @@ import {
   hubStats,
   startHub,
   stopAll,
+  syncOnce,
   tandem,
   tempDir,
   treeOf,
@@ -49,11 +50,7 @@ describe('a damaged state database', () => {
     const root = await tempDir();
     const dirA = join(root, 'A');
     const dirB = join(root, 'B');
-    const once = async (dir: string, home: string, extra: string[] = []) => {
-      const result = await tandem(['sync', dir, ...extra, '--once'], { home });
-      expect(result.code, result.stderr).toBe(0);
-      return result;
-    };
+    const once = syncOnce;
     await once(dirA, homeA, ['--workspace', 'rebuild']);
     const big = randomBytes(2 * 1024 * 1024).toString('base64');
     await writeFile(join(dirA, 'keep.txt'), big);

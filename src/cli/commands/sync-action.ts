@@ -7,6 +7,7 @@ import { join, resolve } from 'node:path';
 import { SyncEngine, SyncHalted, type RoundResult } from '../../agent/engine.js';
 import {
   isAlive,
+  createFolderState,
   isLinked,
   lockFolder,
   moveDamagedState,
@@ -166,14 +167,7 @@ async function linkFolder(
   await mkdir(stateDirOf(root), { recursive: true });
   const lock = await takeLock(root);
   try {
-    const store = await openFolderState(root, true);
-    try {
-      store.setLink(link);
-      await writeLinkFile(root, link);
-    } catch (error) {
-      store.close();
-      throw error;
-    }
+    const store = await createFolderState(root, link);
     process.stderr.write(`linked ${root} to workspace "${link.workspaceName}" on ${link.hub}\n`);
     return { store, lock };
   } catch (error) {

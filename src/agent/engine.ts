@@ -281,17 +281,19 @@ export class SyncEngine {
    * The hub says this device's user now has `role` on the workspace (the event socket does on
    * connect and on every change): a viewer only receives from now on, an editor or owner
    * sends its local changes again, those kept back included, from the next round. May be
-   * called while a round runs (that round keeps what it planned with).
+   * called while a round runs (that round keeps what it planned with). Returns whether that
+   * changed what this device may send.
    */
-  setRole(role: Role): void {
+  setRole(role: Role): boolean {
     const readOnly = role === 'viewer';
-    if (readOnly === this.readOnly) return;
+    if (readOnly === this.readOnly) return false;
     this.readOnly = readOnly;
     this.log(
       readOnly
         ? viewOnlyMessage(this.options.root)
         : `you may now edit this workspace (${role}): local changes made here are uploaded`,
     );
+    return true;
   }
 
   private async roundOnce(hints?: Iterable<string>): Promise<RoundResult> {

@@ -97,10 +97,9 @@ export class SyncRunner {
       },
       onUploading: (preview) => void this.options.engine.preview(preview),
       onAccess: (role, name) => {
-        this.options.engine.setRole(role);
         this.renamed(name);
         // (Changes kept back for a viewer are sent by the next round's plan.)
-        this.poke();
+        if (this.options.engine.setRole(role)) this.poke();
       },
       onFatal: (message) => {
         this.fatal = new TandemError('UNAUTHENTICATED', message);

@@ -213,6 +213,11 @@ export function registerWorkspaceCommands(program: Command): void {
     .action(async (name: string, options: { confirm?: string }) => {
       const client = clientFor(await requireConfig());
       const ws = await resolveWorkspace(client, name);
+      // (Refused before the question: asking for a name only to refuse it wastes the answer.)
+      if (ws.role !== 'owner')
+        throw new CliError(
+          `you do not have owner access to "${ws.name}" (you are its ${ws.role}): only an owner may delete it`,
+        );
       const typed =
         options.confirm ??
         (await ask(

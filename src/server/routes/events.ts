@@ -97,13 +97,16 @@ class EventSocket {
           this.later(() => this.accessChanged(event.workspace));
         return;
       case 'workspace-deleted':
-        if (this.subscribed.delete(event.workspace))
-          this.send({
-            type: 'unsubscribed',
-            workspace: event.workspace,
-            code: 'WORKSPACE_DELETED',
-            message: formatError('WORKSPACE_DELETED', JSON.stringify(event.name)),
-          });
+        // (In the queue, after any subscription asked before: it too is told.)
+        this.later(async () => {
+          if (this.subscribed.delete(event.workspace))
+            this.send({
+              type: 'unsubscribed',
+              workspace: event.workspace,
+              code: 'WORKSPACE_DELETED',
+              message: formatError('WORKSPACE_DELETED', JSON.stringify(event.name)),
+            });
+        });
         return;
       case 'head':
         this.later(() =>
@@ -204,7 +207,7 @@ class EventSocket {
     this.subscribed.add(workspace);
     const ws = await this.ctx.db
       .selectFrom('workspaces')
-      .select(['head', 'name'])
+      .select('head')
       .where('id', '=', workspace)
       .executeTakeFirst();
     if (!ws) return;

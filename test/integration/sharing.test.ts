@@ -86,6 +86,39 @@ describe('sharing and roles', () => {
     expect(JSON.parse(gone.stdout)).toMatchObject({ error: { code: 'CLI' } });
   });
 
+  it('a shared workspace named like one of your own is named OWNER/NAME, and a bare name is refused', async () => {
+    const cora = await account(hub.url, 'cora', { register: true, device: 'c' });
+    const dan = await account(hub.url, 'dan', { register: true, device: 'd' });
+    for (const home of [cora, dan])
+      expect((await tandem(['workspace', 'create', 'photos'], { home })).code).toBe(0);
+    expect(
+      (await tandem(['workspace', 'share', 'photos', 'cora', '--role', 'viewer'], { home: dan }))
+        .code,
+    ).toBe(0);
+    const listed = JSON.parse(
+      (await tandem(['workspace', 'list', '--json'], { home: cora })).stdout,
+    ) as Listed;
+    expect(listed.workspaces.map((w) => [w.name, w.owner, w.role])).toEqual([
+      ['photos', 'cora', 'owner'],
+      ['photos', 'dan', 'viewer'],
+    ]);
+    const bare = await tandem(['workspace', 'members', 'photos'], { home: cora });
+    expect(bare.code).not.toBe(0);
+    expect(bare.stderr).toMatch(/say which, as cora\/photos or dan\/photos/);
+    const named = await tandem(['workspace', 'members', 'dan/photos', '--json'], { home: cora });
+    expect(named.code, named.stderr).toBe(0);
+    expect(JSON.parse(named.stdout)).toMatchObject({
+      members: [
+        { user: 'dan', role: 'owner' },
+        { user: 'cora', role: 'viewer' },
+      ],
+    });
+    const left = await tandem(['workspace', 'leave', 'dan/photos'], { home: cora });
+    expect(left.code, left.stderr).toBe(0);
+    const own = await tandem(['workspace', 'members', 'photos', '--json'], { home: cora });
+    expect(JSON.parse(own.stdout)).toMatchObject({ members: [{ user: 'cora', role: 'owner' }] });
+  });
+
   it('a viewer syncs down only; made an editor, its next edit syncs without a restart; unshared, its agent stops', async () => {
     const owner = await account(hub.url, 'olive', { register: true, device: 'o' });
     const viewer = await account(hub.url, 'victor', { register: true, device: 'v' });

@@ -32,33 +32,36 @@ export async function listWorkspaces(ctx: HubContext, caller: Caller): Promise<W
       'journal.time as changed',
     ])
     .where('members.user_id', '=', caller.userId)
-    .orderBy('workspaces.name')
-    .orderBy('workspaces.id')
     .execute();
   if (rows.length === 0) return [];
-  const ids = rows.map((r) => r.id);
+  // (Joined through the caller's memberships, not a list of ids: no bound on how many.)
   const sizes = new Map(
     (
       await ctx.db
         .selectFrom('entries')
-        .select(['workspace_id', (eb) => eb.fn.sum<number | string>('size').as('size')])
-        .where('workspace_id', 'in', ids)
-        .where('kind', '=', 'file')
-        .groupBy('workspace_id')
+        .innerJoin('members', 'members.workspace_id', 'entries.workspace_id')
+        .select([
+          'entries.workspace_id',
+          (eb) => eb.fn.sum<number | string>('entries.size').as('size'),
+        ])
+        .where('members.user_id', '=', caller.userId)
+        .where('entries.kind', '=', 'file')
+        .groupBy('entries.workspace_id')
         .execute()
     ).map((r) => [r.workspace_id, Number(r.size ?? 0)]),
   );
   const owners = new Map<string, { id: string; name: string }[]>();
   for (const o of await ctx.db
     .selectFrom('members')
+    .innerJoin('members as mine', 'mine.workspace_id', 'members.workspace_id')
     .innerJoin('users', 'users.id', 'members.user_id')
     .select(['members.workspace_id', 'users.id', 'users.name'])
-    .where('members.workspace_id', 'in', ids)
+    .where('mine.user_id', '=', caller.userId)
     .where('members.role', '=', 'owner')
     .orderBy('users.name')
     .execute())
     owners.set(o.workspace_id, [...(owners.get(o.workspace_id) ?? []), o]);
-  return rows.map((r) => {
+  const listed = rows.map((r): WorkspaceInfo => {
     const theirs = owners.get(r.id) ?? [];
     // The creator while they are an owner, else the first of the others.
     const shown = theirs.find((o) => o.id === r.owner_id) ?? theirs[0];
@@ -73,6 +76,9 @@ export async function listWorkspaces(ctx: HubContext, caller: Caller): Promise<W
       changed: r.changed === null ? null : Number(r.changed),
     };
   });
+  // By name, then (for names two workspaces share) by owner.
+  const order = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+  return listed.sort((a, b) => order(a.name, b.name) || order(a.owner, b.owner));
 }
 
 export async function createWorkspace(

@@ -91,32 +91,32 @@ describe('sharing and roles', () => {
     const dan = await account(hub.url, 'dan', { register: true, device: 'd' });
     for (const home of [cora, dan])
       expect((await tandem(['workspace', 'create', 'photos'], { home })).code).toBe(0);
+    // Cora co-owns Dan's: "cora/photos" is still her own, the owner `list` shows.
     expect(
-      (await tandem(['workspace', 'share', 'photos', 'cora', '--role', 'viewer'], { home: dan }))
+      (await tandem(['workspace', 'share', 'photos', 'cora', '--role', 'owner'], { home: dan }))
         .code,
     ).toBe(0);
     const listed = JSON.parse(
       (await tandem(['workspace', 'list', '--json'], { home: cora })).stdout,
     ) as Listed;
-    expect(listed.workspaces.map((w) => [w.name, w.owner, w.role])).toEqual([
-      ['photos', 'cora', 'owner'],
-      ['photos', 'dan', 'viewer'],
+    expect(listed.workspaces.map((w) => [w.name, w.owner, w.owners, w.role])).toEqual([
+      ['photos', 'cora', ['cora'], 'owner'],
+      ['photos', 'dan', ['cora', 'dan'], 'owner'],
     ]);
     const bare = await tandem(['workspace', 'members', 'photos'], { home: cora });
     expect(bare.code).not.toBe(0);
     expect(bare.stderr).toMatch(/say which, as cora\/photos or dan\/photos/);
-    const named = await tandem(['workspace', 'members', 'dan/photos', '--json'], { home: cora });
-    expect(named.code, named.stderr).toBe(0);
-    expect(JSON.parse(named.stdout)).toMatchObject({
-      members: [
-        { user: 'dan', role: 'owner' },
-        { user: 'cora', role: 'viewer' },
-      ],
-    });
+    const members = async (name: string) =>
+      JSON.parse((await tandem(['workspace', 'members', name, '--json'], { home: cora })).stdout)
+        .members as unknown;
+    expect(await members('dan/photos')).toEqual([
+      { user: 'cora', role: 'owner' },
+      { user: 'dan', role: 'owner' },
+    ]);
+    expect(await members('cora/photos')).toEqual([{ user: 'cora', role: 'owner' }]);
     const left = await tandem(['workspace', 'leave', 'dan/photos'], { home: cora });
     expect(left.code, left.stderr).toBe(0);
-    const own = await tandem(['workspace', 'members', 'photos', '--json'], { home: cora });
-    expect(JSON.parse(own.stdout)).toMatchObject({ members: [{ user: 'cora', role: 'owner' }] });
+    expect(await members('photos')).toEqual([{ user: 'cora', role: 'owner' }]);
   });
 
   it('a viewer syncs down only; made an editor, its next edit syncs without a restart; unshared, its agent stops', async () => {

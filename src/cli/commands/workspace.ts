@@ -11,20 +11,26 @@ export function clientFor(config: DeviceConfig): HubClient {
 }
 
 /**
- * Finds a workspace the user can see by name, `OWNER/NAME` (names hold no '/'), or id. A
- * name that two visible workspaces share (one's own and one shared by someone else) is
- * refused with the `OWNER/NAME` of each.
+ * Finds a workspace the user can see by name, `OWNER/NAME` (names hold no '/'; OWNER as
+ * `workspace list` shows it), or id. A name that two visible workspaces share (one's own and
+ * one shared by someone else) is refused with the `OWNER/NAME` of each.
  */
 export async function resolveWorkspace(client: HubClient, name: string): Promise<WorkspaceInfo> {
   const all = await client.listWorkspaces();
   const slash = name.indexOf('/');
+  const [ownerPart, namePart] = [name.slice(0, slash), name.slice(slash + 1)];
+  // OWNER is the owner `list` shows; failing that, any of its owners.
+  const byOwner = (shown: boolean) =>
+    all.filter(
+      (w) =>
+        w.name === namePart &&
+        (shown ? w.owner === ownerPart : (w.owners ?? [w.owner]).includes(ownerPart)),
+    );
   const named =
     slash > 0
-      ? all.filter(
-          (w) =>
-            w.name === name.slice(slash + 1) &&
-            (w.owners ?? [w.owner]).includes(name.slice(0, slash)),
-        )
+      ? byOwner(true).length > 0
+        ? byOwner(true)
+        : byOwner(false)
       : all.filter((w) => w.name === name);
   if (named.length > 1)
     throw new CliError(

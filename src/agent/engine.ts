@@ -17,7 +17,7 @@ import { caseCollisions, Spellings } from '../core/local-names.js';
 import { checkPath } from '../core/paths.js';
 import { holdTypeChanges, plan, type Change } from '../core/planner.js';
 import { errorCode } from '../fs/file-system.js';
-import type { UploadPreview } from '../protocol/api.js';
+import type { Role, UploadPreview } from '../protocol/api.js';
 import { TandemError } from '../protocol/errors.js';
 import type { ContentId } from '../core/ids.js';
 import { MAX_CHUNK_BYTES } from '../store/chunk-store.js';
@@ -96,6 +96,11 @@ const CONTENT_CACHE_BYTES = 16 * 1024 * 1024;
 /** How soon to look again at a file that changed while it was being read. */
 export const UNSTABLE_RETRY_MS = 30;
 
+/** What a device is told when it may only view its workspace. */
+function viewOnlyMessage(root: string): string {
+  return `you may only view this workspace: changes made here stay on this device and are not uploaded (see \`tandem status ${root}\`)`;
+}
+
 /** Raised when syncing must stop for the person to look (e.g. `.tandem` vanished). */
 export class SyncHalted extends Error {
   override readonly name = 'SyncHalted';
@@ -119,7 +124,8 @@ export class SyncEngine {
   /**
    * A viewer's device: local changes stay on the device, never sent (the hub would refuse
    * them), and are counted as not uploaded; the hub's changes are still received. Set when
-   * the hub first refuses this device write access (see round).
+   * the hub first refuses this device write access (see round), and set or cleared when the
+   * hub says the role (see setRole): an upgrade to editor sends what waited, without restart.
    */
   private readOnly = false;
   /** Upload previews refused, by upload, so that each is reported once. */
@@ -258,18 +264,36 @@ export class SyncEngine {
    */
   async round(hints?: Iterable<string>): Promise<RoundResult> {
     const asked = hints === undefined ? undefined : [...hints];
+    // (setRole may flip the flag while this round runs: what counts is what it planned with.)
+    const readOnly = this.readOnly;
     try {
       return await this.roundOnce(asked);
     } catch (error) {
       // Write access taken away (or never given): from now on this device only receives.
-      if (this.readOnly || !(error instanceof TandemError) || error.code !== 'FORBIDDEN')
-        throw error;
+      if (readOnly || !(error instanceof TandemError) || error.code !== 'FORBIDDEN') throw error;
+      if (!this.readOnly) this.log(viewOnlyMessage(this.options.root));
       this.readOnly = true;
-      this.log(
-        `you may only view this workspace: changes made here stay on this device and are not uploaded (see \`tandem status ${this.options.root}\`)`,
-      );
       return await this.roundOnce(undefined);
     }
+  }
+
+  /**
+   * The hub says this device's user now has `role` on the workspace (the event socket does on
+   * connect and on every change): a viewer only receives from now on, an editor or owner
+   * sends its local changes again, those kept back included, from the next round. May be
+   * called while a round runs (that round keeps what it planned with). Returns whether that
+   * changed what this device may send.
+   */
+  setRole(role: Role): boolean {
+    const readOnly = role === 'viewer';
+    if (readOnly === this.readOnly) return false;
+    this.readOnly = readOnly;
+    this.log(
+      readOnly
+        ? viewOnlyMessage(this.options.root)
+        : `you may now edit this workspace (${role}): local changes made here are uploaded`,
+    );
+    return true;
   }
 
   private async roundOnce(hints?: Iterable<string>): Promise<RoundResult> {

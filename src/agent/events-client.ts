@@ -1,13 +1,14 @@
 /**
  * The agent's end of the event socket: subscribes to one workspace and calls `onChanged`
- * when the hub says its head moved (and `onUploading` for other devices' upload previews).
+ * when the hub says its head moved (`onUploading` for other devices' upload previews,
+ * `onAccess` when it says the user's role or the workspace's name).
  * Reconnects with backoff; every (re)connection also counts as a change, since pokes may have
  * been missed while disconnected. A refusal that reconnecting cannot mend (the token is
  * unknown or revoked, the user lost access to the workspace, another protocol) ends it with
  * `onFatal` and the hub's reason, once.
  */
 import WebSocket from 'ws';
-import { PROTOCOL_VERSION, type UploadPreview } from '../protocol/api.js';
+import { PROTOCOL_VERSION, type Role, type UploadPreview } from '../protocol/api.js';
 import type { ErrorBody } from '../protocol/errors.js';
 import {
   CLOSE_PROTOCOL_MISMATCH,
@@ -24,6 +25,11 @@ export interface EventsClientOptions {
   readonly onChanged: (seq: number) => void;
   /** Another device is uploading a large file to the workspace. */
   readonly onUploading?: (preview: UploadPreview) => void;
+  /**
+   * The user's role on the workspace, and its name: on each (re)connection, and whenever an
+   * owner changes the role or renames the workspace (hubs before sharing never say).
+   */
+  readonly onAccess?: (role: Role, name: string) => void;
   /** A fatal refusal (revoked token, protocol mismatch): reconnecting will not help. */
   readonly onFatal: (message: string) => void;
   readonly log: (line: string) => void;
@@ -90,6 +96,7 @@ export class EventsClient {
       if (message?.workspace !== this.options.workspaceId) return;
       if (message.type === 'changed') this.options.onChanged(message.seq);
       else if (message.type === 'unsubscribed') this.stop(message.message);
+      else if (message.type === 'access') this.options.onAccess?.(message.role, message.name);
       else this.options.onUploading?.(message.preview);
     });
     socket.on('close', (code, reason) => {

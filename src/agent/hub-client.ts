@@ -22,6 +22,7 @@ import {
   type ManifestsResponse,
   type MissingResponse,
   type UploadPreview,
+  type MemberInfo,
   type WorkspaceInfo,
 } from '../protocol/api.js';
 import { TandemError, type ErrorBody } from '../protocol/errors.js';
@@ -37,7 +38,7 @@ export interface TransportResponse {
 }
 
 export interface TransportRequest {
-  readonly method: 'GET' | 'POST' | 'PUT' | 'DELETE';
+  readonly method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
   /** Path and query, starting with `/api/v1`. */
   readonly path: string;
   readonly json?: unknown;
@@ -203,6 +204,34 @@ export class HubClient {
       path: `${API}/workspaces/${workspace}/members`,
       json: { user, role },
     });
+  }
+
+  removeMember(workspace: string, user: string): Promise<void> {
+    return this.call({
+      method: 'DELETE',
+      path: `${API}/workspaces/${workspace}/members/${encodeURIComponent(user)}`,
+    });
+  }
+
+  async members(workspace: string): Promise<MemberInfo[]> {
+    return (
+      await this.call<{ members: MemberInfo[] }>({
+        method: 'GET',
+        path: `${API}/workspaces/${workspace}/members`,
+      })
+    ).members;
+  }
+
+  leave(workspace: string): Promise<void> {
+    return this.call({ method: 'POST', path: `${API}/workspaces/${workspace}/leave` });
+  }
+
+  renameWorkspace(workspace: string, name: string): Promise<void> {
+    return this.call({ method: 'PATCH', path: `${API}/workspaces/${workspace}`, json: { name } });
+  }
+
+  deleteWorkspace(workspace: string): Promise<void> {
+    return this.call({ method: 'DELETE', path: `${API}/workspaces/${workspace}` });
   }
 
   async changes(workspace: string, since: number, limit = 10_000): Promise<ChangesResponse> {

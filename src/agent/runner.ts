@@ -9,6 +9,7 @@ import { watchTree, type WatchHandle } from '../fs/watcher.js';
 import { TandemError } from '../protocol/errors.js';
 import { SyncHalted, type RoundResult, type SyncEngine } from './engine.js';
 import { EventsClient } from './events-client.js';
+import { writeLinkFile } from './folder.js';
 import type { HubTrust } from './hub-trust.js';
 import { isDamageError } from './state-store.js';
 
@@ -95,6 +96,11 @@ export class SyncRunner {
         if (seq > this.options.engine.store.cursor) this.poke();
       },
       onUploading: (preview) => void this.options.engine.preview(preview),
+      onAccess: (role, name) => {
+        this.renamed(name);
+        // (Changes kept back for a viewer are sent by the next round's plan.)
+        if (this.options.engine.setRole(role)) this.poke();
+      },
       onFatal: (message) => {
         this.fatal = new TandemError('UNAUTHENTICATED', message);
         this.stop();
@@ -135,6 +141,21 @@ export class SyncRunner {
       await this.options.engine.close();
     }
     if (this.fatal) throw this.fatal;
+  }
+
+  /** Keeps the link's display name as the hub says (the link names the workspace by id). */
+  private renamed(name: string): void {
+    const { engine, root, log } = this.options;
+    const link = engine.store.link;
+    if (!link || link.workspaceName === name) return;
+    try {
+      const renamed = { ...link, workspaceName: name };
+      engine.store.setLink(renamed);
+      void writeLinkFile(root, renamed).catch(() => undefined);
+      log(`the workspace "${link.workspaceName}" is now called "${name}"`);
+    } catch {
+      // (The database cannot be written now: the next round says why; the id still links.)
+    }
   }
 
   private async startWatcher(): Promise<void> {

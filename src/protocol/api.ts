@@ -139,9 +139,23 @@ export interface CommitResponse {
 export interface WorkspaceInfo {
   readonly id: string;
   readonly name: string;
+  /** The caller's role. */
   readonly role: Role;
   readonly head: Seq;
+  /** The creator while they are an owner, else another owner (hubs before sharing: creator). */
   readonly owner: string;
+  /** Every owner, by name (absent from hubs before sharing). */
+  readonly owners?: readonly string[];
+  /** Bytes of the current files (absent from hubs before sharing). */
+  readonly size?: number;
+  /** When the head was committed (ms since the epoch); null for an empty history. */
+  readonly changed?: number | null;
+}
+
+/** One member of a workspace. */
+export interface MemberInfo {
+  readonly user: string;
+  readonly role: Role;
 }
 
 export interface AuthResponse {

@@ -31,7 +31,16 @@ export const ERRORS = {
   LAST_OWNER: {
     status: 409,
     message:
-      'A workspace must keep an owner: make someone else an owner first (`tandem workspace share NAME --user U --role owner`)',
+      'A workspace always keeps at least one owner, and this is its last: make someone else an owner first (`tandem workspace share NAME USER --role owner`), or delete the workspace (`tandem workspace delete NAME`)',
+  },
+  WORKSPACE_DELETED: {
+    status: 410,
+    message:
+      'Workspace %s was deleted on the hub by one of its owners: nothing more is synced, and the files in this folder stay as they are',
+  },
+  WORKSPACE_NAME_TAKEN: {
+    status: 409,
+    message: "The workspace's creator already has a workspace named %s: choose another name",
   },
   USER_EXISTS: { status: 409, message: 'User %s already exists: use `tandem login`' },
   WORKSPACE_EXISTS: { status: 409, message: 'You already have a workspace named %s' },

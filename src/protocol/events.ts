@@ -7,7 +7,7 @@
  * told so with `unsubscribed` and hears nothing more of it.
  */
 import type { Seq } from '../core/ids.js';
-import { MAX_PREVIEW_CHUNKS, type UploadPreview } from './api.js';
+import { MAX_PREVIEW_CHUNKS, ROLES, type Role, type UploadPreview } from './api.js';
 
 export const EVENTS_PATH = '/api/v1/events';
 export const CLOSE_PROTOCOL_MISMATCH = 4426;
@@ -19,7 +19,22 @@ export type HubMessage =
   | { readonly type: 'changed'; readonly workspace: string; readonly seq: Seq }
   /** Another device is uploading a large file (see UploadPreview). */
   | { readonly type: 'uploading'; readonly workspace: string; readonly preview: UploadPreview }
-  /** The caller may no longer read the workspace: nothing more of it is sent. */
+  /**
+   * The caller's role on a workspace, and its name: sent when a socket starts following it,
+   * and to every socket of a user whose role there changed (access gained included, so a
+   * workspace shared with someone appears at once) or whose workspace was renamed. A hub of
+   * an earlier release sends none; a client of one ignores it.
+   */
+  | {
+      readonly type: 'access';
+      readonly workspace: string;
+      readonly name: string;
+      readonly role: Role;
+    }
+  /**
+   * The caller may no longer read the workspace (`ACCESS_REMOVED`, or `WORKSPACE_DELETED`):
+   * nothing more of it is sent.
+   */
   | {
       readonly type: 'unsubscribed';
       readonly workspace: string;
@@ -66,6 +81,19 @@ export function parseHubMessage(text: string): HubMessage | undefined {
       return value as HubMessage;
     if (value.type === 'uploading' && isUploadPreview((value as { preview?: unknown }).preview))
       return value as HubMessage;
+    if (value.type === 'access') {
+      const { workspace, name, role } = value as {
+        workspace?: unknown;
+        name?: unknown;
+        role?: unknown;
+      };
+      if (
+        typeof workspace === 'string' &&
+        typeof name === 'string' &&
+        (ROLES as readonly unknown[]).includes(role)
+      )
+        return value as HubMessage;
+    }
   } catch {
     // fall through
   }

@@ -109,15 +109,17 @@ export async function simDevice(
   now: () => number,
   deleteSettleMs = 0,
   fsOptions: MemoryFileSystemOptions = {},
+  /** Where the engine's log lines go (default: nowhere, or the console with TANDEM_SIM_LOG). */
+  logTo?: (line: string) => void,
 ): Promise<SimDevice> {
   const fs = new MemoryFileSystem(now, fsOptions);
   const root = `/${name}`;
   await fs.mkdir(root);
   await fs.mkdir(`${root}/.tandem`);
   const store = new StateStore(':memory:');
-  const log = process.env.TANDEM_SIM_LOG
-    ? (line: string) => console.log(`[${name}] ${line}`)
-    : undefined;
+  const log =
+    logTo ??
+    (process.env.TANDEM_SIM_LOG ? (line: string) => console.log(`[${name}] ${line}`) : undefined);
   const engine = new SyncEngine({
     fs,
     root,

@@ -115,6 +115,8 @@ interface Req {
 interface Prepared {
   readonly device?: { id: string; token: string };
   readonly probe?: { id: string; bytes: Buffer };
+  /** A workspace made for this one request, with W's members and roles. */
+  readonly workspace?: string;
 }
 
 interface Example {
@@ -422,6 +424,26 @@ describe('the access matrix: every route x every kind of caller', () => {
     return { id: chunkIdOf(bytes) as string, bytes };
   };
 
+  /**
+   * A fresh workspace of the victim's with W's members in W's roles (so that each caller's
+   * expectation holds for it too), for requests that would end W (delete, leave); with
+   * `coOwner`, the bystander owns it too, so that the victim may leave it.
+   */
+  async function likeW(coOwner = false): Promise<string> {
+    const made = await call(tokens.victim, {
+      method: 'POST',
+      path: '/api/v1/workspaces',
+      json: { name: `like-w-${next()}` },
+    });
+    const id = json<{ id: string }>(made).id;
+    await setMember(app.hub, id, 'viewer', 'viewer');
+    await setMember(app.hub, id, 'editor', 'editor');
+    if (coOwner) await setMember(app.hub, id, 'bystander', 'owner');
+    return id;
+  }
+  const workspaceRow = (id: string) =>
+    app.hub.db.selectFrom('workspaces').select('name').where('id', '=', id).executeTakeFirst();
+
   /** One valid request per route, keyed `METHOD url` as in the route table. */
   const EXAMPLES: Record<string, Example> = {
     'GET /api/v1/health': {
@@ -497,6 +519,61 @@ describe('the access matrix: every route x every kind of caller', () => {
         json: { name: `made-by-${caller}-${next()}` },
       }),
       status: 201,
+    },
+    'PATCH /api/v1/workspaces/:id': {
+      request: (caller) => ({
+        method: 'PATCH',
+        path: `/api/v1/workspaces/${W}`,
+        json: { name: `${W_NAME}-by-${caller}` },
+      }),
+      status: 204,
+      check: async (_r, caller) => {
+        expect((await workspaceRow(W))?.name).toBe(`${W_NAME}-by-${caller}`);
+        await app.hub.db
+          .updateTable('workspaces')
+          .set({ name: W_NAME })
+          .where('id', '=', W)
+          .execute();
+      },
+      whenRefused: async () => expect((await workspaceRow(W))?.name).toBe(W_NAME),
+    },
+    'DELETE /api/v1/workspaces/:id': {
+      prepare: async () => ({ workspace: await likeW() }),
+      request: (_caller, { workspace }) => ({
+        method: 'DELETE',
+        path: `/api/v1/workspaces/${workspace!}`,
+      }),
+      status: 204,
+      check: async (_r, _caller, { workspace }) => {
+        expect(await workspaceRow(workspace!)).toBeUndefined();
+        expect(await roleOf('victim', workspace!)).toBeUndefined();
+      },
+      whenRefused: async (_caller, { workspace }) =>
+        expect(await roleOf('viewer', workspace!)).toBe('viewer'),
+    },
+    'GET /api/v1/workspaces/:id/members': {
+      request: () => ({ method: 'GET', path: `/api/v1/workspaces/${W}/members` }),
+      status: 200,
+      check: (r) =>
+        expect(json<{ members: unknown[] }>(r).members).toEqual(
+          expect.arrayContaining([
+            { user: 'victim', role: 'owner' },
+            { user: 'editor', role: 'editor' },
+            { user: 'viewer', role: 'viewer' },
+          ]),
+        ),
+    },
+    'POST /api/v1/workspaces/:id/leave': {
+      prepare: async () => ({ workspace: await likeW(true) }),
+      request: (_caller, { workspace }) => ({
+        method: 'POST',
+        path: `/api/v1/workspaces/${workspace!}/leave`,
+      }),
+      status: 204,
+      check: async (_r, caller, { workspace }) =>
+        expect(await roleOf(USER_OF[caller]!, workspace!)).toBeUndefined(),
+      whenRefused: async (_caller, { workspace }) =>
+        expect(await roleOf('viewer', workspace!)).toBe('viewer'),
     },
     'PUT /api/v1/workspaces/:id/members': {
       prepare: async () => {
@@ -661,9 +738,13 @@ describe('the access matrix: every route x every kind of caller', () => {
     const label = `socket of ${caller}`;
     expect.soft(welcome, `${label}: welcome`).toBe(true);
     expect.soft(answered, `${label}: an answer to subscribe`).toBe(true);
-    if (mayReadW(caller))
-      expect.soft(about[0], label).toMatchObject({ type: 'changed', workspace: W });
-    else
+    if (mayReadW(caller)) {
+      // First the caller's role (what an agent goes by), then the head.
+      expect
+        .soft(about[0], label)
+        .toMatchObject({ type: 'access', workspace: W, name: W_NAME, role: ROLE_ON_W[caller] });
+      expect.soft(about[1], label).toMatchObject({ type: 'changed', workspace: W });
+    } else
       expect
         .soft(about, label)
         .toEqual([expect.objectContaining({ type: 'unsubscribed', code: 'WORKSPACE_NOT_FOUND' })]);
@@ -1244,6 +1325,163 @@ describe('the access matrix: every route x every kind of caller', () => {
       path: `/api/v1/workspaces/${W}/members/victim`,
     });
     expect(errorCode(w.text)).toBe('LAST_OWNER');
+  });
+
+  it('(h) the last owner cannot leave; a second owner is added, then the first may leave', async () => {
+    const solo = json<{ id: string }>(
+      await call(tokens.victim, {
+        method: 'POST',
+        path: '/api/v1/workspaces',
+        json: { name: `leaving-${next()}` },
+      }),
+    ).id;
+    const leave = (user: string) =>
+      call(tokens[user], { method: 'POST', path: `/api/v1/workspaces/${solo}/leave` });
+    const refused = await leave('victim');
+    expect(refused.status, refused.text).toBe(409);
+    expect(errorCode(refused.text)).toBe('LAST_OWNER');
+    expect(json<{ error: { message: string } }>(refused).error.message).toMatch(
+      /always keeps at least one owner/,
+    );
+    expect(await roleOf('victim', solo)).toBe('owner');
+    // Only an owner removes another owner: an editor may not, not even to make room.
+    await setMember(app.hub, solo, 'editor', 'editor');
+    const byEditor = await call(tokens.editor, {
+      method: 'DELETE',
+      path: `/api/v1/workspaces/${solo}/members/victim`,
+    });
+    expect(byEditor.status).toBe(403);
+    expect(await roleOf('victim', solo)).toBe('owner');
+    // An editor may leave; a second owner makes the first free to leave.
+    expect((await leave('editor')).status).toBe(204);
+    expect(await roleOf('editor', solo)).toBeUndefined();
+    await setMember(app.hub, solo, 'bystander', 'owner');
+    expect((await leave('victim')).status).toBe(204);
+    expect(await roleOf('victim', solo)).toBeUndefined();
+    const last = await leave('bystander');
+    expect(errorCode(last.text)).toBe('LAST_OWNER');
+    // One who left is an outsider: 404, not 403.
+    const again = await leave('victim');
+    expect(again.status).toBe(404);
+    expect(errorCode(again.text)).toBe('WORKSPACE_NOT_FOUND');
+  });
+
+  it('(j) access gained reaches the open sockets of that user only; a role change reaches a following socket', async () => {
+    const shared = json<{ id: string }>(
+      await call(tokens.victim, {
+        method: 'POST',
+        path: '/api/v1/workspaces',
+        json: { name: `gained-${next()}` },
+      }),
+    ).id;
+    const bystander = await socket(auth(tokens.bystander));
+    const outsider = await socket(auth(tokens.outsider));
+    expect(bystander.open && outsider.open).toBe(true);
+    if (!bystander.open || !outsider.open) return;
+    const about = (outcome: typeof bystander) =>
+      outcome.messages.filter((m) => m.data.workspace === shared).map((m) => m.data);
+    expect(
+      (
+        await call(tokens.victim, {
+          method: 'PUT',
+          path: `/api/v1/workspaces/${shared}/members`,
+          json: { user: 'bystander', role: 'viewer' },
+        })
+      ).status,
+    ).toBe(204);
+    expect(await until(() => about(bystander).length > 0, 1000)).toBe(true);
+    expect(about(bystander)).toEqual([
+      { type: 'access', workspace: shared, name: expect.any(String), role: 'viewer' },
+    ]);
+    // Following it, the socket hears of an upgrade at once.
+    bystander.ws.send(JSON.stringify({ type: 'subscribe', workspaces: [shared] }));
+    expect(await until(() => about(bystander).some((m) => m.type === 'changed'), 1000)).toBe(true);
+    await setMember(app.hub, shared, 'bystander', 'editor');
+    expect(
+      await until(
+        () =>
+          about(bystander).some(
+            (m) => m.type === 'access' && (m as { role?: string }).role === 'editor',
+          ),
+        1000,
+      ),
+    ).toBe(true);
+    await sleep(100);
+    expect(about(outsider)).toEqual([]);
+  });
+
+  it('(k) a deleted workspace: followers are told, its ids answer 404, its chunks stay for other workspaces', async () => {
+    const doomed = json<{ id: string }>(
+      await call(tokens.victim, {
+        method: 'POST',
+        path: '/api/v1/workspaces',
+        json: { name: `doomed-${next()}` },
+      }),
+    ).id;
+    await setMember(app.hub, doomed, 'viewer', 'viewer');
+    // The same bytes in W and in the doomed workspace: stored once, linked to both.
+    expect((await upload(tokens.victim!, doomed, [secretChunks[0]!])).status).toBe(200);
+    const manifest = {
+      contentId: contentIdOf([{ id: secretChunks[0]!.id as ChunkId }]),
+      size: secretChunks[0]!.bytes.length,
+      chunks: [{ id: secretChunks[0]!.id, size: secretChunks[0]!.bytes.length }],
+    };
+    await commit(tokens.victim!, doomed, {
+      ops: [filePut('copy.bin', manifest.contentId, manifest.size)],
+      manifests: [manifest],
+    });
+    const follower = await socket(auth(tokens.viewer));
+    expect(follower.open).toBe(true);
+    if (!follower.open) return;
+    follower.ws.send(JSON.stringify({ type: 'subscribe', workspaces: [doomed] }));
+    expect(
+      await until(
+        () =>
+          follower.messages.some((m) => m.data.type === 'changed' && m.data.workspace === doomed),
+        1000,
+      ),
+    ).toBe(true);
+    const byEditor = await call(tokens.viewer, {
+      method: 'DELETE',
+      path: `/api/v1/workspaces/${doomed}`,
+    });
+    expect(byEditor.status).toBe(403);
+    const deleted = await call(tokens.victim, {
+      method: 'DELETE',
+      path: `/api/v1/workspaces/${doomed}`,
+    });
+    expect(deleted.status, deleted.text).toBe(204);
+    const told = () =>
+      follower.messages.find((m) => m.data.type === 'unsubscribed' && m.data.workspace === doomed);
+    expect(await until(() => told() !== undefined, 1000)).toBe(true);
+    expect(told()!.data).toMatchObject({ code: 'WORKSPACE_DELETED' });
+    expect(told()!.text).toMatch(/was deleted on the hub/);
+    for (const request of [
+      { method: 'GET', path: `/api/v1/workspaces/${doomed}/changes?since=0` },
+      { method: 'GET', path: `/api/v1/workspaces/${doomed}/chunks/${secretChunks[0]!.id}` },
+      { method: 'DELETE', path: `/api/v1/workspaces/${doomed}` },
+    ]) {
+      const r = await call(tokens.victim, request);
+      expect(r.status, request.path).toBe(404);
+      expect(errorCode(r.text)).toBe('WORKSPACE_NOT_FOUND');
+    }
+    const db = app.hub.db;
+    for (const table of ['members', 'entries', 'journal', 'workspace_chunks'] as const)
+      expect(
+        await db
+          .selectFrom(table)
+          .select('workspace_id')
+          .where('workspace_id', '=', doomed)
+          .execute(),
+        table,
+      ).toEqual([]);
+    // W still links and serves the chunk the two shared.
+    expect((await chunkStore.has([secretChunks[0]!.id as ChunkId])).size).toBe(1);
+    const fromW = await call(tokens.viewer, {
+      method: 'GET',
+      path: `/api/v1/workspaces/${W}/chunks/${secretChunks[0]!.id}`,
+    });
+    expect(fromW.status).toBe(200);
   });
 
   it("another user's device id answers 404, and that device keeps working", async () => {

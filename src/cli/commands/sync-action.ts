@@ -138,7 +138,15 @@ async function linkFolder(
     const lock = await takeLock(root);
     try {
       const store = await openLinked(root, config, workspaceName);
-      const link = store.link!;
+      let link = store.link!;
+      // A workspace renamed since: its new name names the same id.
+      if (linkRefusal(root, link, config, workspaceName) && workspaceName !== undefined) {
+        const renamed = await renamedLink(config, link, workspaceName);
+        if (renamed) {
+          store.setLink(renamed);
+          link = renamed;
+        }
+      }
       const refusal = linkRefusal(root, link, config, workspaceName);
       if (refusal) {
         store.close();
@@ -173,6 +181,28 @@ async function linkFolder(
   } catch (error) {
     await lock.release();
     throw error;
+  }
+}
+
+/**
+ * The link with its workspace's name as the hub says now, when `workspaceName` names the
+ * linked workspace (renamed since it was linked); undefined otherwise, or if the hub cannot
+ * be asked.
+ */
+async function renamedLink(
+  config: DeviceConfig,
+  link: LinkInfo,
+  workspaceName: string,
+): Promise<LinkInfo | undefined> {
+  if (link.hub !== config.server) return undefined;
+  try {
+    const client = new HubClient(new HttpTransport(config.server, trustFor(config)), config.token);
+    const found = (await client.listWorkspaces()).find((w) => w.id === link.workspaceId);
+    return found && found.name === workspaceName
+      ? { ...link, workspaceName: found.name }
+      : undefined;
+  } catch {
+    return undefined;
   }
 }
 

@@ -6,12 +6,13 @@
  * The upgrade is authenticated by the access hook like any request (no token, no socket).
  * After that, every event is checked at the moment it is sent: it goes out only if the
  * socket's device is still valid and its user still a member of the workspace. Revoking the
- * device closes the socket at once (4401, with the reason); losing access to a workspace
- * unsubscribes it with an `unsubscribed` message.
+ * device closes the socket at once (4401, with the reason); losing access to a workspace, or
+ * its deletion, unsubscribes it with an `unsubscribed` message. A change of role (access
+ * gained included) and a rename reach every socket of the user as an `access` message.
  */
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import type { WebSocket } from 'ws';
-import { PROTOCOL_VERSION } from '../../protocol/api.js';
+import { PROTOCOL_VERSION, type Role } from '../../protocol/api.js';
 import { formatError, TandemError } from '../../protocol/errors.js';
 import {
   CLOSE_PROTOCOL_MISMATCH,
@@ -92,8 +93,20 @@ class EventSocket {
           this.socket.close(CLOSE_UNAUTHENTICATED, formatError('DEVICE_REVOKED'));
         return;
       case 'access-changed':
-        if (event.user === this.caller.userId && this.subscribed.has(event.workspace))
-          this.later(() => this.deliver(event.workspace, undefined));
+        if (event.user === this.caller.userId)
+          this.later(() => this.accessChanged(event.workspace));
+        return;
+      case 'workspace-deleted':
+        // (In the queue, after any subscription asked before: it too is told.)
+        this.later(async () => {
+          if (this.subscribed.delete(event.workspace))
+            this.send({
+              type: 'unsubscribed',
+              workspace: event.workspace,
+              code: 'WORKSPACE_DELETED',
+              message: formatError('WORKSPACE_DELETED', JSON.stringify(event.name)),
+            });
+        });
         return;
       case 'head':
         this.later(() =>
@@ -148,6 +161,34 @@ class EventSocket {
     if (message) this.send(message);
   }
 
+  /**
+   * The user's membership of `workspace` changed: a socket following it that may no longer
+   * read it is unsubscribed; any socket of a user who (still or now) has a role there is told
+   * the role and the name.
+   */
+  private async accessChanged(workspace: string): Promise<void> {
+    const access = await this.accessOf(workspace);
+    if (access === undefined) {
+      await this.deliver(workspace, undefined);
+      return;
+    }
+    this.send({ type: 'access', workspace, ...access });
+  }
+
+  /** This socket's device's role on `workspace` and its name, if it may read it now. */
+  private async accessOf(workspace: string): Promise<{ name: string; role: Role } | undefined> {
+    const row = await this.ctx.db
+      .selectFrom('devices')
+      .innerJoin('members', 'members.user_id', 'devices.user_id')
+      .innerJoin('workspaces', 'workspaces.id', 'members.workspace_id')
+      .select(['members.role', 'workspaces.name'])
+      .where('devices.id', '=', this.caller.deviceId)
+      .where('devices.revoked_at', 'is', null)
+      .where('members.workspace_id', '=', workspace)
+      .executeTakeFirst();
+    return row === undefined ? undefined : { name: row.name, role: row.role as Role };
+  }
+
   private async subscribe(workspace: string): Promise<void> {
     if (this.subscribed.has(workspace)) return;
     try {
@@ -169,7 +210,11 @@ class EventSocket {
       .select('head')
       .where('id', '=', workspace)
       .executeTakeFirst();
-    if (ws) this.send({ type: 'changed', workspace, seq: Number(ws.head) });
+    if (!ws) return;
+    // (The role now, so that a client that missed a change while away learns it.)
+    const access = await this.accessOf(workspace);
+    if (access) this.send({ type: 'access', workspace, ...access });
+    this.send({ type: 'changed', workspace, seq: Number(ws.head) });
   }
 
   private send(message: HubMessage): void {

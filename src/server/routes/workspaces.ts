@@ -1,5 +1,5 @@
 /**
- * Workspace routes: listing, members, the change feed, chunks, upload previews, manifests and
+ * Workspace routes: listing, renaming and deleting, members, the change feed, chunks, upload previews, manifests and
  * commits.
  */
 import type { FastifyInstance } from 'fastify';
@@ -43,8 +43,12 @@ import { previewUpload } from '../services/previews.js';
 import { withoutModes } from '../services/rows.js';
 import {
   createWorkspace,
+  deleteWorkspace,
+  leaveWorkspace,
+  listMembers,
   listWorkspaces,
   removeMember,
+  renameWorkspace,
   setMember,
 } from '../services/workspaces.js';
 
@@ -74,6 +78,45 @@ export function registerWorkspaceRoutes(app: FastifyInstance, ctx: HubContext): 
       reply
         .status(201)
         .send(await createWorkspace(ctx, callerOf(request), request.body.name.normalize('NFC'))),
+  );
+
+  app.patch<WithId & { Body: { name: string } }>(
+    '/api/v1/workspaces/:id',
+    {
+      config: { access: 'owner' },
+      bodyLimit: SMALL_BODY_BYTES,
+      schema: { params: WorkspaceParamsSchema, body: CreateWorkspaceSchema },
+    },
+    async (request, reply) => {
+      const name = request.body.name.normalize('NFC');
+      await renameWorkspace(ctx, callerOf(request), request.params.id, name);
+      return reply.status(204).send();
+    },
+  );
+
+  app.delete<WithId>(
+    '/api/v1/workspaces/:id',
+    { config: { access: 'owner' }, schema: { params: WorkspaceParamsSchema } },
+    async (request, reply) => {
+      await deleteWorkspace(ctx, request.params.id);
+      return reply.status(204).send();
+    },
+  );
+
+  app.get<WithId>(
+    '/api/v1/workspaces/:id/members',
+    { config: { access: 'viewer' }, schema: { params: WorkspaceParamsSchema } },
+    async (request) => ({ members: await listMembers(ctx, request.params.id) }),
+  );
+
+  // Any member may give up their own access (but the last owner: see leaveWorkspace).
+  app.post<WithId>(
+    '/api/v1/workspaces/:id/leave',
+    { config: { access: 'viewer' }, schema: { params: WorkspaceParamsSchema } },
+    async (request, reply) => {
+      await leaveWorkspace(ctx, callerOf(request), request.params.id);
+      return reply.status(204).send();
+    },
   );
 
   app.put<WithId & { Body: { user: string; role: Role } }>(

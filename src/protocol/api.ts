@@ -9,6 +9,7 @@ import type {
   CommitRequestSchema,
   CredentialsSchema,
   IdListSchema,
+  PasswordChangeSchema,
   OpSchema,
   UploadPreviewSchema,
 } from './schemas.js';
@@ -57,6 +58,7 @@ export const MAX_PREVIEW_CHUNKS = 4096;
 export type WireOp = Static<typeof OpSchema>;
 export type CommitRequest = Static<typeof CommitRequestSchema>;
 export type Credentials = Static<typeof CredentialsSchema>;
+export type PasswordChange = Static<typeof PasswordChangeSchema>;
 export type IdList = Static<typeof IdListSchema>;
 /**
  * A stretch of a large file's chunks, stored on the hub, announced by the device uploading it
@@ -149,6 +151,34 @@ export interface AuthResponse {
   readonly device: { readonly id: string; readonly name: string };
   readonly token: string;
 }
+
+/** `GET /api/v1/me`: who the caller is, and what their workspaces store. */
+export interface MeResponse {
+  readonly user: { readonly id: string; readonly name: string; readonly admin: boolean };
+  readonly device: { readonly id: string; readonly name: string };
+  /** Bytes of the current files of the workspaces the user owns; quota null: none. */
+  readonly storage: { readonly used: number; readonly quota: number | null };
+}
+
+/** One device of `GET /api/v1/devices`. Times are milliseconds since the epoch. */
+export interface DeviceInfo {
+  readonly id: string;
+  readonly name: string;
+  readonly createdAt: number;
+  readonly revoked: boolean;
+  /** The device this request came from. */
+  readonly current: boolean;
+  /** Its last request (at most a minute stale), its address and its release; null if unknown. */
+  readonly lastSeenAt: number | null;
+  readonly address: string | null;
+  readonly version: string | null;
+}
+
+/**
+ * The release of Tandem, sent by devices as `user-agent: tandem/VERSION` so that
+ * `tandem device list` can say which release each one runs.
+ */
+export const TANDEM_VERSION = '0.1.0';
 
 export interface MissingResponse {
   readonly missing: readonly ChunkId[];

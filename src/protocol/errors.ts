@@ -41,7 +41,10 @@ export const ERRORS = {
   },
   CHUNK_MISMATCH: { status: 422, message: 'Chunk bytes do not match their id %s' },
   PAYLOAD_TOO_LARGE: { status: 413, message: 'The request is larger than the hub accepts (%s)' },
-  RATE_LIMITED: { status: 429, message: 'Too many attempts: wait a minute and try again' },
+  RATE_LIMITED: {
+    status: 429,
+    message: 'Too many failed sign-ins from this address: try again in %s',
+  },
   CURSOR_AHEAD: {
     status: 409,
     message: 'The cursor %s is ahead of the hub (head %s): the hub was restored, resync from zero',

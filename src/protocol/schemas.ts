@@ -163,6 +163,14 @@ export const CredentialsSchema = Type.Object(
   { additionalProperties: false },
 );
 
+export const PasswordChangeSchema = Type.Object(
+  {
+    current: Type.String({ minLength: 1, maxLength: 1024 }),
+    password: Type.String({ minLength: 1, maxLength: 1024 }),
+  },
+  { additionalProperties: false },
+);
+
 export const CreateWorkspaceSchema = Type.Object({ name: Name }, { additionalProperties: false });
 export const AddMemberSchema = Type.Object(
   {

@@ -1,18 +1,49 @@
 /** Users, devices and the tokens that identify them. */
 import { sql } from 'kysely';
 import { randomUUID } from 'node:crypto';
-import { MIN_PASSWORD_CHARS, type AuthResponse, type Credentials } from '../../protocol/api.js';
+import {
+  MIN_PASSWORD_CHARS,
+  type AuthResponse,
+  type Credentials,
+  type DeviceInfo,
+  type MeResponse,
+  type PasswordChange,
+} from '../../protocol/api.js';
 import { TandemError } from '../../protocol/errors.js';
 import type { Caller, HubContext } from '../context.js';
+import { LAZY_WRITE } from '../db/open.js';
 import { hashPassword, hashToken, newDeviceToken, verifyPassword } from '../passwords.js';
 
 const DEFAULT_DEVICE_NAME = 'device';
+/** A device's last-seen time is written at most this often: not on every request. */
+export const LAST_SEEN_EVERY_MS = 60_000;
 
-/** Creates a user and registers the calling machine as its first device. */
-export async function register(ctx: HubContext, credentials: Credentials): Promise<AuthResponse> {
-  const length = [...credentials.password].length;
+/** Where a request came from, as the device's last-seen columns record it. */
+export interface Seen {
+  readonly address: string;
+  /** The release the device said it runs (`user-agent: tandem/VERSION`), if it did. */
+  readonly version: string | undefined;
+}
+
+/** The release in a `user-agent: tandem/VERSION` header, or undefined. */
+export function versionOf(userAgent: string | undefined): string | undefined {
+  const match = /^tandem\/([0-9A-Za-z.+-]{1,40})(?:\s|$)/.exec(userAgent ?? '');
+  return match?.[1];
+}
+
+function checkStrength(password: string): void {
+  const length = [...password].length;
   if (length < MIN_PASSWORD_CHARS)
     throw TandemError.of('WEAK_PASSWORD', MIN_PASSWORD_CHARS, length);
+}
+
+/** Creates a user and registers the calling machine as its first device. */
+export async function register(
+  ctx: HubContext,
+  credentials: Credentials,
+  seen: Seen,
+): Promise<AuthResponse> {
+  checkStrength(credentials.password);
   const existing = await ctx.db
     .selectFrom('users')
     .select('id')
@@ -40,11 +71,24 @@ export async function register(ctx: HubContext, credentials: Credentials): Promi
       cause: error,
     });
   }
-  return addDevice(ctx, userId, credentials.user, credentials.deviceName ?? DEFAULT_DEVICE_NAME);
+  return addDevice(
+    ctx,
+    userId,
+    credentials.user,
+    credentials.deviceName ?? DEFAULT_DEVICE_NAME,
+    seen,
+  );
 }
 
-/** Checks the password and registers a new device for the user. */
-export async function login(ctx: HubContext, credentials: Credentials): Promise<AuthResponse> {
+/**
+ * Checks the password and registers a new device for the user. Throws WRONG_PASSWORD for a
+ * wrong password and an unknown user alike, after the same work.
+ */
+export async function login(
+  ctx: HubContext,
+  credentials: Credentials,
+  seen: Seen,
+): Promise<AuthResponse> {
   const user = await ctx.db
     .selectFrom('users')
     .select(['id', 'name', 'password_hash'])
@@ -53,7 +97,47 @@ export async function login(ctx: HubContext, credentials: Credentials): Promise<
   // Hash even for unknown users, so timing does not reveal which names exist.
   const ok = await verifyPassword(credentials.password, user?.password_hash ?? DUMMY_HASH);
   if (!user || !ok) throw TandemError.of('WRONG_PASSWORD');
-  return addDevice(ctx, user.id, user.name, credentials.deviceName ?? DEFAULT_DEVICE_NAME);
+  return addDevice(ctx, user.id, user.name, credentials.deviceName ?? DEFAULT_DEVICE_NAME, seen);
+}
+
+/**
+ * Changes the caller's password after checking the current one (WRONG_PASSWORD otherwise,
+ * which the sign-in limits count). The user's devices stay signed in.
+ */
+export async function changePassword(
+  ctx: HubContext,
+  caller: Caller,
+  change: PasswordChange,
+): Promise<void> {
+  const user = await ctx.db
+    .selectFrom('users')
+    .select('password_hash')
+    .where('id', '=', caller.userId)
+    .executeTakeFirstOrThrow();
+  if (!(await verifyPassword(change.current, user.password_hash)))
+    throw TandemError.of('WRONG_PASSWORD');
+  checkStrength(change.password);
+  await ctx.db
+    .updateTable('users')
+    .set({ password_hash: await hashPassword(change.password) })
+    .where('id', '=', caller.userId)
+    .execute();
+}
+
+/** The caller, and the bytes of the current files of the workspaces the user owns. */
+export async function me(ctx: HubContext, caller: Caller): Promise<MeResponse> {
+  const row = await ctx.db
+    .selectFrom('entries')
+    .innerJoin('workspaces', 'workspaces.id', 'entries.workspace_id')
+    .select(sql<number | null>`SUM(entries.size)`.as('used'))
+    .where('workspaces.owner_id', '=', caller.userId)
+    .where('entries.kind', '=', 'file')
+    .executeTakeFirst();
+  return {
+    user: { id: caller.userId, name: caller.userName, admin: caller.admin },
+    device: { id: caller.deviceId, name: caller.deviceName },
+    storage: { used: Number(row?.used ?? 0), quota: null },
+  };
 }
 
 const DUMMY_HASH = await hashPassword('not a real password');
@@ -63,6 +147,7 @@ async function addDevice(
   userId: string,
   userName: string,
   deviceName: string,
+  seen: Seen,
 ): Promise<AuthResponse> {
   const token = newDeviceToken();
   const deviceId = randomUUID();
@@ -75,6 +160,9 @@ async function addDevice(
       token_hash: hashToken(token),
       created_at: ctx.now(),
       revoked_at: null,
+      last_seen_at: ctx.now(),
+      last_address: seen.address,
+      agent_version: seen.version ?? null,
     })
     .execute();
   return {
@@ -86,11 +174,15 @@ async function addDevice(
 
 /**
  * Resolves a bearer token to its caller: undefined for an unknown token, 'revoked' for the
- * token of a revoked device (so its agent can say so, instead of "not signed in").
+ * token of a revoked device (so its agent can say so, instead of "not signed in"). With
+ * `seen`, records the device's last request, address and release when the record is older
+ * than LAST_SEEN_EVERY_MS or says another address or release (a write without an fsync of
+ * its own: a crash may lose a minute of it).
  */
 export async function authenticate(
   ctx: HubContext,
   token: string,
+  seen?: Seen,
 ): Promise<Caller | 'revoked' | undefined> {
   const row = await ctx.db
     .selectFrom('devices')
@@ -102,11 +194,27 @@ export async function authenticate(
       'users.id as userId',
       'users.name as userName',
       'users.is_admin as isAdmin',
+      'devices.last_seen_at as lastSeenAt',
+      'devices.last_address as lastAddress',
+      'devices.agent_version as version',
     ])
     .where('devices.token_hash', '=', hashToken(token))
     .executeTakeFirst();
   if (!row) return undefined;
   if (row.revokedAt !== null) return 'revoked';
+  if (seen) {
+    const now = ctx.now();
+    const version = seen.version ?? row.version;
+    if (
+      row.lastSeenAt === null ||
+      now - Number(row.lastSeenAt) >= LAST_SEEN_EVERY_MS ||
+      row.lastAddress !== seen.address ||
+      row.version !== version
+    )
+      await sql`${sql.raw(LAZY_WRITE)} UPDATE devices SET last_seen_at = ${now}, last_address = ${seen.address}, agent_version = ${version} WHERE id = ${row.deviceId}`.execute(
+        ctx.db,
+      );
+  }
   return {
     userId: row.userId,
     userName: row.userName,
@@ -156,10 +264,19 @@ export async function revokeDevice(
   ctx.events.publish({ kind: 'device-revoked', device: deviceId });
 }
 
-export async function listDevices(ctx: HubContext, caller: Caller) {
+/** The caller's user's devices, oldest first, revoked ones included. */
+export async function listDevices(ctx: HubContext, caller: Caller): Promise<DeviceInfo[]> {
   const rows = await ctx.db
     .selectFrom('devices')
-    .select(['id', 'name', 'created_at', 'revoked_at'])
+    .select([
+      'id',
+      'name',
+      'created_at',
+      'revoked_at',
+      'last_seen_at',
+      'last_address',
+      'agent_version',
+    ])
     .where('user_id', '=', caller.userId)
     .orderBy('created_at')
     .execute();
@@ -169,5 +286,8 @@ export async function listDevices(ctx: HubContext, caller: Caller) {
     createdAt: Number(r.created_at),
     revoked: r.revoked_at !== null,
     current: r.id === caller.deviceId,
+    lastSeenAt: r.last_seen_at === null ? null : Number(r.last_seen_at),
+    address: r.last_address,
+    version: r.agent_version,
   }));
 }

@@ -12,6 +12,7 @@ import {
   FEATURES,
   FEATURES_HEADER,
   MAX_IDS_PER_QUERY,
+  TANDEM_VERSION,
   type Feature,
   type AuthResponse,
   type ChangesResponse,
@@ -19,7 +20,9 @@ import {
   type CommitResponse,
   type JournalRow,
   type Credentials,
+  type DeviceInfo,
   type ManifestsResponse,
+  type MeResponse,
   type MissingResponse,
   type UploadPreview,
   type WorkspaceInfo,
@@ -54,6 +57,9 @@ export interface Transport {
   send(request: TransportRequest): Promise<TransportResponse>;
 }
 
+/** Says which release this device runs (`tandem device list` shows it). */
+export const USER_AGENT = `tandem/${TANDEM_VERSION}`;
+
 /** How long a request may go without a byte from the hub before it fails. */
 const SILENCE_LIMIT_MS = 120_000;
 
@@ -81,7 +87,7 @@ export class HttpTransport implements Transport {
   }
 
   send(request: TransportRequest): Promise<TransportResponse> {
-    const headers: Record<string, string | number> = {};
+    const headers: Record<string, string | number> = { 'user-agent': USER_AGENT };
     if (request.token) headers.authorization = `Bearer ${request.token}`;
     if (request.features) headers[FEATURES_HEADER] = request.features;
     let parts: readonly Uint8Array[] = [];
@@ -183,8 +189,23 @@ export class HubClient {
     return this.call({ method: 'POST', path: `${API}/auth/login`, json: credentials });
   }
 
-  me(): Promise<{ user: { id: string; name: string }; device: { id: string; name: string } }> {
+  me(): Promise<MeResponse> {
     return this.call({ method: 'GET', path: `${API}/me` });
+  }
+
+  /** Changes the user's password; WRONG_PASSWORD when `current` is not it. */
+  changePassword(current: string, password: string): Promise<void> {
+    return this.call({ method: 'POST', path: `${API}/auth/password`, json: { current, password } });
+  }
+
+  async devices(): Promise<DeviceInfo[]> {
+    return (await this.call<{ devices: DeviceInfo[] }>({ method: 'GET', path: `${API}/devices` }))
+      .devices;
+  }
+
+  /** Revokes one of the user's devices (this one too): its token stops working at once. */
+  revokeDevice(id: string): Promise<void> {
+    return this.call({ method: 'DELETE', path: `${API}/devices/${encodeURIComponent(id)}` });
   }
 
   async listWorkspaces(): Promise<WorkspaceInfo[]> {

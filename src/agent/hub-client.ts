@@ -21,9 +21,11 @@ import {
   type JournalRow,
   type Credentials,
   type DeviceInfo,
+  type InviteResponse,
   type ManifestsResponse,
   type MeResponse,
   type MissingResponse,
+  type Registration,
   type UploadPreview,
   type WorkspaceInfo,
 } from '../protocol/api.js';
@@ -181,7 +183,7 @@ export class HubClient {
     return (await response.json()) as T;
   }
 
-  register(credentials: Credentials): Promise<AuthResponse> {
+  register(credentials: Registration): Promise<AuthResponse> {
     return this.call({ method: 'POST', path: `${API}/auth/register`, json: credentials });
   }
 
@@ -191,6 +193,11 @@ export class HubClient {
 
   me(): Promise<MeResponse> {
     return this.call({ method: 'GET', path: `${API}/me` });
+  }
+
+  /** A one-time registration code (administrators only). */
+  createInvite(): Promise<InviteResponse> {
+    return this.call({ method: 'POST', path: `${API}/admin/invites` });
   }
 
   /** Changes the user's password; WRONG_PASSWORD when `current` is not it. */

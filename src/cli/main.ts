@@ -6,6 +6,7 @@
 import { Command, CommanderError } from 'commander';
 import { TANDEM_VERSION } from '../protocol/api.js';
 import { registerAccountCommands } from './commands/account.js';
+import { registerAdminCommands } from './commands/admin.js';
 import { registerDeviceCommands } from './commands/device.js';
 import { registerServerCommand } from './commands/server.js';
 import { registerStatusCommands } from './commands/status.js';
@@ -31,6 +32,7 @@ export function buildProgram(): Command {
   registerServerCommand(program);
   registerAccountCommands(program);
   registerDeviceCommands(program);
+  registerAdminCommands(program);
   registerWorkspaceCommands(program);
   registerSyncCommand(program);
   registerStatusCommands(program);

@@ -10,6 +10,7 @@ import type {
   CredentialsSchema,
   IdListSchema,
   PasswordChangeSchema,
+  RegistrationSchema,
   OpSchema,
   UploadPreviewSchema,
 } from './schemas.js';
@@ -59,6 +60,21 @@ export type WireOp = Static<typeof OpSchema>;
 export type CommitRequest = Static<typeof CommitRequestSchema>;
 export type Credentials = Static<typeof CredentialsSchema>;
 export type PasswordChange = Static<typeof PasswordChangeSchema>;
+export type Registration = Static<typeof RegistrationSchema>;
+
+/**
+ * Who may register on a hub (`tandem server --registration`): anyone (`open`, the default),
+ * nobody (`closed`), or whoever has a one-time code an administrator made (`invite`). The
+ * first user of a hub may always register, and becomes its administrator.
+ */
+export const REGISTRATION_MODES = ['open', 'closed', 'invite'] as const;
+export type RegistrationMode = (typeof REGISTRATION_MODES)[number];
+
+/** `POST /api/v1/admin/invites`: a one-time registration code, shown once. */
+export interface InviteResponse {
+  readonly code: string;
+  readonly expiresAt: number;
+}
 export type IdList = Static<typeof IdListSchema>;
 /**
  * A stretch of a large file's chunks, stored on the hub, announced by the device uploading it

@@ -8,7 +8,7 @@ import type { Kysely } from 'kysely';
 import { randomBytes } from 'node:crypto';
 import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
-import { MAX_CHUNK_BATCH_BYTES } from '../protocol/api.js';
+import { MAX_CHUNK_BATCH_BYTES, type RegistrationMode } from '../protocol/api.js';
 import { PATTERN_MEANINGS } from '../protocol/schemas.js';
 import { formatError, TandemError } from '../protocol/errors.js';
 import type { ChunkStore } from '../store/chunk-store.js';
@@ -43,6 +43,8 @@ export interface AppOptions {
    * kept; then it is reclaimed unless a commit links it somewhere (default 24 hours).
    */
   readonly uploadLeaseMs?: number;
+  /** Who may register (see RegistrationMode); default `open`. */
+  readonly registration?: RegistrationMode;
   /** Failed sign-ins allowed (see services/sign-in-limits.ts); defaults for what is not given. */
   readonly signInLimits?: Partial<SignInLimits>;
 }
@@ -119,7 +121,12 @@ export async function buildApp(options: AppOptions): Promise<HubApp> {
 
   await app.register(websocket, { options: { maxPayload: 1024 * 1024 } });
 
-  registerAuthRoutes(app, ctx, { ...DEFAULT_SIGN_IN_LIMITS, ...options.signInLimits });
+  registerAuthRoutes(
+    app,
+    ctx,
+    { ...DEFAULT_SIGN_IN_LIMITS, ...options.signInLimits },
+    options.registration ?? 'open',
+  );
   registerWorkspaceRoutes(app, ctx);
   registerEventsRoute(app, ctx);
   const stopReclaimer = startReclaimer(ctx, app.log);

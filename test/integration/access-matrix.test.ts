@@ -275,6 +275,7 @@ describe('the access matrix: every route x every kind of caller', () => {
       contents: await db.selectFrom('contents').select('id').orderBy('id').execute(),
       links: await db.selectFrom('workspace_chunks').selectAll().execute(),
       leases: await db.selectFrom('upload_leases').selectAll().execute(),
+      invites: await db.selectFrom('invites').selectAll().orderBy('code_hash').execute(),
     };
   }
 
@@ -658,6 +659,11 @@ describe('the access matrix: every route x every kind of caller', () => {
     'GET /api/v1/events': {
       request: () => ({ method: 'GET', path: '/api/v1/events' }),
       status: 101,
+    },
+    'POST /api/v1/admin/invites': {
+      request: () => ({ method: 'POST', path: '/api/v1/admin/invites' }),
+      status: 201,
+      check: (r) => expect(json<{ code: string }>(r).code).toMatch(/^tdi_/),
     },
     'GET /api/v1/stats': {
       request: () => ({ method: 'GET', path: '/api/v1/stats' }),

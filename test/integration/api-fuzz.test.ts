@@ -102,6 +102,7 @@ function examplesOf(world: World): Record<string, Example> {
       json: { user: 'fuzzer', password: PASSWORD, deviceName: 'fuzz-login' },
     },
     'POST /api/v1/auth/password': { json: { current: PASSWORD, password: PASSWORD } },
+    'POST /api/v1/admin/invites': {},
     'DELETE /api/v1/devices/:id': { params: { id: world.spareDevice } },
     'POST /api/v1/workspaces': { json: { name: 'fuzzed workspace' } },
     'PUT /api/v1/workspaces/:id/members': {

@@ -52,6 +52,8 @@ describe('tandem CLI', () => {
     ['device'],
     ['device', 'list'],
     ['device', 'revoke'],
+    ['admin'],
+    ['admin', 'invite'],
     ['workspace'],
     ['workspace', 'create'],
     ['workspace', 'list'],

@@ -29,13 +29,19 @@ interface AccountOptions {
   passwordStdin?: boolean;
   deviceName?: string;
   fingerprint?: string;
+  invite?: string;
   json?: boolean;
 }
 
 export function registerAccountCommands(program: Command): void {
   for (const verb of ['register', 'login'] as const) {
-    program
-      .command(verb)
+    const command = program.command(verb);
+    if (verb === 'register')
+      command.option(
+        '--invite <code>',
+        'the one-time code of a hub that takes new accounts by invitation (`tandem admin invite` makes one)',
+      );
+    command
       .description(
         verb === 'register'
           ? 'create an account on a hub and register this device'
@@ -196,7 +202,12 @@ async function signIn(verb: 'register' | 'login', options: AccountOptions): Prom
   let auth;
   try {
     auth =
-      verb === 'register' ? await client.register(credentials) : await client.login(credentials);
+      verb === 'register'
+        ? await client.register({
+            ...credentials,
+            ...(options.invite !== undefined ? { invite: options.invite.trim() } : {}),
+          })
+        : await client.login(credentials);
   } catch (error) {
     // Nothing was pinned yet: a mismatch here is a mistyped fingerprint or another hub.
     if (error instanceof HubCertificateError && error.code === 'CERTIFICATE_CHANGED')

@@ -97,6 +97,16 @@ export interface SignInFailureTable {
   failures: number;
 }
 
+/** A one-time registration code (its SHA-256), and who used it. */
+export interface InviteTable {
+  code_hash: string;
+  created_by: string;
+  created_at: number;
+  expires_at: number;
+  used_at: number | null;
+  used_by: string | null;
+}
+
 export interface Database {
   users: UserTable;
   devices: DeviceTable;
@@ -108,4 +118,5 @@ export interface Database {
   workspace_chunks: WorkspaceChunkTable;
   upload_leases: UploadLeaseTable;
   sign_in_failures: SignInFailureTable;
+  invites: InviteTable;
 }

@@ -1,15 +1,22 @@
 /** Registration, login, passwords and device management. */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { Credentials, PasswordChange } from '../../protocol/api.js';
+import type {
+  Credentials,
+  PasswordChange,
+  Registration,
+  RegistrationMode,
+} from '../../protocol/api.js';
 import {
   CredentialsSchema,
   DeviceParamsSchema,
   PasswordChangeSchema,
+  RegistrationSchema,
 } from '../../protocol/schemas.js';
 import { callerOf } from '../access.js';
 import type { HubContext } from '../context.js';
 import {
   changePassword,
+  createInvite,
   listDevices,
   login,
   me,
@@ -43,18 +50,23 @@ export function registerAuthRoutes(
   app: FastifyInstance,
   ctx: HubContext,
   limits: SignInLimits,
+  registration: RegistrationMode,
 ): void {
-  // (Registration checks no password, so it fails only for a taken name or a weak password:
-  // it needs no limit on failures.)
-  app.post<{ Body: Credentials }>(
+  // (Registration checks no password, so it fails only for a taken name, a weak password or
+  // the hub's mode; invite codes are 144 random bits, beyond guessing: no limit on failures.)
+  app.post<{ Body: Registration }>(
     '/api/v1/auth/register',
     {
       config: { access: 'anonymous' },
       bodyLimit: AUTH_BODY_BYTES,
-      schema: { body: CredentialsSchema },
+      schema: { body: RegistrationSchema },
     },
     async (request, reply) =>
-      reply.status(201).send(await register(ctx, request.body, seenOf(request))),
+      reply.status(201).send(await register(ctx, request.body, seenOf(request), registration)),
+  );
+
+  app.post('/api/v1/admin/invites', { config: { access: 'admin' } }, async (request, reply) =>
+    reply.status(201).send(await createInvite(ctx, callerOf(request))),
   );
 
   app.post<{ Body: Credentials }>(

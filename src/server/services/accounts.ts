@@ -1,13 +1,16 @@
 /** Users, devices and the tokens that identify them. */
 import { sql } from 'kysely';
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import {
   MIN_PASSWORD_CHARS,
   type AuthResponse,
   type Credentials,
   type DeviceInfo,
+  type InviteResponse,
   type MeResponse,
   type PasswordChange,
+  type Registration,
+  type RegistrationMode,
 } from '../../protocol/api.js';
 import { TandemError } from '../../protocol/errors.js';
 import type { Caller, HubContext } from '../context.js';
@@ -37,47 +40,100 @@ function checkStrength(password: string): void {
     throw TandemError.of('WEAK_PASSWORD', MIN_PASSWORD_CHARS, length);
 }
 
-/** Creates a user and registers the calling machine as its first device. */
+/** How long an invite code may wait to be used. */
+export const INVITE_TTL_MS = 7 * 24 * 60 * 60_000;
+
+/**
+ * Creates a user and registers the calling machine as its first device. The first user of a
+ * hub may always register and becomes its administrator; after that, `mode` decides: `open`
+ * lets anyone, `closed` nobody (REGISTRATION_CLOSED), `invite` whoever brings an unused,
+ * unexpired code (INVITE_REQUIRED, INVITE_INVALID), which the registration uses up in the
+ * transaction that creates the user (a failed registration leaves it unused).
+ */
 export async function register(
   ctx: HubContext,
-  credentials: Credentials,
+  registration: Registration,
   seen: Seen,
+  mode: RegistrationMode,
 ): Promise<AuthResponse> {
-  checkStrength(credentials.password);
+  const first =
+    (await ctx.db.selectFrom('users').select('id').limit(1).executeTakeFirst()) === undefined;
+  // Refused by the mode before anything about names is said.
+  if (!first && mode === 'closed') throw TandemError.of('REGISTRATION_CLOSED');
+  if (!first && mode === 'invite' && registration.invite === undefined)
+    throw TandemError.of('INVITE_REQUIRED');
+  checkStrength(registration.password);
   const existing = await ctx.db
     .selectFrom('users')
     .select('id')
-    .where('name', '=', credentials.user)
+    .where('name', '=', registration.user)
     .executeTakeFirst();
-  if (existing) throw TandemError.of('USER_EXISTS', credentials.user);
-  const passwordHash = await hashPassword(credentials.password);
+  if (existing) throw TandemError.of('USER_EXISTS', registration.user);
+  const passwordHash = await hashPassword(registration.password);
   const userId = randomUUID();
+  const now = ctx.now();
   try {
-    await ctx.db
-      .insertInto('users')
-      .values({
-        id: userId,
-        name: credentials.user,
-        password_hash: passwordHash,
-        created_at: ctx.now(),
-        // The first user of a hub is its administrator (decided in the insert itself, so two
-        // first registrations at once cannot both become one).
-        is_admin: sql<number>`(SELECT CASE WHEN EXISTS (SELECT 1 FROM users) THEN 0 ELSE 1 END)`,
-      })
-      .execute();
+    await ctx.db.transaction().execute(async (trx) => {
+      // (Checked again inside: the first user may have registered meanwhile.)
+      const admin =
+        (await trx.selectFrom('users').select('id').limit(1).executeTakeFirst()) === undefined;
+      if (!admin && mode === 'closed') throw TandemError.of('REGISTRATION_CLOSED');
+      if (!admin && mode === 'invite') {
+        if (registration.invite === undefined) throw TandemError.of('INVITE_REQUIRED');
+        const used = await trx
+          .updateTable('invites')
+          .set({ used_at: now, used_by: userId })
+          .where('code_hash', '=', hashToken(registration.invite))
+          .where('used_at', 'is', null)
+          .where('expires_at', '>', now)
+          .executeTakeFirst();
+        if (Number(used.numUpdatedRows) !== 1) throw TandemError.of('INVITE_INVALID');
+      }
+      await trx
+        .insertInto('users')
+        .values({
+          id: userId,
+          name: registration.user,
+          password_hash: passwordHash,
+          created_at: now,
+          // The first user of a hub is its administrator (decided in the insert itself, so
+          // two first registrations at once cannot both become one).
+          is_admin: sql<number>`(SELECT CASE WHEN EXISTS (SELECT 1 FROM users) THEN 0 ELSE 1 END)`,
+        })
+        .execute();
+    });
   } catch (error) {
+    if (error instanceof TandemError) throw error;
     // Two registrations raced past the check above: the unique index decides.
-    throw new TandemError('USER_EXISTS', TandemError.of('USER_EXISTS', credentials.user).message, {
+    throw new TandemError('USER_EXISTS', TandemError.of('USER_EXISTS', registration.user).message, {
       cause: error,
     });
   }
   return addDevice(
     ctx,
     userId,
-    credentials.user,
-    credentials.deviceName ?? DEFAULT_DEVICE_NAME,
+    registration.user,
+    registration.deviceName ?? DEFAULT_DEVICE_NAME,
     seen,
   );
+}
+
+/** A one-time registration code, valid for INVITE_TTL_MS; stored only as its SHA-256. */
+export async function createInvite(ctx: HubContext, caller: Caller): Promise<InviteResponse> {
+  const code = `tdi_${randomBytes(18).toString('base64url')}`;
+  const now = ctx.now();
+  await ctx.db
+    .insertInto('invites')
+    .values({
+      code_hash: hashToken(code),
+      created_by: caller.userId,
+      created_at: now,
+      expires_at: now + INVITE_TTL_MS,
+      used_at: null,
+      used_by: null,
+    })
+    .execute();
+  return { code, expiresAt: now + INVITE_TTL_MS };
 }
 
 /**

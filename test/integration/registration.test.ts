@@ -48,6 +48,9 @@ describe('registration modes', () => {
     expect(without.stderr).toMatch(/--invite CODE/);
     const bogus = await register(hub.url, 'guest', ['--invite', 'tdi_not-a-real-code']);
     expect(errorCode(bogus.stdout)).toBe('INVITE_INVALID');
+    // A made-up code does not learn which names are taken either.
+    const probe = await register(hub.url, 'boss', ['--invite', 'tdi_not-a-real-code']);
+    expect(errorCode(probe.stdout)).toBe('INVITE_INVALID');
 
     const made = await tandem(['admin', 'invite', '--json'], { home: admin });
     expect(made.code, made.stderr).toBe(0);

@@ -60,8 +60,11 @@ export async function register(
     (await ctx.db.selectFrom('users').select('id').limit(1).executeTakeFirst()) === undefined;
   // Refused by the mode before anything about names is said.
   if (!first && mode === 'closed') throw TandemError.of('REGISTRATION_CLOSED');
-  if (!first && mode === 'invite' && registration.invite === undefined)
-    throw TandemError.of('INVITE_REQUIRED');
+  if (!first && mode === 'invite') {
+    if (registration.invite === undefined) throw TandemError.of('INVITE_REQUIRED');
+    // (Checked here too, so that a made-up code does not learn which names are taken.)
+    if (!(await inviteUsable(ctx, registration.invite))) throw TandemError.of('INVITE_INVALID');
+  }
   checkStrength(registration.password);
   const existing = await ctx.db
     .selectFrom('users')
@@ -116,6 +119,17 @@ export async function register(
     registration.deviceName ?? DEFAULT_DEVICE_NAME,
     seen,
   );
+}
+
+async function inviteUsable(ctx: HubContext, code: string): Promise<boolean> {
+  const row = await ctx.db
+    .selectFrom('invites')
+    .select('code_hash')
+    .where('code_hash', '=', hashToken(code))
+    .where('used_at', 'is', null)
+    .where('expires_at', '>', ctx.now())
+    .executeTakeFirst();
+  return row !== undefined;
 }
 
 /** A one-time registration code, valid for INVITE_TTL_MS; stored only as its SHA-256. */

@@ -17,6 +17,7 @@ import {
   parseHubMessage,
 } from '../protocol/events.js';
 import type { HubTrust } from './hub-trust.js';
+import { USER_AGENT } from './hub-client.js';
 
 export interface EventsClientOptions {
   readonly hub: string;
@@ -59,7 +60,7 @@ export class EventsClient {
     const url = new URL(`${EVENTS_PATH}?protocol=${PROTOCOL_VERSION}`, this.options.hub);
     url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
     const socket = new WebSocket(url, {
-      headers: { authorization: `Bearer ${this.options.token}` },
+      headers: { authorization: `Bearer ${this.options.token}`, 'user-agent': USER_AGENT },
       ...(url.protocol === 'wss:' && this.options.trust
         ? this.options.trust.webSocketOptions((refusal) => {
             if (refusal.code === 'CERTIFICATE_CHANGED') this.stop(refusal.message);

@@ -12,6 +12,7 @@ import {
   FEATURES,
   FEATURES_HEADER,
   MAX_IDS_PER_QUERY,
+  TANDEM_VERSION,
   type Feature,
   type AuthResponse,
   type ChangesResponse,
@@ -19,8 +20,12 @@ import {
   type CommitResponse,
   type JournalRow,
   type Credentials,
+  type DeviceInfo,
+  type InviteResponse,
   type ManifestsResponse,
+  type MeResponse,
   type MissingResponse,
+  type Registration,
   type UploadPreview,
   type MemberInfo,
   type WorkspaceInfo,
@@ -55,6 +60,9 @@ export interface Transport {
   send(request: TransportRequest): Promise<TransportResponse>;
 }
 
+/** Says which release this device runs (`tandem device list` shows it). */
+export const USER_AGENT = `tandem/${TANDEM_VERSION}`;
+
 /** How long a request may go without a byte from the hub before it fails. */
 const SILENCE_LIMIT_MS = 120_000;
 
@@ -82,7 +90,7 @@ export class HttpTransport implements Transport {
   }
 
   send(request: TransportRequest): Promise<TransportResponse> {
-    const headers: Record<string, string | number> = {};
+    const headers: Record<string, string | number> = { 'user-agent': USER_AGENT };
     if (request.token) headers.authorization = `Bearer ${request.token}`;
     if (request.features) headers[FEATURES_HEADER] = request.features;
     let parts: readonly Uint8Array[] = [];
@@ -176,7 +184,7 @@ export class HubClient {
     return (await response.json()) as T;
   }
 
-  register(credentials: Credentials): Promise<AuthResponse> {
+  register(credentials: Registration): Promise<AuthResponse> {
     return this.call({ method: 'POST', path: `${API}/auth/register`, json: credentials });
   }
 
@@ -184,8 +192,28 @@ export class HubClient {
     return this.call({ method: 'POST', path: `${API}/auth/login`, json: credentials });
   }
 
-  me(): Promise<{ user: { id: string; name: string }; device: { id: string; name: string } }> {
+  me(): Promise<MeResponse> {
     return this.call({ method: 'GET', path: `${API}/me` });
+  }
+
+  /** A one-time registration code (administrators only). */
+  createInvite(): Promise<InviteResponse> {
+    return this.call({ method: 'POST', path: `${API}/admin/invites` });
+  }
+
+  /** Changes the user's password; WRONG_PASSWORD when `current` is not it. */
+  changePassword(current: string, password: string): Promise<void> {
+    return this.call({ method: 'POST', path: `${API}/auth/password`, json: { current, password } });
+  }
+
+  async devices(): Promise<DeviceInfo[]> {
+    return (await this.call<{ devices: DeviceInfo[] }>({ method: 'GET', path: `${API}/devices` }))
+      .devices;
+  }
+
+  /** Revokes one of the user's devices (this one too): its token stops working at once. */
+  revokeDevice(id: string): Promise<void> {
+    return this.call({ method: 'DELETE', path: `${API}/devices/${encodeURIComponent(id)}` });
   }
 
   async listWorkspaces(): Promise<WorkspaceInfo[]> {

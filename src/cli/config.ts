@@ -2,7 +2,7 @@
  * The device's credentials: `$TANDEM_HOME/config.json` (default `~/.config/tandem`), mode
  * 0600 in a 0700 folder, since it holds the device token.
  */
-import { chmod, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -46,11 +46,27 @@ function configPath(): string {
   return join(tandemHome(), 'config.json');
 }
 
-export async function loadConfig(): Promise<DeviceConfig | undefined> {
+/** The settings a config keeps when its device signs out (`tandem logout`). */
+const SETTINGS = ['maxDeletions', 'maxDeletionPercent'] as const;
+
+/** The config file as it is, credentials or not; undefined when there is none. */
+async function readRaw(): Promise<Record<string, unknown> | undefined> {
   try {
-    return JSON.parse(await readFile(configPath(), 'utf8')) as DeviceConfig;
+    return JSON.parse(await readFile(configPath(), 'utf8')) as Record<string, unknown>;
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw error;
+  }
+}
+
+/** The device's credentials; undefined when it never signed in or signed out. */
+export async function loadConfig(): Promise<DeviceConfig | undefined> {
+  try {
+    const raw = await readRaw();
+    return raw !== undefined && typeof raw.token === 'string'
+      ? (raw as unknown as DeviceConfig)
+      : undefined;
+  } catch (error) {
     throw new CliError(
       `cannot read ${configPath()}: ${(error as Error).message}; fix or delete it and run \`tandem login\``,
     );
@@ -68,8 +84,33 @@ export async function requireConfig(): Promise<DeviceConfig> {
   return config;
 }
 
-/** Writes atomically with mode 0600. */
+/**
+ * Writes atomically with mode 0600, keeping the settings of the file it replaces (a config
+ * signed out and in again keeps its deletion limits).
+ */
 export async function saveConfig(config: DeviceConfig): Promise<string> {
+  const old = await readRaw().catch(() => undefined);
+  const kept = Object.fromEntries(
+    SETTINGS.filter((k) => old?.[k] !== undefined).map((k) => [k, old![k]]),
+  );
+  return writeConfig({ ...kept, ...config });
+}
+
+/**
+ * Removes the device's credentials from the config (keeping only its settings, or the
+ * file not at all when it has none). Returns the file's path.
+ */
+export async function forgetCredentials(): Promise<string> {
+  const old = await readRaw().catch(() => undefined);
+  const kept = Object.fromEntries(
+    SETTINGS.filter((k) => old?.[k] !== undefined).map((k) => [k, old![k]]),
+  );
+  if (Object.keys(kept).length > 0) return writeConfig(kept);
+  await rm(configPath(), { force: true });
+  return configPath();
+}
+
+async function writeConfig(config: object): Promise<string> {
   const home = tandemHome();
   await mkdir(home, { recursive: true, mode: 0o700 });
   const target = configPath();

@@ -4,14 +4,17 @@
  * or reports, progress on stderr, exit 0 only on success, one line on stderr on failure.
  */
 import { Command, CommanderError } from 'commander';
+import { TANDEM_VERSION } from '../protocol/api.js';
 import { registerAccountCommands } from './commands/account.js';
+import { registerAdminCommands } from './commands/admin.js';
+import { registerDeviceCommands } from './commands/device.js';
 import { registerServerCommand } from './commands/server.js';
 import { registerStatusCommands } from './commands/status.js';
 import { registerSyncCommand } from './commands/sync.js';
 import { registerWorkspaceCommands } from './commands/workspace.js';
 import { fail, printJson } from './output.js';
 
-export const VERSION = '0.1.0';
+export const VERSION = TANDEM_VERSION;
 
 export function buildProgram(): Command {
   const program = new Command('tandem')
@@ -28,6 +31,8 @@ export function buildProgram(): Command {
     .exitOverride();
   registerServerCommand(program);
   registerAccountCommands(program);
+  registerDeviceCommands(program);
+  registerAdminCommands(program);
   registerWorkspaceCommands(program);
   registerSyncCommand(program);
   registerStatusCommands(program);

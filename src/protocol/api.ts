@@ -9,6 +9,8 @@ import type {
   CommitRequestSchema,
   CredentialsSchema,
   IdListSchema,
+  PasswordChangeSchema,
+  RegistrationSchema,
   OpSchema,
   UploadPreviewSchema,
 } from './schemas.js';
@@ -57,6 +59,22 @@ export const MAX_PREVIEW_CHUNKS = 4096;
 export type WireOp = Static<typeof OpSchema>;
 export type CommitRequest = Static<typeof CommitRequestSchema>;
 export type Credentials = Static<typeof CredentialsSchema>;
+export type PasswordChange = Static<typeof PasswordChangeSchema>;
+export type Registration = Static<typeof RegistrationSchema>;
+
+/**
+ * Who may register on a hub (`tandem server --registration`): anyone (`open`, the default),
+ * nobody (`closed`), or whoever has a one-time code an administrator made (`invite`). The
+ * first user of a hub may always register, and becomes its administrator.
+ */
+export const REGISTRATION_MODES = ['open', 'closed', 'invite'] as const;
+export type RegistrationMode = (typeof REGISTRATION_MODES)[number];
+
+/** `POST /api/v1/admin/invites`: a one-time registration code, shown once. */
+export interface InviteResponse {
+  readonly code: string;
+  readonly expiresAt: number;
+}
 export type IdList = Static<typeof IdListSchema>;
 /**
  * A stretch of a large file's chunks, stored on the hub, announced by the device uploading it
@@ -163,6 +181,34 @@ export interface AuthResponse {
   readonly device: { readonly id: string; readonly name: string };
   readonly token: string;
 }
+
+/** `GET /api/v1/me`: who the caller is, and what their workspaces store. */
+export interface MeResponse {
+  readonly user: { readonly id: string; readonly name: string; readonly admin: boolean };
+  readonly device: { readonly id: string; readonly name: string };
+  /** Bytes of the current files of the workspaces the user owns; quota null: none. */
+  readonly storage: { readonly used: number; readonly quota: number | null };
+}
+
+/** One device of `GET /api/v1/devices`. Times are milliseconds since the epoch. */
+export interface DeviceInfo {
+  readonly id: string;
+  readonly name: string;
+  readonly createdAt: number;
+  readonly revoked: boolean;
+  /** The device this request came from. */
+  readonly current: boolean;
+  /** Its last request (at most a minute stale), its address and its release; null if unknown. */
+  readonly lastSeenAt: number | null;
+  readonly address: string | null;
+  readonly version: string | null;
+}
+
+/**
+ * The release of Tandem, sent by devices as `user-agent: tandem/VERSION` so that
+ * `tandem device list` can say which release each one runs.
+ */
+export const TANDEM_VERSION = '0.1.0';
 
 export interface MissingResponse {
   readonly missing: readonly ChunkId[];

@@ -25,6 +25,20 @@ export const ERRORS = {
     status: 403,
     message: 'You no longer have access to workspace %s: ask one of its owners to share it again',
   },
+  REGISTRATION_CLOSED: {
+    status: 403,
+    message: 'This hub does not take new accounts: ask its administrator',
+  },
+  INVITE_REQUIRED: {
+    status: 403,
+    message:
+      'This hub takes new accounts by invitation only: ask its administrator for a code (`tandem admin invite`) and pass it with --invite CODE',
+  },
+  INVITE_INVALID: {
+    status: 403,
+    message:
+      'This invite code is unknown, used already or expired: ask the administrator for a new one',
+  },
   NOT_FOUND: { status: 404, message: '%s not found' },
   WORKSPACE_NOT_FOUND: { status: 404, message: 'No workspace %s (see `tandem workspace list`)' },
   CHUNK_NOT_FOUND: { status: 404, message: 'Chunk %s is not stored in this workspace' },
@@ -50,7 +64,10 @@ export const ERRORS = {
   },
   CHUNK_MISMATCH: { status: 422, message: 'Chunk bytes do not match their id %s' },
   PAYLOAD_TOO_LARGE: { status: 413, message: 'The request is larger than the hub accepts (%s)' },
-  RATE_LIMITED: { status: 429, message: 'Too many attempts: wait a minute and try again' },
+  RATE_LIMITED: {
+    status: 429,
+    message: 'Too many failed sign-ins from this address: try again in %s',
+  },
   CURSOR_AHEAD: {
     status: 409,
     message: 'The cursor %s is ahead of the hub (head %s): the hub was restored, resync from zero',

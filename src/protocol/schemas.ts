@@ -163,6 +163,25 @@ export const CredentialsSchema = Type.Object(
   { additionalProperties: false },
 );
 
+/** Registration: credentials, and the invite code a hub in `invite` mode asks for. */
+export const RegistrationSchema = Type.Object(
+  {
+    user: UserName,
+    password: Type.String({ minLength: 1, maxLength: 1024 }),
+    deviceName: Type.Optional(Name),
+    invite: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
+  },
+  { additionalProperties: false },
+);
+
+export const PasswordChangeSchema = Type.Object(
+  {
+    current: Type.String({ minLength: 1, maxLength: 1024 }),
+    password: Type.String({ minLength: 1, maxLength: 1024 }),
+  },
+  { additionalProperties: false },
+);
+
 export const CreateWorkspaceSchema = Type.Object({ name: Name }, { additionalProperties: false });
 export const AddMemberSchema = Type.Object(
   {

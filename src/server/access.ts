@@ -17,7 +17,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from
 import type { Role } from '../protocol/api.js';
 import { TandemError } from '../protocol/errors.js';
 import type { Caller, HubContext } from './context.js';
-import { authenticate } from './services/accounts.js';
+import { authenticate, versionOf } from './services/accounts.js';
 import { requireRole } from './services/workspaces.js';
 
 export const ACCESS = ['anonymous', 'signed-in', 'viewer', 'editor', 'owner', 'admin'] as const;
@@ -94,7 +94,13 @@ async function authorize(
   const access = request.routeOptions.config.access;
   if (access === undefined || access === 'anonymous') return;
   const token = bearerToken(request);
-  const caller = token === undefined ? undefined : await authenticate(ctx, token);
+  const caller =
+    token === undefined
+      ? undefined
+      : await authenticate(ctx, token, {
+          address: request.ip,
+          version: versionOf(request.headers['user-agent']),
+        });
   if (caller === undefined || caller === 'revoked') {
     refuseBody(request, reply);
     throw TandemError.of(caller === 'revoked' ? 'DEVICE_REVOKED' : 'UNAUTHENTICATED');

@@ -8,7 +8,7 @@ import type { Kysely } from 'kysely';
 import { randomBytes } from 'node:crypto';
 import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
-import { MAX_CHUNK_BATCH_BYTES } from '../protocol/api.js';
+import { MAX_CHUNK_BATCH_BYTES, type RegistrationMode } from '../protocol/api.js';
 import { PATTERN_MEANINGS } from '../protocol/schemas.js';
 import { formatError, TandemError } from '../protocol/errors.js';
 import type { ChunkStore } from '../store/chunk-store.js';
@@ -16,12 +16,12 @@ import { enforceAccess, type RouteAccess } from './access.js';
 import { newStats, type HubContext } from './context.js';
 import type { Database } from './db/schema.js';
 import { LocalEventBus, type EventBus } from './event-bus.js';
-import { RateLimiter } from './rate-limit.js';
 import { registerAuthRoutes } from './routes/auth.js';
 import { registerEventsRoute } from './routes/events.js';
 import { registerWorkspaceRoutes } from './routes/workspaces.js';
 import { UPLOAD_LEASE_MS } from './services/chunks.js';
 import { startReclaimer } from './services/reclaim.js';
+import { DEFAULT_SIGN_IN_LIMITS, type SignInLimits } from './services/sign-in-limits.js';
 
 /** The body limit of a route that declares none: small JSON documents. */
 export const DEFAULT_BODY_BYTES = 64 * 1024;
@@ -43,8 +43,10 @@ export interface AppOptions {
    * kept; then it is reclaimed unless a commit links it somewhere (default 24 hours).
    */
   readonly uploadLeaseMs?: number;
-  /** Authentication attempts allowed per client and user per minute. */
-  readonly authAttemptsPerMinute?: number;
+  /** Who may register (see RegistrationMode); default `open`. */
+  readonly registration?: RegistrationMode;
+  /** Failed sign-ins allowed (see services/sign-in-limits.ts); defaults for what is not given. */
+  readonly signInLimits?: Partial<SignInLimits>;
 }
 
 declare module 'fastify' {
@@ -119,11 +121,12 @@ export async function buildApp(options: AppOptions): Promise<HubApp> {
 
   await app.register(websocket, { options: { maxPayload: 1024 * 1024 } });
 
-  const perUser = options.authAttemptsPerMinute ?? 20;
-  registerAuthRoutes(app, ctx, {
-    perUser: new RateLimiter(perUser, 60_000),
-    perClient: new RateLimiter(perUser * 10, 60_000),
-  });
+  registerAuthRoutes(
+    app,
+    ctx,
+    { ...DEFAULT_SIGN_IN_LIMITS, ...options.signInLimits },
+    options.registration ?? 'open',
+  );
   registerWorkspaceRoutes(app, ctx);
   registerEventsRoute(app, ctx);
   const stopReclaimer = startReclaimer(ctx, app.log);

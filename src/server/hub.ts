@@ -3,6 +3,7 @@
  * default: metadata in `DATA/tandem.db` (SQLite), chunks in `DATA/chunks/`.
  */
 import { mkdir } from 'node:fs/promises';
+import type { RegistrationMode } from '../protocol/api.js';
 import { join } from 'node:path';
 import { DiskChunkStore } from '../store/disk-chunk-store.js';
 import { buildApp, type HubApp } from './app.js';
@@ -11,6 +12,8 @@ import { openDatabase } from './db/open.js';
 export interface HubOptions {
   readonly dataDir: string;
   readonly logger?: boolean;
+  /** Who may register (see RegistrationMode); default `open`. */
+  readonly registration?: RegistrationMode;
   /** Serve https and wss with this certificate and key (PEM; see tls.ts); plain http without. */
   readonly tls?: { readonly cert: string; readonly key: string };
 }
@@ -24,6 +27,7 @@ export async function openHub(options: HubOptions): Promise<HubApp> {
     db,
     chunks,
     logger: options.logger ?? false,
+    ...(options.registration ? { registration: options.registration } : {}),
     ...(options.tls ? { tls: { cert: options.tls.cert, key: options.tls.key } } : {}),
   });
   app.addHook('onClose', async () => {

@@ -59,7 +59,12 @@ export interface SimHub {
 export async function startSimHub(now: () => number = Date.now): Promise<SimHub> {
   const { db } = await openDatabase({ kind: 'sqlite', file: ':memory:' });
   const chunks = new MemoryChunkStore();
-  const app = await buildApp({ db, chunks, now, authAttemptsPerMinute: 1_000_000 });
+  const app = await buildApp({
+    db,
+    chunks,
+    now,
+    signInLimits: { perAccountAddress: 1_000_000, perAddress: 1_000_000 },
+  });
   return {
     app,
     transport: new InjectTransport(app),

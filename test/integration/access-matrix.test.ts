@@ -117,6 +117,7 @@ interface Prepared {
   readonly probe?: { id: string; bytes: Buffer };
   /** A workspace made for this one request, with W's members and roles. */
   readonly workspace?: string;
+  readonly hash?: string;
 }
 
 interface Example {
@@ -255,7 +256,11 @@ describe('the access matrix: every route x every kind of caller', () => {
   async function fingerprint() {
     const db = app.hub.db;
     return {
-      users: await db.selectFrom('users').select(['id', 'name']).orderBy('id').execute(),
+      users: await db
+        .selectFrom('users')
+        .select(['id', 'name', 'password_hash'])
+        .orderBy('id')
+        .execute(),
       devices: await db.selectFrom('devices').select(['id', 'revoked_at']).orderBy('id').execute(),
       workspaces: await db
         .selectFrom('workspaces')
@@ -272,6 +277,7 @@ describe('the access matrix: every route x every kind of caller', () => {
       contents: await db.selectFrom('contents').select('id').orderBy('id').execute(),
       links: await db.selectFrom('workspace_chunks').selectAll().execute(),
       leases: await db.selectFrom('upload_leases').selectAll().execute(),
+      invites: await db.selectFrom('invites').selectAll().orderBy('code_hash').execute(),
     };
   }
 
@@ -306,7 +312,11 @@ describe('the access matrix: every route x every kind of caller', () => {
     const { db } = await openDatabase({ kind: 'sqlite', file: join(dataDir, 'tandem.db') });
     destroyDb = () => db.destroy();
     chunkStore = await DiskChunkStore.open(join(dataDir, 'chunks'));
-    app = await buildApp({ db, chunks: chunkStore, authAttemptsPerMinute: 1_000_000 });
+    app = await buildApp({
+      db,
+      chunks: chunkStore,
+      signInLimits: { perAccountAddress: 1_000_000, perAddress: 1_000_000 },
+    });
     app.server.on('connection', (socket: Socket) => {
       serverSockets.add(socket);
       socket.on('close', () => serverSockets.delete(socket));
@@ -474,11 +484,34 @@ describe('the access matrix: every route x every kind of caller', () => {
       status: 200,
       check: (r) => expect(json<{ token: string }>(r).token).toMatch(/^tdm_/),
     },
+    'POST /api/v1/auth/password': {
+      // Each caller sets its own password again (the same one: the other cells sign in with it).
+      prepare: async (caller) => ({ hash: await passwordHashOf(USER_OF[caller] ?? 'victim') }),
+      request: (caller) => ({
+        method: 'POST',
+        path: '/api/v1/auth/password',
+        json: {
+          current: password(USER_OF[caller] ?? 'victim'),
+          password: password(USER_OF[caller] ?? 'victim'),
+        },
+      }),
+      status: 204,
+      check: async (_r, caller, { hash }) =>
+        expect(await passwordHashOf(USER_OF[caller]!)).not.toBe(hash),
+      whenRefused: async (caller, { hash }) =>
+        expect(await passwordHashOf(USER_OF[caller] ?? 'victim')).toBe(hash),
+    },
     'GET /api/v1/me': {
       request: () => ({ method: 'GET', path: '/api/v1/me' }),
       status: 200,
       check: (r, caller) =>
-        expect(json<{ user: { name: string } }>(r).user.name).toBe(USER_OF[caller]),
+        expect(json(r)).toMatchObject({
+          user: { name: USER_OF[caller] },
+          storage: {
+            used: caller === 'owner' ? secretSize + pin.length : expect.any(Number),
+            quota: null,
+          },
+        }),
     },
     'GET /api/v1/devices': {
       request: () => ({ method: 'GET', path: '/api/v1/devices' }),
@@ -704,12 +737,26 @@ describe('the access matrix: every route x every kind of caller', () => {
       request: () => ({ method: 'GET', path: '/api/v1/events' }),
       status: 101,
     },
+    'POST /api/v1/admin/invites': {
+      request: () => ({ method: 'POST', path: '/api/v1/admin/invites' }),
+      status: 201,
+      check: (r) => expect(json<{ code: string }>(r).code).toMatch(/^tdi_/),
+    },
     'GET /api/v1/stats': {
       request: () => ({ method: 'GET', path: '/api/v1/stats' }),
       status: 200,
       check: (r) => expect(typeof json<{ chunksIn: unknown }>(r).chunksIn).toBe('number'),
     },
   };
+
+  async function passwordHashOf(user: string): Promise<string> {
+    const row = await app.hub.db
+      .selectFrom('users')
+      .select('password_hash')
+      .where('name', '=', user)
+      .executeTakeFirstOrThrow();
+    return row.password_hash;
+  }
 
   async function roleOf(user: string, workspace: string): Promise<string | undefined> {
     const row = await app.hub.db

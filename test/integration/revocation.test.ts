@@ -54,9 +54,11 @@ describe('revocation reaches running agents at once', () => {
       what: () => `B to receive before.txt (${agentB.output()})`,
     });
 
-    const { deviceId } = await tokenOf(homeB);
+    // As a person does it: from the other device, by the device's name.
     const revokedAt = Date.now();
-    expect((await api(homeA, 'DELETE', `/devices/${deviceId}`)).status).toBe(204);
+    const revoke = await tandem(['device', 'revoke', 'b'], { home: homeA });
+    expect(revoke.code, revoke.stderr).toBe(0);
+    expect(revoke.stderr).toMatch(/revoked device "b"/);
     const code = await agentB.exited;
     expect(Date.now() - revokedAt).toBeLessThan(2_000);
     expect(code).not.toBe(0);

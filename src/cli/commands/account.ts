@@ -1,6 +1,7 @@
 /**
  * `tandem register` and `tandem login`: create an account or sign in, and register this
  * device; with `--fingerprint`, accept the hub only with that certificate and pin it.
+ * `tandem logout`, `tandem whoami` and `tandem password change`.
  */
 import type { Command } from 'commander';
 import { hostname } from 'node:os';
@@ -8,8 +9,19 @@ import { HttpTransport, HubClient } from '../../agent/hub-client.js';
 import { HubCertificateError, hubTrust } from '../../agent/hub-trust.js';
 import { parseFingerprint, type Fingerprint } from '../../core/fingerprint.js';
 import { TandemError } from '../../protocol/errors.js';
-import { saveConfig } from '../config.js';
-import { CliError, describeError, jsonOption, printJson } from '../output.js';
+import {
+  forgetCredentials,
+  requireConfig,
+  saveConfig,
+  trustFor,
+  type DeviceConfig,
+} from '../config.js';
+import { CliError, describeError, jsonOption, printJson, printLine } from '../output.js';
+
+/** A client of the hub this device is signed in to, with its token. */
+export function hubClientFor(config: DeviceConfig): HubClient {
+  return new HubClient(new HttpTransport(config.server, trustFor(config)), config.token);
+}
 
 interface AccountOptions {
   server: string;
@@ -17,13 +29,19 @@ interface AccountOptions {
   passwordStdin?: boolean;
   deviceName?: string;
   fingerprint?: string;
+  invite?: string;
   json?: boolean;
 }
 
 export function registerAccountCommands(program: Command): void {
   for (const verb of ['register', 'login'] as const) {
-    program
-      .command(verb)
+    const command = program.command(verb);
+    if (verb === 'register')
+      command.option(
+        '--invite <code>',
+        'the one-time code of a hub that takes new accounts by invitation (`tandem admin invite` makes one)',
+      );
+    command
       .description(
         verb === 'register'
           ? 'create an account on a hub and register this device'
@@ -48,6 +66,122 @@ export function registerAccountCommands(program: Command): void {
         }
       });
   }
+  registerSessionCommands(program);
+}
+
+/** `tandem logout`, `tandem whoami`, `tandem password change`. */
+function registerSessionCommands(program: Command): void {
+  program
+    .command('logout')
+    .description("revoke this device's token on the hub and forget it here")
+    .addOption(jsonOption())
+    .action(async (options: { json?: boolean }) => logout(options.json === true));
+
+  program
+    .command('whoami')
+    .description('show the user, this device, the hub and the storage used')
+    .addOption(jsonOption())
+    .action(async (options: { json?: boolean }) => {
+      const config = await requireConfig();
+      const me = await hubClientFor(config).me();
+      if (options.json) {
+        printJson({ server: config.server, ...me });
+        return;
+      }
+      printLine(`user     ${me.user.name}${me.user.admin ? ' (administrator of this hub)' : ''}`);
+      printLine(`device   ${me.device.name} (${me.device.id})`);
+      printLine(`hub      ${config.server}`);
+      printLine(
+        `storage  ${formatBytes(me.storage.used)} of ${me.storage.quota === null ? 'no quota' : formatBytes(me.storage.quota)}`,
+      );
+    });
+
+  program
+    .command('password')
+    .description('manage your password')
+    .command('change')
+    .description(
+      'change your password: the current one and the new one on standard input, one a line',
+    )
+    .option('--password-stdin', 'read the current and the new password from standard input')
+    .addOption(jsonOption())
+    .action(async (options: { passwordStdin?: boolean; json?: boolean }) => {
+      if (!options.passwordStdin)
+        throw new CliError(
+          'pass the current and the new password on standard input, one a line, with --password-stdin, e.g. `printf "%s\\n%s\\n" "$OLD" "$NEW" | tandem password change --password-stdin`',
+        );
+      const config = await requireConfig();
+      const lines = (await readStdin()).split(/\r?\n/);
+      const [current, next] = lines;
+      if (!current || !next || lines.slice(2).some((line) => line !== ''))
+        throw new CliError(
+          'expected two lines on standard input: the current password, then the new one',
+        );
+      await hubClientFor(config).changePassword(current, next);
+      if (options.json) printJson({ server: config.server, user: config.user, changed: true });
+      else
+        process.stderr.write(
+          `changed the password of ${config.user} on ${config.server}; your devices stay signed in (\`tandem device list\` shows them, \`tandem device revoke NAME\` ends one)\n`,
+        );
+    });
+}
+
+/**
+ * Revokes this device's token on the hub, then forgets it locally whatever the hub said.
+ * A hub that could not be told is a failure (exit 1), saying how to revoke from elsewhere.
+ */
+async function logout(json: boolean): Promise<void> {
+  const config = await requireConfig();
+  let notRevoked: unknown;
+  try {
+    await hubClientFor(config).revokeDevice(config.deviceId);
+  } catch (error) {
+    // A token the hub no longer takes is as revoked as it gets.
+    const gone =
+      error instanceof TandemError &&
+      (error.code === 'DEVICE_REVOKED' || error.code === 'UNAUTHENTICATED');
+    if (!gone) notRevoked = error;
+  }
+  const path = await forgetCredentials();
+  const device = { id: config.deviceId, name: config.deviceName };
+  if (notRevoked === undefined) {
+    if (json)
+      printJson({
+        server: config.server,
+        user: config.user,
+        device,
+        revoked: true,
+        forgotten: true,
+      });
+    else
+      process.stderr.write(
+        `signed out of ${config.server}: this device's token is revoked on the hub and removed from ${path}\n`,
+      );
+    return;
+  }
+  const message = `forgot this device's credentials (removed from ${path}) but could not revoke its token on ${config.server} (${describeError(notRevoked)}); revoke it from another device with \`tandem device revoke ${config.deviceId}\``;
+  if (json)
+    printJson({
+      server: config.server,
+      user: config.user,
+      device,
+      revoked: false,
+      forgotten: true,
+      error: { code: notRevoked instanceof TandemError ? notRevoked.code : 'INTERNAL', message },
+    });
+  throw new CliError(message);
+}
+
+/** 1.5 MiB, 320 B: sizes for people. */
+export function formatBytes(bytes: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return unit === 0 ? `${bytes} B` : `${value.toFixed(1)} ${units[unit]}`;
 }
 
 /** Signs in (or registers), then writes the device config, with the pin when one is given. */
@@ -68,7 +202,12 @@ async function signIn(verb: 'register' | 'login', options: AccountOptions): Prom
   let auth;
   try {
     auth =
-      verb === 'register' ? await client.register(credentials) : await client.login(credentials);
+      verb === 'register'
+        ? await client.register({
+            ...credentials,
+            ...(options.invite !== undefined ? { invite: options.invite.trim() } : {}),
+          })
+        : await client.login(credentials);
   } catch (error) {
     // Nothing was pinned yet: a mismatch here is a mistyped fingerprint or another hub.
     if (error instanceof HubCertificateError && error.code === 'CERTIFICATE_CHANGED')
@@ -150,14 +289,16 @@ export function normalizeServer(raw: string): string {
   return url.origin;
 }
 
-async function readPassword(): Promise<string> {
+async function readStdin(): Promise<string> {
   if (process.stdin.isTTY)
     throw new CliError('--password-stdin expects the password piped on standard input');
   const parts: Buffer[] = [];
   for await (const part of process.stdin) parts.push(part as Buffer);
-  const password = Buffer.concat(parts)
-    .toString('utf8')
-    .replace(/\r?\n$/, '');
+  return Buffer.concat(parts).toString('utf8');
+}
+
+async function readPassword(): Promise<string> {
+  const password = (await readStdin()).replace(/\r?\n$/, '');
   if (password.length === 0) throw new CliError('the password read from standard input is empty');
   return password;
 }

@@ -7,11 +7,13 @@ import type { Command } from 'commander';
 import { isIP } from 'node:net';
 import { resolve } from 'node:path';
 import { fingerprintHex } from '../../core/fingerprint.js';
+import { REGISTRATION_MODES } from '../../protocol/api.js';
 import type { TlsMaterial } from '../../server/tls.js';
 import { CliError, jsonOption, printJson, printLine } from '../output.js';
 
 interface ServerOptions {
   data: string;
+  registration: string;
   host: string;
   port: string;
   verbose?: boolean;
@@ -33,11 +35,21 @@ export function registerServerCommand(program: Command): void {
     )
     .option('--tls-cert <file>', 'serve https with this certificate (PEM, chain after it)')
     .option('--tls-key <file>', 'the private key of --tls-cert (PEM)')
+    .option(
+      '--registration <mode>',
+      'who may create an account: open (anyone), closed (nobody) or invite (with a one-time code from `tandem admin invite`); the first user always may, and becomes the administrator',
+      'open',
+    )
     .option('--verbose', 'log every request on stderr')
     .action(async (options: ServerOptions) => {
       const port = Number(options.port);
       if (!Number.isInteger(port) || port < 0 || port > 65535)
         throw new CliError(`--port must be a number from 0 to 65535, not ${options.port}`);
+      const registration = REGISTRATION_MODES.find((m) => m === options.registration);
+      if (!registration)
+        throw new CliError(
+          `--registration must be ${REGISTRATION_MODES.join(', ')}, not ${JSON.stringify(options.registration)}`,
+        );
       const dataDir = resolve(options.data);
       const tls = await tlsMaterial(options, dataDir);
       const { openHub } = await import('../../server/hub.js');
@@ -46,6 +58,7 @@ export function registerServerCommand(program: Command): void {
         app = await openHub({
           dataDir,
           logger: options.verbose ?? false,
+          registration,
           ...(tls ? { tls: { cert: tls.cert, key: tls.key } } : {}),
         });
       } catch (error) {

@@ -148,6 +148,39 @@ const migrations: Record<string, Migration> = {
       await db.schema.alterTable('entries').addColumn('mode', 'integer').execute();
     },
   },
+  // Accounts and devices (issue 20). Failed sign-ins are counted here, not in one hub's
+  // memory, so hubs sharing the database share the limits (services/sign-in-limits.ts): one
+  // row per key and fixed window. Devices remember when and from where they were last seen,
+  // and with which release, for `tandem device list`. Registration invites.
+  '0005-accounts': {
+    async up(db: Kysely<unknown>): Promise<void> {
+      await db.schema
+        .createTable('sign_in_failures')
+        .addColumn('key', 'text', (c) => c.primaryKey())
+        .addColumn('window_start', 'bigint', (c) => c.notNull())
+        .addColumn('failures', 'integer', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createIndex('sign_in_failures_window')
+        .on('sign_in_failures')
+        .columns(['window_start'])
+        .execute();
+      await db.schema.alterTable('devices').addColumn('last_seen_at', 'bigint').execute();
+      await db.schema.alterTable('devices').addColumn('last_address', 'text').execute();
+      await db.schema.alterTable('devices').addColumn('agent_version', 'text').execute();
+      // One-time registration codes an administrator makes (`tandem admin invite`), stored
+      // hashed like tokens.
+      await db.schema
+        .createTable('invites')
+        .addColumn('code_hash', 'text', (c) => c.primaryKey())
+        .addColumn('created_by', 'text', (c) => c.notNull().references('users.id'))
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('expires_at', 'bigint', (c) => c.notNull())
+        .addColumn('used_at', 'bigint')
+        .addColumn('used_by', 'text')
+        .execute();
+    },
+  },
 };
 
 export const migrationProvider: MigrationProvider = {

@@ -17,6 +17,12 @@ export interface DeviceTable {
   token_hash: string;
   created_at: number;
   revoked_at: number | null;
+  /** When a request of this device was last seen (at most a minute stale); null before. */
+  last_seen_at: Generated<number | null>;
+  /** The address that request came from. */
+  last_address: Generated<string | null>;
+  /** The release of Tandem that sent it (its `user-agent`), when it said. */
+  agent_version: Generated<string | null>;
 }
 
 export interface WorkspaceTable {
@@ -84,6 +90,23 @@ export interface UploadLeaseTable {
   expires_at: number;
 }
 
+/** Failed sign-ins of one key (an account from an address, or an address) in a window. */
+export interface SignInFailureTable {
+  key: string;
+  window_start: number;
+  failures: number;
+}
+
+/** A one-time registration code (its SHA-256), and who used it. */
+export interface InviteTable {
+  code_hash: string;
+  created_by: string;
+  created_at: number;
+  expires_at: number;
+  used_at: number | null;
+  used_by: string | null;
+}
+
 export interface Database {
   users: UserTable;
   devices: DeviceTable;
@@ -94,4 +117,6 @@ export interface Database {
   contents: ContentTable;
   workspace_chunks: WorkspaceChunkTable;
   upload_leases: UploadLeaseTable;
+  sign_in_failures: SignInFailureTable;
+  invites: InviteTable;
 }

@@ -1,37 +1,72 @@
-/** Registration, login and device management. */
-import type { FastifyInstance } from 'fastify';
-import type { Credentials } from '../../protocol/api.js';
-import { CredentialsSchema, DeviceParamsSchema } from '../../protocol/schemas.js';
-import { TandemError } from '../../protocol/errors.js';
+/** Registration, login, passwords and device management. */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type {
+  Credentials,
+  PasswordChange,
+  Registration,
+  RegistrationMode,
+} from '../../protocol/api.js';
+import {
+  CredentialsSchema,
+  DeviceParamsSchema,
+  PasswordChangeSchema,
+  RegistrationSchema,
+} from '../../protocol/schemas.js';
 import { callerOf } from '../access.js';
 import type { HubContext } from '../context.js';
-import type { RateLimiter } from '../rate-limit.js';
-import { listDevices, login, register, revokeDevice } from '../services/accounts.js';
+import {
+  changePassword,
+  createInvite,
+  listDevices,
+  login,
+  me,
+  register,
+  revokeDevice,
+  versionOf,
+  type Seen,
+} from '../services/accounts.js';
+import { limitSignIn, SignInLimitedError, type SignInLimits } from '../services/sign-in-limits.js';
 
 /** Credentials are a few hundred bytes. */
 const AUTH_BODY_BYTES = 16 * 1024;
 
+const seenOf = (request: FastifyRequest): Seen => ({
+  address: request.ip,
+  version: versionOf(request.headers['user-agent']),
+});
+
+/** A refusal by the sign-in limits says when to try again (`Retry-After`, in seconds). */
+async function withRetryAfter<T>(reply: FastifyReply, run: () => Promise<T>): Promise<T> {
+  try {
+    return await run();
+  } catch (error) {
+    if (error instanceof SignInLimitedError)
+      void reply.header('retry-after', String(error.retryAfterSeconds));
+    throw error;
+  }
+}
+
 export function registerAuthRoutes(
   app: FastifyInstance,
   ctx: HubContext,
-  limiters: { perUser: RateLimiter; perClient: RateLimiter },
+  limits: SignInLimits,
+  registration: RegistrationMode,
 ): void {
-  const limited = (ip: string, user: string) => {
-    if (!limiters.perUser.take(`${ip}|${user}`) || !limiters.perClient.take(ip))
-      throw TandemError.of('RATE_LIMITED');
-  };
-
-  app.post<{ Body: Credentials }>(
+  // (Registration checks no password, so it fails only for a taken name, a weak password or
+  // the hub's mode; invite codes are 144 random bits, beyond guessing: no limit on failures.)
+  app.post<{ Body: Registration }>(
     '/api/v1/auth/register',
     {
       config: { access: 'anonymous' },
       bodyLimit: AUTH_BODY_BYTES,
-      schema: { body: CredentialsSchema },
+      schema: { body: RegistrationSchema },
     },
-    async (request, reply) => {
-      limited(request.ip, request.body.user);
-      return reply.status(201).send(await register(ctx, request.body));
-    },
+    async (request, reply) =>
+      reply.status(201).send(await register(ctx, request.body, seenOf(request), registration)),
+  );
+
+  app.post('/api/v1/admin/invites', { config: { access: 'admin' } }, async (request, reply) =>
+    reply.status(201).send(await createInvite(ctx, callerOf(request))),
   );
 
   app.post<{ Body: Credentials }>(
@@ -41,25 +76,44 @@ export function registerAuthRoutes(
       bodyLimit: AUTH_BODY_BYTES,
       schema: { body: CredentialsSchema },
     },
-    async (request) => {
-      limited(request.ip, request.body.user);
-      return login(ctx, request.body);
+    async (request, reply) =>
+      withRetryAfter(reply, () =>
+        limitSignIn(ctx, limits, { user: request.body.user, address: request.ip }, () =>
+          login(ctx, request.body, seenOf(request)),
+        ),
+      ),
+  );
+
+  // A wrong current password counts as a failed sign-in: a stolen device token is not a way
+  // to guess the password.
+  app.post<{ Body: PasswordChange }>(
+    '/api/v1/auth/password',
+    {
+      config: { access: 'signed-in' },
+      bodyLimit: AUTH_BODY_BYTES,
+      schema: { body: PasswordChangeSchema },
+    },
+    async (request, reply) => {
+      const caller = callerOf(request);
+      await withRetryAfter(reply, () =>
+        limitSignIn(ctx, limits, { user: caller.userName, address: request.ip }, () =>
+          changePassword(ctx, caller, request.body),
+        ),
+      );
+      return reply.status(204).send();
     },
   );
 
-  app.get('/api/v1/me', { config: { access: 'signed-in' } }, async (request) => {
-    const caller = callerOf(request);
-    return {
-      user: { id: caller.userId, name: caller.userName, admin: caller.admin },
-      device: { id: caller.deviceId, name: caller.deviceName },
-    };
-  });
+  app.get('/api/v1/me', { config: { access: 'signed-in' } }, async (request) =>
+    me(ctx, callerOf(request)),
+  );
 
   app.get('/api/v1/devices', { config: { access: 'signed-in' } }, async (request) => ({
     devices: await listDevices(ctx, callerOf(request)),
   }));
 
-  // Another user's device answers 404, as a device that does not exist.
+  // Another user's device answers 404, as a device that does not exist. A device may revoke
+  // itself (`tandem logout`).
   app.delete<{ Params: { id: string } }>(
     '/api/v1/devices/:id',
     { config: { access: 'signed-in' }, schema: { params: DeviceParamsSchema } },

@@ -65,6 +65,8 @@ interface World {
   readonly workspace: string;
   /** A device of the member's that a DELETE may revoke (not the one the fuzz signs in with). */
   readonly spareDevice: string;
+  /** A workspace of the member's that the fuzz may delete. */
+  readonly spareWorkspace: string;
   readonly chunk: { id: string; bytes: Buffer };
   readonly manifest: { contentId: string; size: number; chunks: { id: string; size: number }[] };
 }
@@ -110,6 +112,10 @@ function examplesOf(world: World): Record<string, Example> {
       json: { user: 'friend', role: 'viewer' },
     },
     'DELETE /api/v1/workspaces/:id/members/:user': { params: { ...ws, user: 'friend' } },
+    'PATCH /api/v1/workspaces/:id': { params: ws, json: { name: 'fuzzed' } },
+    'DELETE /api/v1/workspaces/:id': { params: { id: world.spareWorkspace } },
+    'GET /api/v1/workspaces/:id/members': { params: ws },
+    'POST /api/v1/workspaces/:id/leave': { params: ws },
     'GET /api/v1/workspaces/:id/changes': { params: ws, query: '?since=0&limit=100' },
     'GET /api/v1/workspaces/:id/history': { params: ws, query: '?path=fuzz%2Ffile.bin&limit=10' },
     'POST /api/v1/workspaces/:id/chunks/missing': {
@@ -694,6 +700,8 @@ describe('fuzzing a real hub process', () => {
     const spareDevice = (JSON.parse(spare.text) as { device: { id: string } }).device.id;
     const created = await call('member', 'POST', '/api/v1/workspaces', { name: 'fuzzed' });
     const workspace = (JSON.parse(created.text) as { id: string }).id;
+    const spareCreated = await call('member', 'POST', '/api/v1/workspaces', { name: 'spare' });
+    const spareWorkspace = (JSON.parse(spareCreated.text) as { id: string }).id;
     const bytes = pseudoRandomBytes(5_000, 7);
     const chunk = { id: chunkIdOf(bytes) as string, bytes };
     const manifest = {
@@ -730,7 +738,7 @@ describe('fuzzing a real hub process', () => {
       manifests: [manifest],
     });
     expect(committed.status, committed.text).toBe(200);
-    world = { workspace, spareDevice, chunk, manifest };
+    world = { workspace, spareDevice, spareWorkspace, chunk, manifest };
   });
 
   afterAll(stopAll);

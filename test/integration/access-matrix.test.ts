@@ -424,10 +424,15 @@ describe('the access matrix: every route x every kind of caller', () => {
 
   /** One valid request per route, keyed `METHOD url` as in the route table. */
   const EXAMPLES: Record<string, Example> = {
+    'GET /health': {
+      request: () => ({ method: 'GET', path: '/health' }),
+      status: 200,
+      check: (r) => expect(json(r)).toMatchObject({ ok: true, status: 'up' }),
+    },
     'GET /api/v1/health': {
       request: () => ({ method: 'GET', path: '/api/v1/health' }),
       status: 200,
-      check: (r) => expect(json(r)).toEqual({ ok: true }),
+      check: (r) => expect(json(r)).toMatchObject({ ok: true, status: 'up' }),
     },
     'GET /': {
       request: () => ({ method: 'GET', path: '/' }),

@@ -89,6 +89,7 @@ function examplesOf(world: World): Record<string, Example> {
   };
   return {
     'GET /': {},
+    'GET /health': {},
     'GET /api/v1/health': {},
     'GET /api/v1/stats': {},
     'GET /api/v1/me': {},

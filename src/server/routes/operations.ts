@@ -1,0 +1,65 @@
+/**
+ * What an operator of the hub uses: its health (`/health`, also at `/api/v1/health` where
+ * earlier releases answered it), its metrics (`/metrics`, administrators only) and the
+ * description of its API (`/api/v1/openapi.json`, and as a page at `/api/docs`).
+ */
+import { Type } from '@sinclair/typebox';
+import type { FastifyInstance } from 'fastify';
+import { formatError } from '../../protocol/errors.js';
+import type { HubContext } from '../context.js';
+import { checkHealth, HEALTH_PARTS } from '../ops/health.js';
+
+const PartHealthSchema = Type.Object({
+  status: Type.Union([Type.Literal('up'), Type.Literal('down')]),
+  ms: Type.Number({ description: 'how long the check took, in milliseconds' }),
+});
+
+/** The answer of /health, up (200) or down (503). */
+export const HealthSchema = Type.Object(
+  {
+    ok: Type.Boolean(),
+    status: Type.Union([Type.Literal('up'), Type.Literal('down')]),
+    checks: Type.Object(
+      Object.fromEntries(HEALTH_PARTS.map((part) => [part, PartHealthSchema])) as Record<
+        (typeof HEALTH_PARTS)[number],
+        typeof PartHealthSchema
+      >,
+    ),
+    error: Type.Optional(
+      Type.Object({ code: Type.String(), message: Type.String(), requestId: Type.String() }),
+    ),
+  },
+  { description: "whether the hub's database and chunk store answer now" },
+);
+
+export function registerOperationRoutes(app: FastifyInstance, ctx: HubContext): void {
+  for (const url of ['/health', '/api/v1/health'])
+    app.get(
+      url,
+      {
+        config: { access: 'anonymous' },
+        schema: {
+          summary: "The hub's health: its database and chunk store, up or down",
+          response: { 200: HealthSchema, 503: HealthSchema },
+        },
+      },
+      async (request, reply) => {
+        const health = await checkHealth(ctx, (part, error) =>
+          request.log.error({ err: error, part }, `health check: the ${part} is down`),
+        );
+        if (health.ok) return health;
+        // Anyone may ask, so the answer says what is down, never why (the reason may name
+        // the hub's paths): that is in the log, under this request id.
+        const down = HEALTH_PARTS.filter((part) => health.checks[part].status === 'down');
+        const what = down.map((part) => (part === 'chunkStore' ? 'chunk store' : part));
+        return reply.status(503).send({
+          ...health,
+          error: {
+            code: 'HUB_UNAVAILABLE',
+            message: `${formatError('HUB_UNAVAILABLE', `its ${what.join(' and ')} ${down.length > 1 ? 'are' : 'is'} down`)} (request ${request.id}; the hub's log has the details)`,
+            requestId: request.id,
+          },
+        });
+      },
+    );
+}

@@ -19,7 +19,7 @@ import { LocalEventBus, type EventBus } from './event-bus.js';
 import { RateLimiter } from './rate-limit.js';
 import { registerAuthRoutes } from './routes/auth.js';
 import { registerEventsRoute } from './routes/events.js';
-import { registerOperationRoutes } from './routes/operations.js';
+import { registerApiDocumentRoutes, registerOperationRoutes } from './routes/operations.js';
 import { registerWorkspaceRoutes } from './routes/workspaces.js';
 import { UPLOAD_LEASE_MS } from './services/chunks.js';
 import { startReclaimer } from './services/reclaim.js';
@@ -130,6 +130,7 @@ export async function buildApp(options: AppOptions): Promise<HubApp> {
   const stopReclaimer = startReclaimer(ctx, app.log);
   app.addHook('onClose', stopReclaimer);
   registerOperationRoutes(app, ctx);
+  registerApiDocumentRoutes(app);
   // Hub-wide counters say what every user is doing: for administrators only.
   app.get('/api/v1/stats', { config: { access: 'admin' } }, async () => ({
     ...ctx.stats,

@@ -434,6 +434,19 @@ describe('the access matrix: every route x every kind of caller', () => {
       status: 200,
       check: (r) => expect(json(r)).toMatchObject({ ok: true, status: 'up' }),
     },
+    'GET /api/v1/openapi.json': {
+      request: () => ({ method: 'GET', path: '/api/v1/openapi.json' }),
+      status: 200,
+      check: (r) =>
+        expect(Object.keys(json<{ paths: object }>(r).paths)).toContain(
+          '/api/v1/workspaces/{id}/commit',
+        ),
+    },
+    'GET /api/docs': {
+      request: () => ({ method: 'GET', path: '/api/docs' }),
+      status: 200,
+      check: (r) => expect(r.text).toContain('/api/v1/workspaces/{id}/commit'),
+    },
     'GET /': {
       request: () => ({ method: 'GET', path: '/' }),
       status: 200,

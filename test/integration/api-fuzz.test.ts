@@ -91,6 +91,8 @@ function examplesOf(world: World): Record<string, Example> {
     'GET /': {},
     'GET /health': {},
     'GET /api/v1/health': {},
+    'GET /api/v1/openapi.json': {},
+    'GET /api/docs': {},
     'GET /api/v1/stats': {},
     'GET /api/v1/me': {},
     'GET /api/v1/devices': {},

@@ -8,13 +8,28 @@
 import { mkdtemp, rename, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Validator } from '@seriousme/openapi-schema-validator';
 import { afterAll, describe, expect, it } from 'vitest';
+import { CommitRequestSchema, HistoryQuerySchema } from '../../src/protocol/schemas.js';
+import type { RouteAccess } from '../../src/server/access.js';
 import { buildApp } from '../../src/server/app.js';
 import { openDatabase } from '../../src/server/db/open.js';
+import { MemoryChunkStore } from '../../src/store/chunk-store.js';
 import { DiskChunkStore } from '../../src/store/disk-chunk-store.js';
 import { startHub, stopAll, waitFor } from '../helpers/processes.js';
 
 afterAll(stopAll);
+
+/** The route table, from an app built in this process only to read it. */
+async function routeTable(): Promise<readonly RouteAccess[]> {
+  const { db } = await openDatabase({ kind: 'sqlite', file: ':memory:' });
+  const app = await buildApp({ db, chunks: new MemoryChunkStore() });
+  await app.ready();
+  const table = [...app.routeTable];
+  await app.close();
+  await db.destroy();
+  return table;
+}
 
 interface Health {
   ok: boolean;
@@ -82,5 +97,78 @@ describe('/health', () => {
       await chunks.close();
       await rm(dir, { recursive: true, force: true });
     }
+  });
+});
+
+type Operation = {
+  'x-tandem-access': string;
+  parameters: { name: string; in: string; required: boolean; schema: unknown }[];
+  requestBody?: { content: Record<string, { schema: unknown }> };
+  security?: unknown[];
+};
+
+describe('/api/v1/openapi.json and /api/docs', () => {
+  it('is a valid OpenAPI 3.1 document listing every route of the route table, with the schemas that validate them', async () => {
+    const hub = await startHub();
+    const response = await fetch(`${hub.url}/api/v1/openapi.json`);
+    expect(response.status).toBe(200);
+    expect(response.headers.get('content-type')).toMatch(/^application\/json/);
+    const document = (await response.json()) as {
+      openapi: string;
+      paths: Record<string, Record<string, Operation>>;
+    };
+
+    const validator = new Validator();
+    const result = await validator.validate(document);
+    expect(result.errors ?? [], 'OpenAPI validation errors').toEqual([]);
+    expect(result.valid).toBe(true);
+    expect(validator.version).toBe('3.1');
+    expect(document.openapi).toMatch(/^3\.1\./);
+
+    const table = await routeTable();
+    const listed = Object.entries(document.paths).flatMap(([path, operations]) =>
+      Object.keys(operations).map((method) => `${method.toUpperCase()} ${path}`),
+    );
+    const routes = table.map((r) => `${r.method} ${r.url.replace(/:(\w+)/g, '{$1}')}`);
+    expect(listed.sort()).toEqual([...new Set(routes)].sort());
+    for (const route of table) {
+      const op = document.paths[route.url.replace(/:(\w+)/g, '{$1}')]![route.method.toLowerCase()]!;
+      expect(op['x-tandem-access'], `${route.method} ${route.url}`).toBe(route.access);
+      expect(op.security === undefined, `${route.url} needs a token`).toBe(
+        route.access !== 'anonymous',
+      );
+    }
+    for (const path of ['/health', '/api/v1/openapi.json', '/api/docs'])
+      expect(Object.keys(document.paths)).toContain(path);
+
+    // The very schemas that validate requests, not a copy kept by hand.
+    const commit = document.paths['/api/v1/workspaces/{id}/commit']!.post!;
+    expect(commit.requestBody!.content['application/json']!.schema).toEqual(
+      JSON.parse(JSON.stringify(CommitRequestSchema)),
+    );
+    const history = document.paths['/api/v1/workspaces/{id}/history']!.get!;
+    expect(history.parameters).toEqual([
+      expect.objectContaining({ name: 'id', in: 'path', required: true }),
+      {
+        name: 'path',
+        in: 'query',
+        required: true,
+        schema: JSON.parse(JSON.stringify(HistoryQuerySchema.properties.path)),
+      },
+      expect.objectContaining({ name: 'limit', in: 'query', required: false }),
+    ]);
+    const upload = document.paths['/api/v1/workspaces/{id}/chunks']!.post!;
+    expect(Object.keys(upload.requestBody!.content)).toEqual(['application/octet-stream']);
+
+    // The page: every route, readable, and nothing loaded from elsewhere nor run.
+    const page = await fetch(`${hub.url}/api/docs`);
+    expect(page.status).toBe(200);
+    expect(page.headers.get('content-type')).toMatch(/^text\/html/);
+    expect(page.headers.get('content-security-policy')).toMatch(/default-src 'none'/);
+    const html = await page.text();
+    expect(html).not.toMatch(/<script|<link|<img|<iframe|src=|url\(|@import/i);
+    expect(html).not.toMatch(/https?:\/\//);
+    for (const route of table) expect(html).toContain(route.url.replace(/:(\w+)/g, '{$1}'));
+    await hub.stop();
   });
 });

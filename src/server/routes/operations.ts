@@ -7,7 +7,9 @@ import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import { formatError } from '../../protocol/errors.js';
 import type { HubContext } from '../context.js';
+import { API_PAGE_CSP, apiPage } from '../ops/api-page.js';
 import { checkHealth, HEALTH_PARTS } from '../ops/health.js';
+import { openApiDocument } from '../ops/openapi.js';
 
 const PartHealthSchema = Type.Object({
   status: Type.Union([Type.Literal('up'), Type.Literal('down')]),
@@ -62,4 +64,35 @@ export function registerOperationRoutes(app: FastifyInstance, ctx: HubContext): 
         });
       },
     );
+}
+
+/**
+ * The API's description: made once, on first request, from the complete route table (every
+ * route is registered by then), and served as JSON and as a page.
+ */
+export function registerApiDocumentRoutes(app: FastifyInstance): void {
+  let document: Record<string, unknown> | undefined;
+  let page: string | undefined;
+  const documentOf = () => (document ??= openApiDocument(app.routeTable));
+  app.get(
+    '/api/v1/openapi.json',
+    {
+      config: { access: 'anonymous' },
+      schema: { summary: 'This description of the API, as an OpenAPI 3.1 document' },
+    },
+    async (_request, reply) => reply.type('application/json; charset=utf-8').send(documentOf()),
+  );
+  app.get(
+    '/api/docs',
+    {
+      config: { access: 'anonymous' },
+      schema: { summary: 'This description of the API, as a page to read' },
+    },
+    async (_request, reply) =>
+      reply
+        .type('text/html; charset=utf-8')
+        .header('content-security-policy', API_PAGE_CSP)
+        .header('x-content-type-options', 'nosniff')
+        .send((page ??= apiPage(documentOf()))),
+  );
 }

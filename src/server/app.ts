@@ -8,12 +8,13 @@ import type { Kysely } from 'kysely';
 import { randomBytes } from 'node:crypto';
 import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
-import { MAX_CHUNK_BATCH_BYTES } from '../protocol/api.js';
+import { API, MAX_CHUNK_BATCH_BYTES } from '../protocol/api.js';
 import { PATTERN_MEANINGS } from '../protocol/schemas.js';
 import { formatError, TandemError } from '../protocol/errors.js';
 import type { ChunkStore } from '../store/chunk-store.js';
 import { enforceAccess, type RouteAccess } from './access.js';
 import { newStats, type HubContext } from './context.js';
+import { HubMetrics } from './ops/metrics.js';
 import type { Database } from './db/schema.js';
 import { LocalEventBus, type EventBus } from './event-bus.js';
 import { RateLimiter } from './rate-limit.js';
@@ -23,6 +24,9 @@ import { registerApiDocumentRoutes, registerOperationRoutes } from './routes/ope
 import { registerWorkspaceRoutes } from './routes/workspaces.js';
 import { UPLOAD_LEASE_MS } from './services/chunks.js';
 import { startReclaimer } from './services/reclaim.js';
+
+/** The route whose latency `/metrics` reports as a histogram. */
+const COMMIT_ROUTE = `${API}/workspaces/:id/commit`;
 
 /** The body limit of a route that declares none: small JSON documents. */
 export const DEFAULT_BODY_BYTES = 64 * 1024;
@@ -68,6 +72,7 @@ export async function buildApp(options: AppOptions): Promise<HubApp> {
     uploadLeaseMs: options.uploadLeaseMs ?? UPLOAD_LEASE_MS,
     now,
     stats: newStats(),
+    metrics: new HubMetrics(),
   };
   const app = Fastify({
     ...(options.tls ? { https: { cert: options.tls.cert, key: options.tls.key } } : {}),
@@ -88,6 +93,13 @@ export async function buildApp(options: AppOptions): Promise<HubApp> {
     clientErrorHandler: answerClientError,
   });
   app.decorate('hub', ctx);
+  app.server.on('connection', (socket: Socket) => ctx.metrics.track(socket));
+  app.addHook('onResponse', async (request, reply) => {
+    const route = request.routeOptions.url ?? 'unmatched';
+    ctx.metrics.countRequest(request.method, route, reply.statusCode);
+    if (route === COMMIT_ROUTE && request.method === 'POST')
+      ctx.metrics.commitSeconds.observe(reply.elapsedTime / 1000);
+  });
   app.decorate('routeTable', enforceAccess(app, ctx));
 
   // Chunk uploads arrive as a raw stream and are decoded frame by frame.

@@ -645,6 +645,11 @@ describe('the access matrix: every route x every kind of caller', () => {
       request: () => ({ method: 'GET', path: '/api/v1/events' }),
       status: 101,
     },
+    'GET /metrics': {
+      request: () => ({ method: 'GET', path: '/metrics' }),
+      status: 200,
+      check: (r) => expect(r.text).toMatch(/^# HELP tandem_http_requests_total /m),
+    },
     'GET /api/v1/stats': {
       request: () => ({ method: 'GET', path: '/api/v1/stats' }),
       status: 200,

@@ -93,6 +93,7 @@ function examplesOf(world: World): Record<string, Example> {
     'GET /api/v1/health': {},
     'GET /api/v1/openapi.json': {},
     'GET /api/docs': {},
+    'GET /metrics': {},
     'GET /api/v1/stats': {},
     'GET /api/v1/me': {},
     'GET /api/v1/devices': {},

@@ -16,6 +16,8 @@ import { buildApp } from '../../src/server/app.js';
 import { openDatabase } from '../../src/server/db/open.js';
 import { MemoryChunkStore } from '../../src/store/chunk-store.js';
 import { DiskChunkStore } from '../../src/store/disk-chunk-store.js';
+import { chunkIdOf, contentIdOf } from '../../src/core/hashing.js';
+import { chunkFrames, openSocket } from '../helpers/hub-http.js';
 import { startHub, stopAll, waitFor } from '../helpers/processes.js';
 
 afterAll(stopAll);
@@ -138,7 +140,7 @@ describe('/api/v1/openapi.json and /api/docs', () => {
         route.access !== 'anonymous',
       );
     }
-    for (const path of ['/health', '/api/v1/openapi.json', '/api/docs'])
+    for (const path of ['/health', '/metrics', '/api/v1/openapi.json', '/api/docs'])
       expect(Object.keys(document.paths)).toContain(path);
 
     // The very schemas that validate requests, not a copy kept by hand.
@@ -169,6 +171,134 @@ describe('/api/v1/openapi.json and /api/docs', () => {
     expect(html).not.toMatch(/<script|<link|<img|<iframe|src=|url\(|@import/i);
     expect(html).not.toMatch(/https?:\/\//);
     for (const route of table) expect(html).toContain(route.url.replace(/:(\w+)/g, '{$1}'));
+    await hub.stop();
+  });
+});
+
+/** The samples of a Prometheus text exposition, checked line by line against the format. */
+function parseMetrics(text: string): Map<string, number> {
+  const samples = new Map<string, number>();
+  const typed = new Set<string>();
+  const helped = new Set<string>();
+  expect(text.endsWith('\n')).toBe(true);
+  for (const line of text.trimEnd().split('\n')) {
+    const comment = /^# (HELP|TYPE) ([a-zA-Z_:][a-zA-Z0-9_:]*) (.+)$/.exec(line);
+    if (comment) {
+      (comment[1] === 'HELP' ? helped : typed).add(comment[2]!);
+      if (comment[1] === 'TYPE') expect(['counter', 'gauge', 'histogram']).toContain(comment[3]);
+      continue;
+    }
+    const sample =
+      /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(?:[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\n]|\\.)*",?)*\})? (-?[0-9.e+]+|\+Inf|NaN)$/.exec(
+        line,
+      );
+    expect(sample, `not a Prometheus sample: ${line}`).not.toBeNull();
+    const family = sample![1]!.replace(/_(bucket|sum|count)$/, '');
+    expect(typed.has(family) || typed.has(sample![1]!), `no # TYPE for ${line}`).toBe(true);
+    samples.set(`${sample![1]}${sample![2] ?? ''}`, Number(sample![3]));
+  }
+  expect([...typed].sort()).toEqual([...helped].sort());
+  return samples;
+}
+
+describe('/metrics', () => {
+  it('counts requests by route and status, commits in a latency histogram, sockets, bytes and the chunk store, for administrators only', async () => {
+    const hub = await startHub();
+    const post = async (path: string, token: string | undefined, body: unknown) =>
+      fetch(`${hub.url}${path}`, {
+        method: 'POST',
+        headers: {
+          'content-type': Buffer.isBuffer(body) ? 'application/octet-stream' : 'application/json',
+          ...(token ? { authorization: `Bearer ${token}` } : {}),
+        },
+        body: Buffer.isBuffer(body) ? body : JSON.stringify(body),
+      });
+    const register = async (user: string) =>
+      (
+        (await (
+          await post('/api/v1/auth/register', undefined, {
+            user,
+            password: 'a long enough password',
+            deviceName: 'd',
+          })
+        ).json()) as { token: string }
+      ).token;
+    const admin = await register('root'); // the first user of a hub is its administrator
+    const user = await register('someone');
+    const scrape = (token?: string) =>
+      fetch(`${hub.url}/metrics`, {
+        headers: token ? { authorization: `Bearer ${token}` } : {},
+      });
+    expect((await scrape()).status).toBe(401);
+    expect((await scrape(user)).status).toBe(403);
+
+    const ws = (await (await post('/api/v1/workspaces', user, { name: 'w' })).json()) as {
+      id: string;
+    };
+    const bytes = Buffer.from('metrics test bytes, 33 of them..');
+    const id = chunkIdOf(bytes) as string;
+    expect(
+      (await post(`/api/v1/workspaces/${ws.id}/chunks`, user, chunkFrames([{ id, bytes }]))).status,
+    ).toBe(200);
+    const contentId = contentIdOf([{ id: id as never }]);
+    for (const path of ['a.txt', 'b.txt']) {
+      const committed = await post(`/api/v1/workspaces/${ws.id}/commit`, user, {
+        ops: [
+          {
+            op: 'put',
+            path,
+            base: 0,
+            entry: {
+              kind: 'file',
+              contentId,
+              size: bytes.length,
+              executable: false,
+              mtime: 1_700_000_000_000,
+            },
+          },
+        ],
+        manifests: [{ contentId, size: bytes.length, chunks: [{ id, size: bytes.length }] }],
+      });
+      expect(committed.status).toBe(200);
+    }
+    const socket = await openSocket(hub.url, { headers: { authorization: `Bearer ${user}` } });
+    expect(socket.open).toBe(true);
+
+    const response = await scrape(admin);
+    expect(response.status).toBe(200);
+    expect(response.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
+    const m = parseMetrics(await response.text());
+    const commits =
+      'tandem_http_requests_total{method="POST",route="/api/v1/workspaces/:id/commit",status="200"}';
+    expect(m.get(commits)).toBe(2);
+    expect(m.get('tandem_http_requests_total{method="GET",route="/metrics",status="403"}')).toBe(1);
+    expect(m.get('tandem_http_requests_total{method="GET",route="/metrics",status="401"}')).toBe(1);
+    expect(
+      m.get('tandem_http_requests_total{method="POST",route="/api/v1/auth/register",status="201"}'),
+    ).toBe(2);
+    // Route patterns, never URLs: no id makes a series of its own.
+    expect([...m.keys()].filter((k) => k.includes(ws.id))).toEqual([]);
+    expect(m.get('tandem_commit_duration_seconds_count')).toBe(2);
+    expect(m.get('tandem_commit_duration_seconds_bucket{le="+Inf"}')).toBe(2);
+    expect(m.get('tandem_commit_duration_seconds_bucket{le="30"}')).toBe(2);
+    expect(m.get('tandem_commit_duration_seconds_sum')).toBeGreaterThan(0);
+    expect(m.get('tandem_commits_total')).toBe(2);
+    expect(m.get('tandem_connected_agents')).toBe(1);
+    expect(m.get('tandem_chunk_store_chunks')).toBe(1);
+    expect(m.get('tandem_chunk_store_bytes')).toBe(bytes.length);
+    expect(m.get('tandem_chunk_received_bytes_total')).toBe(bytes.length);
+    expect(m.get('tandem_network_received_bytes_total')).toBeGreaterThan(bytes.length);
+    expect(m.get('tandem_network_sent_bytes_total')).toBeGreaterThan(0);
+    expect(m.get('process_resident_memory_bytes')).toBeGreaterThan(0);
+
+    if (socket.open) {
+      socket.ws.close();
+      await socket.closed;
+    }
+    await waitFor(async () => {
+      const again = parseMetrics(await (await scrape(admin)).text());
+      return again.get('tandem_connected_agents') === 0;
+    });
     await hub.stop();
   });
 });

@@ -35,6 +35,21 @@ export const HealthSchema = Type.Object(
 );
 
 export function registerOperationRoutes(app: FastifyInstance, ctx: HubContext): void {
+  // What every user is doing, in numbers: for administrators (a device token of one, as
+  // Prometheus' `authorization` setting sends it), or on a listener of its own (hub.ts).
+  app.get(
+    '/metrics',
+    {
+      config: { access: 'admin' },
+      schema: {
+        summary: "The hub's metrics in Prometheus' text format (administrators)",
+        description:
+          'Requests by route and status, commit latency, connected agents, bytes in and out, chunk store size. Each hub process reports its own counts.',
+      },
+    },
+    async (_request, reply) =>
+      reply.type('text/plain; version=0.0.4; charset=utf-8').send(await metricsText(ctx)),
+  );
   for (const url of ['/health', '/api/v1/health'])
     app.get(
       url,
@@ -95,4 +110,10 @@ export function registerApiDocumentRoutes(app: FastifyInstance): void {
         .header('x-content-type-options', 'nosniff')
         .send((page ??= apiPage(documentOf()))),
   );
+}
+
+/** The metrics as Prometheus scrapes them (the store's size left out while it cannot say). */
+export async function metricsText(ctx: HubContext): Promise<string> {
+  const usage = await ctx.chunks.usage().catch(() => undefined);
+  return ctx.metrics.render(ctx.stats, usage);
 }

@@ -25,6 +25,23 @@ import { registerWorkspaceRoutes } from './routes/workspaces.js';
 import { UPLOAD_LEASE_MS } from './services/chunks.js';
 import { startReclaimer } from './services/reclaim.js';
 
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+/** An id a proxy in front of the hub gave the request is kept, if it looks like one. */
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
+
+/**
+ * The request's id: the `x-request-id` a proxy sent, when it is one (letters, digits and
+ * `._:-`, at most 64: nothing that could forge a log line), else a fresh random one.
+ */
+function requestIdOf(request: { headers: Record<string, string | string[] | undefined> }): string {
+  const given = request.headers['x-request-id'];
+  return typeof given === 'string' && REQUEST_ID.test(given)
+    ? given
+    : randomBytes(8).toString('hex');
+}
+
 /** The route whose latency `/metrics` reports as a histogram. */
 const COMMIT_ROUTE = `${API}/workspaces/:id/commit`;
 
@@ -37,10 +54,12 @@ export interface AppOptions {
   readonly events?: EventBus;
   readonly now?: () => number;
   /**
-   * Log every request (true), or only warnings and errors (the default): every answer of 500
-   * or more is logged with its request id, which the answer carries too. Logs go to stderr.
+   * How much the hub logs, as JSON lines (pino) on stderr, each with the request's id (`reqId`)
+   * that its answer carries in `x-request-id`: at `info`, one line per request answered; at
+   * `warn` (the default here; `tandem server` runs at `info`), failures only. Every answer of
+   * 500 or more is logged at `error` with the details the answer leaves out.
    */
-  readonly logger?: boolean;
+  readonly logLevel?: LogLevel;
   /** Serve https and wss with this certificate and key (PEM); plain http without. */
   readonly tls?: { readonly cert: string | Buffer; readonly key: string | Buffer };
   /**
@@ -76,8 +95,10 @@ export async function buildApp(options: AppOptions): Promise<HubApp> {
   };
   const app = Fastify({
     ...(options.tls ? { https: { cert: options.tls.cert, key: options.tls.key } } : {}),
-    logger: { level: options.logger === true ? 'info' : 'warn', stream: process.stderr },
-    genReqId: () => randomBytes(8).toString('hex'),
+    logger: { level: options.logLevel ?? 'warn', stream: process.stderr },
+    // One line per request (below), not Fastify's two.
+    disableRequestLogging: true,
+    genReqId: requestIdOf,
     bodyLimit: DEFAULT_BODY_BYTES,
     // No type coercion: `{"name": 5}` is not a name, `"10"` is not a number. (Query strings
     // are text: their numbers are declared as digit strings, see schemas.ts.)
@@ -99,6 +120,18 @@ export async function buildApp(options: AppOptions): Promise<HubApp> {
     ctx.metrics.countRequest(request.method, route, reply.statusCode);
     if (route === COMMIT_ROUTE && request.method === 'POST')
       ctx.metrics.commitSeconds.observe(reply.elapsedTime / 1000);
+    // The path without its query: queries hold file paths, which are the users' own.
+    request.log.info(
+      {
+        method: request.method,
+        url: request.url.split('?')[0],
+        route,
+        status: reply.statusCode,
+        ms: Math.round(reply.elapsedTime * 10) / 10,
+        ...(request.caller ? { device: request.caller.deviceId } : {}),
+      },
+      'request completed',
+    );
   });
   app.decorate('routeTable', enforceAccess(app, ctx));
 

@@ -5,12 +5,13 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DiskChunkStore } from '../store/disk-chunk-store.js';
-import { buildApp, type HubApp } from './app.js';
+import { buildApp, type HubApp, type LogLevel } from './app.js';
 import { openDatabase } from './db/open.js';
 
 export interface HubOptions {
   readonly dataDir: string;
-  readonly logger?: boolean;
+  /** See AppOptions.logLevel (default `info`). */
+  readonly logLevel?: LogLevel;
   /** Serve https and wss with this certificate and key (PEM; see tls.ts); plain http without. */
   readonly tls?: { readonly cert: string; readonly key: string };
 }
@@ -23,7 +24,7 @@ export async function openHub(options: HubOptions): Promise<HubApp> {
   const app = await buildApp({
     db,
     chunks,
-    logger: options.logger ?? false,
+    logLevel: options.logLevel ?? 'info',
     ...(options.tls ? { tls: { cert: options.tls.cert, key: options.tls.key } } : {}),
   });
   app.addHook('onClose', async () => {

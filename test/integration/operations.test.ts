@@ -18,7 +18,7 @@ import { MemoryChunkStore } from '../../src/store/chunk-store.js';
 import { DiskChunkStore } from '../../src/store/disk-chunk-store.js';
 import { chunkIdOf, contentIdOf } from '../../src/core/hashing.js';
 import { chunkFrames, openSocket } from '../helpers/hub-http.js';
-import { startHub, stopAll, waitFor } from '../helpers/processes.js';
+import { startHub, stopAll, tandem, waitFor } from '../helpers/processes.js';
 
 afterAll(stopAll);
 
@@ -300,5 +300,84 @@ describe('/metrics', () => {
       return again.get('tandem_connected_agents') === 0;
     });
     await hub.stop();
+  });
+});
+
+/** The hub's JSON log lines (pino), from its output. */
+const logLines = (output: string) =>
+  output
+    .split('\n')
+    .filter((line) => line.startsWith('{'))
+    .map((line) => JSON.parse(line) as Record<string, unknown>);
+
+describe('logs', () => {
+  it("logs one JSON line per request at info by default, under the request id its answer carries (a proxy's id kept), without tokens", async () => {
+    const hub = await startHub();
+    const given = await fetch(`${hub.url}/health`, { headers: { 'x-request-id': 'proxy-7.abc' } });
+    expect(given.headers.get('x-request-id')).toBe('proxy-7.abc');
+    // An id that could forge a log line, or is just too long, is replaced.
+    const forged = await fetch(`${hub.url}/health`, {
+      headers: { 'x-request-id': `x"}{"level":60 ${'a'.repeat(80)}` },
+    });
+    const fresh = forged.headers.get('x-request-id')!;
+    expect(fresh).toMatch(/^[0-9a-f]{16}$/);
+    const registered = await fetch(`${hub.url}/api/v1/auth/register`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ user: 'logger', password: 'a long enough password' }),
+    });
+    const { token } = (await registered.json()) as { token: string };
+    const unknown = await fetch(
+      `${hub.url}/api/v1/workspaces/00000000-0000-4000-8000-000000000000/changes?since=0`,
+      {
+        headers: { authorization: `Bearer ${token}` },
+      },
+    );
+    expect(unknown.status).toBe(404);
+    const missing = await fetch(`${hub.url}/no/such/route`);
+    expect(missing.status).toBe(404);
+    expect(missing.headers.get('x-request-id')).toMatch(/^[0-9a-f]{16}$/);
+
+    const completed = () =>
+      logLines(hub.output()).filter((line) => line.msg === 'request completed');
+    await waitFor(() => completed().length >= 5, { what: () => hub.output() });
+    expect(completed().find((l) => l.reqId === 'proxy-7.abc')).toMatchObject({
+      level: 30,
+      method: 'GET',
+      url: '/health',
+      route: '/health',
+      status: 200,
+    });
+    expect(completed().find((l) => l.reqId === fresh)).toMatchObject({ status: 200 });
+    expect(completed().find((l) => l.status === 404 && l.route === 'unmatched')).toBeDefined();
+    expect(completed().find((l) => l.route === '/api/v1/workspaces/:id/changes')).toMatchObject({
+      status: 404,
+      url: expect.not.stringContaining('since'),
+    });
+    expect(hub.output()).not.toContain(token);
+    expect(hub.output()).not.toContain('"level":60');
+    await hub.stop();
+  });
+
+  it('logs no request at --log-level warn, and refuses a level that is none', async () => {
+    const hub = await startHub({ args: ['--log-level', 'warn'] });
+    expect((await fetch(`${hub.url}/health`)).status).toBe(200);
+    await hub.stop();
+    expect(hub.output()).not.toContain('request completed');
+    const wrong = await tandem([
+      'server',
+      '--data',
+      hub.dataDir,
+      '--port',
+      '0',
+      '--log-level',
+      'loud',
+    ]);
+    expect(wrong.code).not.toBe(0);
+    expect(wrong.stderr.trim().split('\n')).toEqual([
+      expect.stringMatching(
+        /--log-level must be one of fatal, error, warn, info, debug, trace, silent, not "loud"/,
+      ),
+    ]);
   });
 });

@@ -15,6 +15,7 @@ interface ServerOptions {
   host: string;
   port: string;
   verbose?: boolean;
+  logLevel: string;
   tls?: boolean;
   tlsCert?: string;
   tlsKey?: string;
@@ -33,11 +34,21 @@ export function registerServerCommand(program: Command): void {
     )
     .option('--tls-cert <file>', 'serve https with this certificate (PEM, chain after it)')
     .option('--tls-key <file>', 'the private key of --tls-cert (PEM)')
-    .option('--verbose', 'log every request on stderr')
+    .option(
+      '--log-level <level>',
+      `how much to log on stderr, as JSON lines with request ids: ${LOG_LEVEL_NAMES.join(', ')}`,
+      'info',
+    )
+    .option('--verbose', 'the same as --log-level debug')
     .action(async (options: ServerOptions) => {
       const port = Number(options.port);
       if (!Number.isInteger(port) || port < 0 || port > 65535)
         throw new CliError(`--port must be a number from 0 to 65535, not ${options.port}`);
+      const logLevel = options.verbose ? 'debug' : options.logLevel;
+      if (!isLogLevel(logLevel))
+        throw new CliError(
+          `--log-level must be one of ${LOG_LEVEL_NAMES.join(', ')}, not ${JSON.stringify(logLevel)}`,
+        );
       const dataDir = resolve(options.data);
       const tls = await tlsMaterial(options, dataDir);
       const { openHub } = await import('../../server/hub.js');
@@ -45,7 +56,7 @@ export function registerServerCommand(program: Command): void {
       try {
         app = await openHub({
           dataDir,
-          logger: options.verbose ?? false,
+          logLevel,
           ...(tls ? { tls: { cert: tls.cert, key: tls.key } } : {}),
         });
       } catch (error) {
@@ -163,6 +174,11 @@ async function tlsMaterial(
   );
   return material;
 }
+
+/** The hub's log levels (server/app.ts LOG_LEVELS; not imported, so the CLI starts fast). */
+const LOG_LEVEL_NAMES = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+const isLogLevel = (level: string): level is (typeof LOG_LEVEL_NAMES)[number] =>
+  (LOG_LEVEL_NAMES as readonly string[]).includes(level);
 
 /** True for addresses only this machine can reach: 127.0.0.0/8, ::1 and localhost. */
 function isLoopback(host: string): boolean {

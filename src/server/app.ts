@@ -3,7 +3,7 @@
  * the CLI's `tandem server` calls `listen`.
  */
 import websocket from '@fastify/websocket';
-import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
+import Fastify, { LogController, type FastifyInstance, type FastifyReply } from 'fastify';
 import type { Kysely } from 'kysely';
 import { randomBytes } from 'node:crypto';
 import { STATUS_CODES } from 'node:http';
@@ -97,7 +97,7 @@ export async function buildApp(options: AppOptions): Promise<HubApp> {
     ...(options.tls ? { https: { cert: options.tls.cert, key: options.tls.key } } : {}),
     logger: { level: options.logLevel ?? 'warn', stream: process.stderr },
     // One line per request (below), not Fastify's two.
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true }),
     genReqId: requestIdOf,
     bodyLimit: DEFAULT_BODY_BYTES,
     // No type coercion: `{"name": 5}` is not a name, `"10"` is not a number. (Query strings

@@ -5,7 +5,7 @@
  * against a real `tandem server` process, or the app on a real SQLite file and chunk folder,
  * made really unavailable (a folder moved away, a database closed), never mocked.
  */
-import { mkdtemp, rename, rm } from 'node:fs/promises';
+import { mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Validator } from '@seriousme/openapi-schema-validator';
@@ -18,7 +18,16 @@ import { MemoryChunkStore } from '../../src/store/chunk-store.js';
 import { DiskChunkStore } from '../../src/store/disk-chunk-store.js';
 import { chunkIdOf, contentIdOf } from '../../src/core/hashing.js';
 import { chunkFrames, openSocket } from '../helpers/hub-http.js';
-import { startHub, stopAll, tandem, waitFor } from '../helpers/processes.js';
+import {
+  background,
+  freePort,
+  startHub,
+  stopAll,
+  tandem,
+  tempDir,
+  waitFor,
+  type Background,
+} from '../helpers/processes.js';
 
 afterAll(stopAll);
 
@@ -378,6 +387,52 @@ describe('logs', () => {
       expect.stringMatching(
         /--log-level must be one of fatal, error, warn, info, debug, trace, silent, not "loud"/,
       ),
+    ]);
+  });
+});
+
+describe('tandem server --config FILE', () => {
+  it('reads the settings of a TOML file, TANDEM_* variables override it and flags override both', async () => {
+    const dir = await tempDir('tandem-config-');
+    const [filePort, envPort, flagPort] = [await freePort(), await freePort(), await freePort()];
+    const config = join(dir, 'hub.toml');
+    await writeFile(config, `data = "hub-data"\nport = ${filePort}\nlog-level = "warn"\n`);
+    const listening = async (proc: Background) =>
+      waitFor(() => /listening on (\S+)/.exec(proc.output())?.[1], {
+        what: () => `the hub to listen: ${proc.output()}`,
+      });
+
+    const fromFile = background(['server', '--config', config]);
+    expect(await listening(fromFile)).toBe(`http://127.0.0.1:${filePort}`);
+    expect((await fetch(`http://127.0.0.1:${filePort}/health`)).status).toBe(200);
+    await fromFile.stop();
+    // The file's data folder, relative to the file; its log level: no request lines.
+    expect(fromFile.output()).toContain(`data in ${join(dir, 'hub-data')}`);
+    expect(fromFile.output()).not.toContain('request completed');
+
+    const fromEnv = background(['server', '--config', config], {
+      env: { TANDEM_PORT: String(envPort), TANDEM_LOG_LEVEL: 'info' },
+    });
+    expect(await listening(fromEnv)).toBe(`http://127.0.0.1:${envPort}`);
+    expect((await fetch(`http://127.0.0.1:${envPort}/health`)).status).toBe(200);
+    await waitFor(() => fromEnv.output().includes('request completed'));
+    await fromEnv.stop();
+
+    const fromFlag = background(['server', '--config', config, '--port', String(flagPort)], {
+      env: { TANDEM_PORT: String(envPort) },
+    });
+    expect(await listening(fromFlag)).toBe(`http://127.0.0.1:${flagPort}`);
+    await fromFlag.stop();
+  });
+
+  it('refuses a wrong setting in one line naming the file and the key', async () => {
+    const dir = await tempDir('tandem-config-');
+    const config = join(dir, 'hub.json');
+    await writeFile(config, JSON.stringify({ port: 'eighty' }));
+    const result = await tandem(['server', '--config', config]);
+    expect(result.code).not.toBe(0);
+    expect(result.stderr.trim().split('\n')).toEqual([
+      expect.stringMatching(/hub\.json: "port" must be a number from 0 to 65535, not "eighty"/),
     ]);
   });
 });

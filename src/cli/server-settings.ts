@@ -32,6 +32,8 @@ const SETTINGS = {
   'tls-cert': 'path',
   'tls-key': 'path',
   'log-level': 'level',
+  'metrics-host': 'text',
+  'metrics-port': 'port',
 } as const;
 export type SettingName = keyof typeof SETTINGS;
 export const SETTING_NAMES = Object.keys(SETTINGS) as SettingName[];
@@ -44,6 +46,9 @@ export interface ServerSettings {
   readonly 'tls-cert'?: string;
   readonly 'tls-key'?: string;
   readonly 'log-level': LogLevelName;
+  /** Where `/metrics` is also served without a token (ops/metrics-listener.ts); off without. */
+  readonly 'metrics-port'?: number;
+  readonly 'metrics-host': string;
 }
 
 const DEFAULTS = {
@@ -52,6 +57,7 @@ const DEFAULTS = {
   port: 8080,
   tls: false,
   'log-level': 'info',
+  'metrics-host': '127.0.0.1',
 } as const satisfies Partial<ServerSettings>;
 
 /** `tls-cert` -> `TANDEM_TLS_CERT`. */

@@ -91,7 +91,7 @@ describe('/health', () => {
     const dir = await mkdtemp(join(tmpdir(), 'tandem-health-'));
     const { db } = await openDatabase({ kind: 'sqlite', file: join(dir, 'tandem.db') });
     const chunks = await DiskChunkStore.open(join(dir, 'chunks'));
-    const app = await buildApp({ db, chunks });
+    const app = await buildApp({ db, chunks, logLevel: 'silent' });
     try {
       expect((await app.inject({ method: 'GET', url: '/health' })).statusCode).toBe(200);
       await db.destroy();
@@ -318,6 +318,27 @@ const logLines = (output: string) =>
     .split('\n')
     .filter((line) => line.startsWith('{'))
     .map((line) => JSON.parse(line) as Record<string, unknown>);
+
+describe('/metrics on an address of its own', () => {
+  it('serves /metrics without a token on --metrics-port, and nothing else there', async () => {
+    const port = await freePort();
+    const hub = await startHub({ args: ['--metrics-port', String(port)] });
+    await waitFor(() => hub.output().includes(`metrics on http://127.0.0.1:${port}/metrics`));
+    expect((await fetch(`${hub.url}/health`)).status).toBe(200);
+    const response = await fetch(`http://127.0.0.1:${port}/metrics`);
+    expect(response.status).toBe(200);
+    expect(response.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
+    const m = parseMetrics(await response.text());
+    expect(m.get('tandem_http_requests_total{method="GET",route="/health",status="200"}')).toBe(1);
+    expect(m.get('tandem_chunk_store_bytes')).toBe(0);
+    // Only the metrics: not the API, nor a token-free way into it.
+    expect((await fetch(`http://127.0.0.1:${port}/api/v1/me`)).status).toBe(404);
+    expect((await fetch(`http://127.0.0.1:${port}/health`)).status).toBe(404);
+    // The hub's own /metrics still wants an administrator.
+    expect((await fetch(`${hub.url}/metrics`)).status).toBe(401);
+    expect(await hub.stop()).toBe(0);
+  });
+});
 
 describe('logs', () => {
   it("logs one JSON line per request at info by default, under the request id its answer carries (a proxy's id kept), without tokens", async () => {

@@ -25,6 +25,7 @@ describe('server settings', () => {
       port: 8080,
       tls: false,
       'log-level': 'info',
+      'metrics-host': '127.0.0.1',
     });
   });
 
@@ -39,6 +40,7 @@ describe('server settings', () => {
       port: 9000,
       tls: true,
       'log-level': 'warn',
+      'metrics-host': '127.0.0.1',
     });
     const env = { TANDEM_PORT: '9100', TANDEM_TLS: 'false', TANDEM_DATA: 'from-env' };
     expect(await resolveServerSettings({}, env, toml)).toMatchObject({

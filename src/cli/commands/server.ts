@@ -28,6 +28,8 @@ interface ServerOptions {
   tls?: boolean;
   tlsCert?: string;
   tlsKey?: string;
+  metricsHost?: string;
+  metricsPort?: string;
 }
 
 /** The settings from the command line, the environment (TANDEM_*) and --config FILE. */
@@ -41,6 +43,8 @@ function settingsOf(options: ServerOptions): Promise<ServerSettings> {
     ...(options.tlsKey !== undefined ? { 'tls-key': options.tlsKey } : {}),
     ...(options.verbose ? { 'log-level': 'debug' } : {}),
     ...(options.logLevel !== undefined ? { 'log-level': options.logLevel } : {}),
+    ...(options.metricsHost !== undefined ? { 'metrics-host': options.metricsHost } : {}),
+    ...(options.metricsPort !== undefined ? { 'metrics-port': options.metricsPort } : {}),
   };
   return resolveServerSettings(flags, process.env, options.config);
 }
@@ -67,6 +71,11 @@ export function registerServerCommand(program: Command): void {
       `how much to log on stderr, as JSON lines with request ids: ${LOG_LEVEL_NAMES.join(', ')} (default: info)`,
     )
     .option('--verbose', 'the same as --log-level debug')
+    .option(
+      '--metrics-port <port>',
+      'also serve /metrics on this port without a token, for Prometheus (anyone who reaches it reads the counts)',
+    )
+    .option('--metrics-host <host>', 'the address of --metrics-port (default: 127.0.0.1)')
     .addHelpText(
       'after',
       `\nEach setting can also come from the environment (${SETTING_NAMES.map(envName).join(', ')})\nor from --config FILE, with the flag's name as the key (port = 8080, tls-cert = "cert.pem").\nA flag wins over the environment, which wins over the file.`,
@@ -101,6 +110,20 @@ export function registerServerCommand(program: Command): void {
           throw new CliError(`cannot listen on ${host}: not an address of this machine`);
         throw new CliError(`cannot listen on ${host}:${port}: ${(error as Error).message}`);
       }
+      let metrics: { url: string; close(): Promise<void> } | undefined;
+      const metricsPort = settings['metrics-port'];
+      if (metricsPort !== undefined) {
+        const { startMetricsListener } = await import('../../server/ops/metrics-listener.js');
+        const metricsHost = settings['metrics-host'];
+        try {
+          metrics = await startMetricsListener(app, metricsHost, metricsPort);
+        } catch (error) {
+          await app.close();
+          throw new CliError(
+            `cannot serve metrics on ${metricsHost}:${metricsPort}: ${(error as NodeJS.ErrnoException).code === 'EADDRINUSE' ? 'the port is already in use' : (error as Error).message}`,
+          );
+        }
+      }
       const address = app.server.address();
       const actualPort = typeof address === 'object' && address ? address.port : port;
       const shownHost = host.includes(':') ? `[${host}]` : host;
@@ -114,12 +137,13 @@ export function registerServerCommand(program: Command): void {
         const stop = () => {
           process.off('SIGINT', stop);
           process.off('SIGTERM', stop);
-          void app.close().then(done, done);
+          void Promise.all([metrics?.close(), app.close()]).then(() => done(), done);
         };
         process.on('SIGINT', stop);
         process.on('SIGTERM', stop);
       });
       printLine(`listening on ${tls ? 'https' : 'http'}://${shownHost}:${actualPort}`);
+      if (metrics) process.stderr.write(`metrics on ${metrics.url}\n`);
       process.stderr.write(`data in ${dataDir}; stop with Ctrl-C\n`);
       await stopped;
     });

@@ -41,7 +41,8 @@ export function apiPage(document: Json): string {
   for (const [path, operations] of Object.entries(paths))
     for (const [method, op] of Object.entries(operations)) {
       const parameters = (op.parameters as Json[]) ?? [];
-      const responses = Object.keys(op.responses as Json);
+      // (Integer-like keys come first in an object: sorted, 2XX reads before 401.)
+      const responses = Object.keys(op.responses as Json).sort();
       const body = (op.requestBody as { content: Record<string, { schema: unknown }> } | undefined)
         ?.content;
       sections.push(`<section id="${escape(op.operationId)}">

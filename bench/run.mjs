@@ -194,7 +194,15 @@ async function withPeakRss(pids, work) {
 async function setup(root) {
   const data = join(root, 'hub');
   // With --logs, the hub also logs every request (and how long it took).
-  const hub = start(['server', '--data', data, '--port', '0', ...(LOGS ? ['--verbose'] : [])]);
+  const hub = start([
+    'server',
+    '--data',
+    data,
+    '--port',
+    '0',
+    // Quiet unless the logs are kept: the hub logs a line per request at its default level.
+    ...(LOGS ? ['--verbose'] : ['--log-level', 'warn']),
+  ]);
   const url = await waitFor(() => /listening on (\S+)/.exec(hub.output())?.[1], {
     what: 'the hub',
   });

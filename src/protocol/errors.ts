@@ -82,6 +82,7 @@ export const ERRORS = {
     message: 'Cannot reach the hub at %s (%s): is `tandem server` running there?',
   },
   INTERNAL: { status: 500, message: 'The hub failed: %s' },
+  HUB_UNAVAILABLE: { status: 503, message: 'The hub cannot serve requests now: %s' },
   UNSUPPORTED_MEDIA: { status: 415, message: 'The hub does not take that type of body here: %s' },
   CERTIFICATE_CHANGED: {
     status: 495,

@@ -13,7 +13,13 @@
  * Tokens are read from the `Authorization: Bearer` header only, never from the URL (where
  * proxies and access logs keep them).
  */
-import type { FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from 'fastify';
+import type {
+  FastifyInstance,
+  FastifyReply,
+  FastifyRequest,
+  FastifySchema,
+  RouteOptions,
+} from 'fastify';
 import type { Role } from '../protocol/api.js';
 import { TandemError } from '../protocol/errors.js';
 import type { Caller, HubContext } from './context.js';
@@ -44,6 +50,10 @@ export interface RouteAccess {
   readonly url: string;
   readonly access: Access;
   readonly websocket: boolean;
+  /** The schemas the route validates its input with (and describes its answers with, if any). */
+  readonly schema?: FastifySchema;
+  /** What the route takes in a body when it declares no body schema (a raw stream). */
+  readonly bodyLimit?: number;
 }
 
 /**
@@ -70,6 +80,8 @@ export function enforceAccess(app: FastifyInstance, ctx: HubContext): readonly R
         websocket:
           (route as { websocket?: boolean }).websocket === true ||
           (route as { wsHandler?: unknown }).wsHandler !== undefined,
+        ...(route.schema ? { schema: route.schema } : {}),
+        ...(route.bodyLimit !== undefined ? { bodyLimit: route.bodyLimit } : {}),
       });
     }
   });

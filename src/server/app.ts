@@ -3,25 +3,47 @@
  * the CLI's `tandem server` calls `listen`.
  */
 import websocket from '@fastify/websocket';
-import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
+import Fastify, { LogController, type FastifyInstance, type FastifyReply } from 'fastify';
 import type { Kysely } from 'kysely';
 import { randomBytes } from 'node:crypto';
 import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
-import { MAX_CHUNK_BATCH_BYTES, type RegistrationMode } from '../protocol/api.js';
+import { API, MAX_CHUNK_BATCH_BYTES, type RegistrationMode } from '../protocol/api.js';
 import { PATTERN_MEANINGS } from '../protocol/schemas.js';
 import { formatError, TandemError } from '../protocol/errors.js';
 import type { ChunkStore } from '../store/chunk-store.js';
 import { enforceAccess, type RouteAccess } from './access.js';
 import { newStats, type HubContext } from './context.js';
+import { HubMetrics } from './ops/metrics.js';
 import type { Database } from './db/schema.js';
 import { LocalEventBus, type EventBus } from './event-bus.js';
 import { registerAuthRoutes } from './routes/auth.js';
 import { registerEventsRoute } from './routes/events.js';
+import { registerApiDocumentRoutes, registerOperationRoutes } from './routes/operations.js';
 import { registerWorkspaceRoutes } from './routes/workspaces.js';
 import { UPLOAD_LEASE_MS } from './services/chunks.js';
 import { startReclaimer } from './services/reclaim.js';
 import { DEFAULT_SIGN_IN_LIMITS, type SignInLimits } from './services/sign-in-limits.js';
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+/** An id a proxy in front of the hub gave the request is kept, if it looks like one. */
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
+
+/**
+ * The request's id: the `x-request-id` a proxy sent, when it is one (letters, digits and
+ * `._:-`, at most 64: nothing that could forge a log line), else a fresh random one.
+ */
+function requestIdOf(request: { headers: Record<string, string | string[] | undefined> }): string {
+  const given = request.headers['x-request-id'];
+  return typeof given === 'string' && REQUEST_ID.test(given)
+    ? given
+    : randomBytes(8).toString('hex');
+}
+
+/** The route whose latency `/metrics` reports as a histogram. */
+const COMMIT_ROUTE = `${API}/workspaces/:id/commit`;
 
 /** The body limit of a route that declares none: small JSON documents. */
 export const DEFAULT_BODY_BYTES = 64 * 1024;
@@ -32,10 +54,12 @@ export interface AppOptions {
   readonly events?: EventBus;
   readonly now?: () => number;
   /**
-   * Log every request (true), or only warnings and errors (the default): every answer of 500
-   * or more is logged with its request id, which the answer carries too. Logs go to stderr.
+   * How much the hub logs, as JSON lines (pino) on stderr, each with the request's id (`reqId`)
+   * that its answer carries in `x-request-id`: at `info`, one line per request answered; at
+   * `warn` (the default here; `tandem server` runs at `info`), failures only. Every answer of
+   * 500 or more is logged at `error` with the details the answer leaves out.
    */
-  readonly logger?: boolean;
+  readonly logLevel?: LogLevel;
   /** Serve https and wss with this certificate and key (PEM); plain http without. */
   readonly tls?: { readonly cert: string | Buffer; readonly key: string | Buffer };
   /**
@@ -69,11 +93,14 @@ export async function buildApp(options: AppOptions): Promise<HubApp> {
     uploadLeaseMs: options.uploadLeaseMs ?? UPLOAD_LEASE_MS,
     now,
     stats: newStats(),
+    metrics: new HubMetrics(),
   };
   const app = Fastify({
     ...(options.tls ? { https: { cert: options.tls.cert, key: options.tls.key } } : {}),
-    logger: { level: options.logger === true ? 'info' : 'warn', stream: process.stderr },
-    genReqId: () => randomBytes(8).toString('hex'),
+    logger: { level: options.logLevel ?? 'warn', stream: process.stderr },
+    // One line per request (below), not Fastify's two.
+    logController: new LogController({ disableRequestLogging: true }),
+    genReqId: requestIdOf,
     bodyLimit: DEFAULT_BODY_BYTES,
     // No type coercion: `{"name": 5}` is not a name, `"10"` is not a number. (Query strings
     // are text: their numbers are declared as digit strings, see schemas.ts.)
@@ -89,6 +116,25 @@ export async function buildApp(options: AppOptions): Promise<HubApp> {
     clientErrorHandler: answerClientError,
   });
   app.decorate('hub', ctx);
+  app.server.on('connection', (socket: Socket) => ctx.metrics.track(socket));
+  app.addHook('onResponse', async (request, reply) => {
+    const route = request.routeOptions.url ?? 'unmatched';
+    ctx.metrics.countRequest(request.method, route, reply.statusCode);
+    if (route === COMMIT_ROUTE && request.method === 'POST')
+      ctx.metrics.commitSeconds.observe(reply.elapsedTime / 1000);
+    // The path without its query: queries hold file paths, which are the users' own.
+    request.log.info(
+      {
+        method: request.method,
+        url: request.url.split('?')[0],
+        route,
+        status: reply.statusCode,
+        ms: Math.round(reply.elapsedTime * 10) / 10,
+        ...(request.caller ? { device: request.caller.deviceId } : {}),
+      },
+      'request completed',
+    );
+  });
   app.decorate('routeTable', enforceAccess(app, ctx));
 
   // Chunk uploads arrive as a raw stream and are decoded frame by frame.
@@ -131,7 +177,8 @@ export async function buildApp(options: AppOptions): Promise<HubApp> {
   registerEventsRoute(app, ctx);
   const stopReclaimer = startReclaimer(ctx, app.log);
   app.addHook('onClose', stopReclaimer);
-  app.get('/api/v1/health', { config: { access: 'anonymous' } }, async () => ({ ok: true }));
+  registerOperationRoutes(app, ctx);
+  registerApiDocumentRoutes(app);
   // Hub-wide counters say what every user is doing: for administrators only.
   app.get('/api/v1/stats', { config: { access: 'admin' } }, async () => ({
     ...ctx.stats,

@@ -3,6 +3,7 @@ import type { Kysely } from 'kysely';
 import type { ChunkStore } from '../store/chunk-store.js';
 import type { Database } from './db/schema.js';
 import type { EventBus } from './event-bus.js';
+import type { HubMetrics } from './ops/metrics.js';
 
 export interface HubContext {
   readonly db: Kysely<Database>;
@@ -13,6 +14,8 @@ export interface HubContext {
   readonly now: () => number;
   /** Counters since this process started, for `GET /api/v1/stats` and the benchmark. */
   readonly stats: HubStats;
+  /** What `GET /metrics` reports: requests, commit latency, sockets, bytes (ops/metrics.ts). */
+  readonly metrics: HubMetrics;
 }
 
 export interface HubStats {

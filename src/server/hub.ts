@@ -6,12 +6,13 @@ import { mkdir } from 'node:fs/promises';
 import type { RegistrationMode } from '../protocol/api.js';
 import { join } from 'node:path';
 import { DiskChunkStore } from '../store/disk-chunk-store.js';
-import { buildApp, type HubApp } from './app.js';
+import { buildApp, type HubApp, type LogLevel } from './app.js';
 import { openDatabase } from './db/open.js';
 
 export interface HubOptions {
   readonly dataDir: string;
-  readonly logger?: boolean;
+  /** See AppOptions.logLevel (default `info`). */
+  readonly logLevel?: LogLevel;
   /** Who may register (see RegistrationMode); default `open`. */
   readonly registration?: RegistrationMode;
   /** Serve https and wss with this certificate and key (PEM; see tls.ts); plain http without. */
@@ -26,7 +27,7 @@ export async function openHub(options: HubOptions): Promise<HubApp> {
   const app = await buildApp({
     db,
     chunks,
-    logger: options.logger ?? false,
+    logLevel: options.logLevel ?? 'info',
     ...(options.registration ? { registration: options.registration } : {}),
     ...(options.tls ? { tls: { cert: options.tls.cert, key: options.tls.key } } : {}),
   });

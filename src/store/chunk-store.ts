@@ -64,8 +64,24 @@ export interface ChunkStore {
    * (`reuse.hold` before asking for the next chunk, `reuse.release` when done).
    */
   getMany(ids: readonly ChunkId[], reuse?: BufferPool): AsyncIterable<Buffer | undefined>;
+  /**
+   * How many chunks are stored and their bytes (each chunk once: the space they take, not
+   * what the workspaces refer to). For the hub's metrics; cheap enough to ask per scrape.
+   */
+  usage(): Promise<StoreUsage>;
+  /**
+   * Resolves if the store can serve reads and writes now; rejects, saying why, if it cannot
+   * (its folder gone or not writable, its index unreadable). For the hub's health check: it
+   * writes nothing that stays.
+   */
+  check(): Promise<void>;
   /** Releases resources; further calls are not allowed. */
   close(): Promise<void>;
+}
+
+export interface StoreUsage {
+  readonly chunks: number;
+  readonly bytes: number;
 }
 
 /** Keeps chunks in a Map. For tests and the property test's simulated hub. */
@@ -107,6 +123,14 @@ export class MemoryChunkStore implements ChunkStore {
   async *getMany(ids: readonly ChunkId[]): AsyncIterable<Buffer | undefined> {
     for (const id of ids) yield this.chunks.get(id);
   }
+
+  async usage(): Promise<StoreUsage> {
+    let bytes = 0;
+    for (const chunk of this.chunks.values()) bytes += chunk.length;
+    return { chunks: this.chunks.size, bytes };
+  }
+
+  async check(): Promise<void> {}
 
   async close(): Promise<void> {}
 

@@ -12,7 +12,7 @@
 import Database from 'better-sqlite3';
 import { randomUUID } from 'node:crypto';
 import { constants } from 'node:fs';
-import { mkdir, open, unlink, type FileHandle } from 'node:fs/promises';
+import { access, mkdir, open, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { BufferPool } from '../core/buffer-pool.js';
 import type { ChunkId } from '../core/ids.js';
@@ -22,6 +22,7 @@ import {
   type ChunkBytes,
   type ChunkStore,
   type StoredChunk,
+  type StoreUsage,
 } from './chunk-store.js';
 import { WalDurability } from './sqlite-durability.js';
 
@@ -341,6 +342,34 @@ export class DiskChunkStore implements ChunkStore {
     }
     this.readers.set(pack, handle);
     return handle;
+  }
+
+  /** The index's count and sum, plus the chunks written and waiting for the next sync. */
+  async usage(): Promise<StoreUsage> {
+    const row = this.index
+      .prepare('SELECT count(*) AS chunks, coalesce(sum(size), 0) AS bytes FROM chunks')
+      .get() as StoreUsage;
+    let { chunks, bytes } = row;
+    for (const location of this.unsynced.values()) {
+      chunks++;
+      bytes += location.size;
+    }
+    return { chunks, bytes };
+  }
+
+  /**
+   * The packs folder is there, a folder, and readable and writable by this process; the index
+   * answers a query. (A folder removed under a running hub is the common failure: a disk
+   * unmounted, a data directory deleted or restored over.)
+   */
+  async check(): Promise<void> {
+    const packs = join(this.root, 'packs');
+    const info = await stat(packs);
+    if (!info.isDirectory()) throw new Error(`${packs} is not a folder`);
+    await access(packs, constants.R_OK | constants.W_OK | constants.X_OK);
+    // The index file may be gone while SQLite keeps it open: then writes would vanish.
+    await access(join(this.root, 'index.db'), constants.R_OK | constants.W_OK);
+    this.index.prepare('SELECT 1 FROM chunks LIMIT 1').get();
   }
 
   async close(): Promise<void> {

@@ -1,7 +1,7 @@
 /** One contract, every ChunkStore: memory and disk pass the same tests. */
 import { randomBytes } from 'node:crypto';
 import Database from 'better-sqlite3';
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -32,6 +32,19 @@ function chunkStoreContract(
       await opened.store.put([a, empty]);
       expect((await opened.store.get(a.id))?.equals(Buffer.from(a.bytes))).toBe(true);
       expect((await opened.store.get(empty.id))?.length).toBe(0);
+    });
+
+    it('counts each stored chunk once in its usage, written or synced, and forgets deleted ones', async () => {
+      const opened = await open();
+      cleanup = opened.cleanup;
+      expect(await opened.store.usage()).toEqual({ chunks: 0, bytes: 0 });
+      const [a, b, c] = [1000, 2500, 7].map((n) => chunk(randomBytes(n)));
+      await opened.store.put([a!, b!, a!]);
+      await opened.store.write([c!, b!]);
+      expect(await opened.store.usage()).toEqual({ chunks: 3, bytes: 3507 });
+      await opened.store.delete([b!.id]);
+      expect(await opened.store.usage()).toEqual({ chunks: 2, bytes: 1007 });
+      await opened.store.check();
     });
 
     it('stores a chunk given in parts as the bytes of its parts in order', async () => {
@@ -187,6 +200,23 @@ chunkStoreContract('disk', async () => {
 });
 
 describe('DiskChunkStore', () => {
+  it('fails its check once its packs folder is gone, and passes again once it is back', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'tandem-chunks-'));
+    const store = await DiskChunkStore.open(dir);
+    try {
+      await store.check();
+      await rm(join(dir, 'packs'), { recursive: true });
+      await expect(store.check()).rejects.toThrow(/packs/);
+      await mkdir(join(dir, 'packs'));
+      await store.check();
+      await rm(join(dir, 'index.db'));
+      await expect(store.check()).rejects.toThrow(/index\.db/);
+    } finally {
+      await store.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   it('removes a pack once none of its chunks is left, and keeps one that still holds some', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'tandem-chunks-'));
     const store = await DiskChunkStore.open(dir);

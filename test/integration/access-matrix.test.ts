@@ -456,10 +456,28 @@ describe('the access matrix: every route x every kind of caller', () => {
 
   /** One valid request per route, keyed `METHOD url` as in the route table. */
   const EXAMPLES: Record<string, Example> = {
+    'GET /health': {
+      request: () => ({ method: 'GET', path: '/health' }),
+      status: 200,
+      check: (r) => expect(json(r)).toMatchObject({ ok: true, status: 'up' }),
+    },
     'GET /api/v1/health': {
       request: () => ({ method: 'GET', path: '/api/v1/health' }),
       status: 200,
-      check: (r) => expect(json(r)).toEqual({ ok: true }),
+      check: (r) => expect(json(r)).toMatchObject({ ok: true, status: 'up' }),
+    },
+    'GET /api/v1/openapi.json': {
+      request: () => ({ method: 'GET', path: '/api/v1/openapi.json' }),
+      status: 200,
+      check: (r) =>
+        expect(Object.keys(json<{ paths: object }>(r).paths)).toContain(
+          '/api/v1/workspaces/{id}/commit',
+        ),
+    },
+    'GET /api/docs': {
+      request: () => ({ method: 'GET', path: '/api/docs' }),
+      status: 200,
+      check: (r) => expect(r.text).toContain('/api/v1/workspaces/{id}/commit'),
     },
     'GET /': {
       request: () => ({ method: 'GET', path: '/' }),
@@ -741,6 +759,11 @@ describe('the access matrix: every route x every kind of caller', () => {
       request: () => ({ method: 'POST', path: '/api/v1/admin/invites' }),
       status: 201,
       check: (r) => expect(json<{ code: string }>(r).code).toMatch(/^tdi_/),
+    },
+    'GET /metrics': {
+      request: () => ({ method: 'GET', path: '/metrics' }),
+      status: 200,
+      check: (r) => expect(r.text).toMatch(/^# HELP tandem_http_requests_total /m),
     },
     'GET /api/v1/stats': {
       request: () => ({ method: 'GET', path: '/api/v1/stats' }),

@@ -91,7 +91,11 @@ function examplesOf(world: World): Record<string, Example> {
   };
   return {
     'GET /': {},
+    'GET /health': {},
     'GET /api/v1/health': {},
+    'GET /api/v1/openapi.json': {},
+    'GET /api/docs': {},
+    'GET /metrics': {},
     'GET /api/v1/stats': {},
     'GET /api/v1/me': {},
     'GET /api/v1/devices': {},

@@ -5,30 +5,63 @@
  */
 import type { Command } from 'commander';
 import { isIP } from 'node:net';
-import { resolve } from 'node:path';
 import { fingerprintHex } from '../../core/fingerprint.js';
-import { REGISTRATION_MODES } from '../../protocol/api.js';
 import type { TlsMaterial } from '../../server/tls.js';
 import { CliError, jsonOption, printJson, printLine } from '../output.js';
+import {
+  envName,
+  LOG_LEVEL_NAMES,
+  resolveServerSettings,
+  SETTING_NAMES,
+  type GivenFlags,
+  type ServerSettings,
+} from '../server-settings.js';
 
+/** The options as commander gives them: only those typed (the defaults are the settings'). */
 interface ServerOptions {
-  data: string;
-  registration: string;
-  host: string;
-  port: string;
+  config?: string;
+  data?: string;
+  host?: string;
+  port?: string;
+  registration?: string;
   verbose?: boolean;
+  logLevel?: string;
   tls?: boolean;
   tlsCert?: string;
   tlsKey?: string;
+  metricsHost?: string;
+  metricsPort?: string;
+}
+
+/** The settings from the command line, the environment (TANDEM_*) and --config FILE. */
+function settingsOf(options: ServerOptions): Promise<ServerSettings> {
+  const flags: GivenFlags = {
+    ...(options.data !== undefined ? { data: options.data } : {}),
+    ...(options.host !== undefined ? { host: options.host } : {}),
+    ...(options.port !== undefined ? { port: options.port } : {}),
+    ...(options.tls !== undefined ? { tls: options.tls } : {}),
+    ...(options.tlsCert !== undefined ? { 'tls-cert': options.tlsCert } : {}),
+    ...(options.tlsKey !== undefined ? { 'tls-key': options.tlsKey } : {}),
+    ...(options.verbose ? { 'log-level': 'debug' } : {}),
+    ...(options.logLevel !== undefined ? { 'log-level': options.logLevel } : {}),
+    ...(options.metricsHost !== undefined ? { 'metrics-host': options.metricsHost } : {}),
+    ...(options.metricsPort !== undefined ? { 'metrics-port': options.metricsPort } : {}),
+    ...(options.registration !== undefined ? { registration: options.registration } : {}),
+  };
+  return resolveServerSettings(flags, process.env, options.config);
 }
 
 export function registerServerCommand(program: Command): void {
   const server = program
     .command('server')
     .description('run the hub: stores every version and keeps devices in step')
-    .option('--data <dir>', 'where metadata and chunks live', './tandem-data')
-    .option('--host <host>', 'address to listen on', '127.0.0.1')
-    .option('--port <port>', 'port to listen on (0 picks a free one)', '8080')
+    .option(
+      '--config <file>',
+      'read these settings from a file (TOML if it ends in .toml, else JSON; the same names as the flags); TANDEM_* variables override it, flags override both',
+    )
+    .option('--data <dir>', 'where metadata and chunks live (default: ./tandem-data)')
+    .option('--host <host>', 'address to listen on (default: 127.0.0.1)')
+    .option('--port <port>', 'port to listen on, 0 picks a free one (default: 8080)')
     .option(
       '--tls',
       'serve https with a self-signed certificate made once in DATA/tls (prints its fingerprint)',
@@ -37,52 +70,73 @@ export function registerServerCommand(program: Command): void {
     .option('--tls-key <file>', 'the private key of --tls-cert (PEM)')
     .option(
       '--registration <mode>',
-      'who may create an account: open (anyone), closed (nobody) or invite (with a one-time code from `tandem admin invite`); the first user always may, and becomes the administrator',
-      'open',
+      'who may create an account: open (anyone, the default), closed (nobody) or invite (with a one-time code from `tandem admin invite`); the first user always may, and becomes the administrator',
     )
-    .option('--verbose', 'log every request on stderr')
+    .option(
+      '--log-level <level>',
+      `how much to log on stderr, as JSON lines with request ids: ${LOG_LEVEL_NAMES.join(', ')} (default: info)`,
+    )
+    .option('--verbose', 'the same as --log-level debug')
+    .option(
+      '--metrics-port <port>',
+      'also serve /metrics on this port without a token, for Prometheus (anyone who reaches it reads the counts)',
+    )
+    .option('--metrics-host <host>', 'the address of --metrics-port (default: 127.0.0.1)')
+    .addHelpText(
+      'after',
+      `\nEach setting can also come from the environment (${SETTING_NAMES.map(envName).join(', ')})\nor from --config FILE, with the flag's name as the key (port = 8080, tls-cert = "cert.pem").\nA flag wins over the environment, which wins over the file.`,
+    )
     .action(async (options: ServerOptions) => {
-      const port = Number(options.port);
-      if (!Number.isInteger(port) || port < 0 || port > 65535)
-        throw new CliError(`--port must be a number from 0 to 65535, not ${options.port}`);
-      const registration = REGISTRATION_MODES.find((m) => m === options.registration);
-      if (!registration)
-        throw new CliError(
-          `--registration must be ${REGISTRATION_MODES.join(', ')}, not ${JSON.stringify(options.registration)}`,
-        );
-      const dataDir = resolve(options.data);
-      const tls = await tlsMaterial(options, dataDir);
+      const settings = await settingsOf(options);
+      const { port, host } = settings;
+      const logLevel = settings['log-level'];
+      const dataDir = settings.data;
+      const tls = await tlsMaterial(settings);
       const { openHub } = await import('../../server/hub.js');
       let app;
       try {
         app = await openHub({
           dataDir,
-          logger: options.verbose ?? false,
-          registration,
+          logLevel,
+          registration: settings.registration,
           ...(tls ? { tls: { cert: tls.cert, key: tls.key } } : {}),
         });
       } catch (error) {
         throw new CliError(`cannot open the hub's data in ${dataDir}: ${(error as Error).message}`);
       }
       try {
-        await app.listen({ host: options.host, port });
+        await app.listen({ host, port });
       } catch (error) {
         await app.close();
         const code = (error as NodeJS.ErrnoException).code;
         if (code === 'EADDRINUSE')
           throw new CliError(
-            `port ${port} on ${options.host} is already in use: stop the other program or pick another with --port`,
+            `port ${port} on ${host} is already in use: stop the other program or pick another with --port`,
           );
         if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND')
-          throw new CliError(`cannot listen on ${options.host}: not an address of this machine`);
-        throw new CliError(`cannot listen on ${options.host}:${port}: ${(error as Error).message}`);
+          throw new CliError(`cannot listen on ${host}: not an address of this machine`);
+        throw new CliError(`cannot listen on ${host}:${port}: ${(error as Error).message}`);
+      }
+      let metrics: { url: string; close(): Promise<void> } | undefined;
+      const metricsPort = settings['metrics-port'];
+      if (metricsPort !== undefined) {
+        const { startMetricsListener } = await import('../../server/ops/metrics-listener.js');
+        const metricsHost = settings['metrics-host'];
+        try {
+          metrics = await startMetricsListener(app, metricsHost, metricsPort);
+        } catch (error) {
+          await app.close();
+          throw new CliError(
+            `cannot serve metrics on ${metricsHost}:${metricsPort}: ${(error as NodeJS.ErrnoException).code === 'EADDRINUSE' ? 'the port is already in use' : (error as Error).message}`,
+          );
+        }
       }
       const address = app.server.address();
       const actualPort = typeof address === 'object' && address ? address.port : port;
-      const host = options.host.includes(':') ? `[${options.host}]` : options.host;
-      if (!tls && !isLoopback(options.host))
+      const shownHost = host.includes(':') ? `[${host}]` : host;
+      if (!tls && !isLoopback(host))
         process.stderr.write(
-          `warning: listening on ${options.host} without TLS: device tokens, passwords and files travel in clear over the network; restart with --tls (a generated certificate) or --tls-cert FILE --tls-key FILE\n`,
+          `warning: listening on ${host} without TLS: device tokens, passwords and files travel in clear over the network; restart with --tls (a generated certificate) or --tls-cert FILE --tls-key FILE\n`,
         );
       // The stop is in place before anyone is told the hub listens: a Ctrl-C right after
       // the line still closes it cleanly.
@@ -90,12 +144,13 @@ export function registerServerCommand(program: Command): void {
         const stop = () => {
           process.off('SIGINT', stop);
           process.off('SIGTERM', stop);
-          void app.close().then(done, done);
+          void Promise.all([metrics?.close(), app.close()]).then(() => done(), done);
         };
         process.on('SIGINT', stop);
         process.on('SIGTERM', stop);
       });
-      printLine(`listening on ${tls ? 'https' : 'http'}://${host}:${actualPort}`);
+      printLine(`listening on ${tls ? 'https' : 'http'}://${shownHost}:${actualPort}`);
+      if (metrics) process.stderr.write(`metrics on ${metrics.url}\n`);
       process.stderr.write(`data in ${dataDir}; stop with Ctrl-C\n`);
       await stopped;
     });
@@ -105,20 +160,21 @@ export function registerServerCommand(program: Command): void {
   server
     .command('fingerprint')
     .description("print the SHA-256 fingerprint of the hub's certificate, as devices pin it")
-    .usage('[--data DIR] [--tls-cert FILE] [--json]')
+    .usage('[--config FILE] [--data DIR] [--tls-cert FILE] [--json]')
     .addHelpText(
       'after',
       '\nThe certificate is the one `tandem server --tls` made in DIR/tls (--data, default ./tandem-data),\nor the one given with --tls-cert FILE. The fingerprint is printed as SHA256:<base64>.',
     )
     .addOption(jsonOption())
     .action(async (options: { json?: boolean }, command: Command) => {
-      const parent = command.parent!.opts<ServerOptions>();
+      const parent = await settingsOf(command.parent!.opts<ServerOptions>());
       const tlsModule = await import('../../server/tls.js');
-      const dataDir = resolve(parent.data);
+      const dataDir = parent.data;
       let info;
       try {
-        info = parent.tlsCert
-          ? { ...(await tlsModule.certificateFileInfo(resolve(parent.tlsCert))), generated: false }
+        const certFile = parent['tls-cert'];
+        info = certFile
+          ? { ...(await tlsModule.certificateFileInfo(certFile)), generated: false }
           : await tlsModule.readGeneratedCertificate(dataDir);
       } catch (error) {
         throw new CliError((error as Error).message);
@@ -140,32 +196,32 @@ export function registerServerCommand(program: Command): void {
     });
 }
 
-/** The certificate to serve with, from the options; undefined for plain http. */
-async function tlsMaterial(
-  options: ServerOptions,
-  dataDir: string,
-): Promise<TlsMaterial | undefined> {
-  if (!options.tls && !options.tlsCert && !options.tlsKey) return undefined;
-  if (options.tls && (options.tlsCert || options.tlsKey))
+/** The certificate to serve with, from the settings; undefined for plain http. */
+async function tlsMaterial(settings: ServerSettings): Promise<TlsMaterial | undefined> {
+  const { tls: generate, data: dataDir, host } = settings;
+  const certFile = settings['tls-cert'];
+  const keyFile = settings['tls-key'];
+  if (!generate && !certFile && !keyFile) return undefined;
+  if (generate && (certFile || keyFile))
     throw new CliError(
       '--tls makes a certificate and --tls-cert/--tls-key give one: use one or the other',
     );
-  if (!options.tls && (!options.tlsCert || !options.tlsKey))
+  if (!generate && (!certFile || !keyFile))
     throw new CliError(
-      `--${options.tlsCert ? 'tls-key' : 'tls-cert'} is missing: --tls-cert FILE and --tls-key FILE go together`,
+      `--${certFile ? 'tls-key' : 'tls-cert'} is missing: --tls-cert FILE and --tls-key FILE go together`,
     );
   const tls = await import('../../server/tls.js');
   let material: TlsMaterial;
   try {
-    if (options.tls) {
-      const made = await tls.ensureGeneratedCertificate(dataDir, options.host);
+    if (generate) {
+      const made = await tls.ensureGeneratedCertificate(dataDir, host);
       if (made.created)
         process.stderr.write(
           `made a self-signed certificate in ${tls.generatedTlsDir(dataDir)} (valid until ${made.validTo.toISOString().slice(0, 10)}); it is reused on every start\n`,
         );
       material = made;
     } else {
-      material = await tls.loadCertificate(resolve(options.tlsCert!), resolve(options.tlsKey!));
+      material = await tls.loadCertificate(certFile!, keyFile!);
     }
   } catch (error) {
     if (error instanceof tls.CertificateError) throw new CliError(error.message);

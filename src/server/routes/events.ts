@@ -73,7 +73,11 @@ class EventSocket {
 
   start(): void {
     const unsubscribe = this.ctx.events.subscribe((event) => this.onEvent(event));
-    this.socket.on('close', unsubscribe);
+    this.ctx.metrics.sockets++;
+    this.socket.on('close', () => {
+      this.ctx.metrics.sockets--;
+      unsubscribe();
+    });
     this.socket.on('error', () => this.socket.terminate());
     this.socket.on('message', (data: Buffer) => {
       const message = parseClientMessage(data.toString('utf8'));

@@ -26,13 +26,14 @@ describe('server settings', () => {
       tls: false,
       'log-level': 'info',
       'metrics-host': '127.0.0.1',
+      registration: 'open',
     });
   });
 
   it('take the file over the defaults, the environment over the file, a flag over both', async () => {
     const toml = await file(
       'hub.toml',
-      'data = "hub-data"\nport = 9000\nhost = "0.0.0.0"\ntls = true\nlog-level = "warn"\n',
+      'data = "hub-data"\nport = 9000\nhost = "0.0.0.0"\ntls = true\nlog-level = "warn"\nregistration = "invite"\n',
     );
     expect(await resolveServerSettings({}, {}, toml)).toEqual({
       data: join(dir, 'hub-data'), // relative to the file's folder
@@ -41,6 +42,7 @@ describe('server settings', () => {
       tls: true,
       'log-level': 'warn',
       'metrics-host': '127.0.0.1',
+      registration: 'invite',
     });
     const env = { TANDEM_PORT: '9100', TANDEM_TLS: 'false', TANDEM_DATA: 'from-env' };
     expect(await resolveServerSettings({}, env, toml)).toMatchObject({
@@ -111,6 +113,13 @@ describe('server settings', () => {
       'log-level = "loud"\n',
       {},
       /e\.toml: "log-level" must be one of fatal, error, warn, info, debug, trace, silent, not "loud"$/,
+    ],
+    [
+      'a registration mode that is none',
+      'e2.toml',
+      'registration = "anyone"\n',
+      {},
+      /e2\.toml: "registration" must be open, closed, invite, not "anyone"$/,
     ],
     [
       'TOML that is not',

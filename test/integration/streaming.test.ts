@@ -66,7 +66,12 @@ describe('a large file streams to the other device', () => {
     expect(agentB.output()).toMatch(
       new RegExp(`movie\\.bin: \\d+ of ${bytes.length} bytes were fetched before the commit`),
     );
-    expect((await stats()).chunkBytesOut - before.chunkBytesOut).toBe(bytes.length);
+    // Each chunk fetched once. (Seen once under heavy load at 75.6 MB for these 64 MiB, not
+    // yet explained: the output says what each side did.)
+    expect(
+      (await stats()).chunkBytesOut - before.chunkBytesOut,
+      `A:\n${agentA.output()}\nB:\n${agentB.output()}`,
+    ).toBe(bytes.length);
     expect(await readdir(join(root, 'B', '.tandem', 'tmp'))).toEqual([]);
   });
 });

@@ -14,6 +14,11 @@ export const ERRORS = {
     status: 401,
     message: 'This device was revoked on the hub: sign in again with `tandem login`',
   },
+  ACCOUNT_DISABLED: {
+    status: 401,
+    message:
+      'This account was disabled by an administrator of the hub: ask them to enable it again (its files are kept)',
+  },
   WEAK_PASSWORD: {
     status: 400,
     message: 'A password must have at least %s characters (this one has %s): choose a longer one',

@@ -211,6 +211,7 @@ export const MemberParamsSchema = Type.Object(
   { id: Uuid, user: UserName },
   { additionalProperties: false },
 );
+export const UserParamsSchema = Type.Object({ user: UserName }, { additionalProperties: false });
 export const DeviceParamsSchema = Type.Object({ id: Uuid }, { additionalProperties: false });
 export const ChunkParamsSchema = Type.Object(
   { id: Uuid, chunkId: Sha256 },

@@ -1,8 +1,8 @@
-/** `tandem admin invite`: what a hub's administrator does from the command line. */
+/** `tandem admin invite|users|disable|enable`: what a hub's administrator does from the command line. */
 import type { Command } from 'commander';
 import { requireConfig } from '../config.js';
-import { jsonOption, printJson, printLine } from '../output.js';
-import { hubClientFor } from './account.js';
+import { jsonOption, printJson, printLine, table } from '../output.js';
+import { formatBytes, hubClientFor } from './account.js';
 
 export function registerAdminCommands(program: Command): void {
   const admin = program
@@ -28,4 +28,59 @@ export function registerAdminCommands(program: Command): void {
         `one person may register with it until ${expiresAt}: tandem register --server ${config.server} --invite ${invite.code} --user NAME --password-stdin\n`,
       );
     });
+
+  admin
+    .command('users')
+    .description(
+      "list the hub's users: administrator or not, disabled or not, active devices, storage used (current files of the workspaces they own) and quota",
+    )
+    .addOption(jsonOption())
+    .action(async (options: { json?: boolean }) => {
+      const config = await requireConfig();
+      const users = await hubClientFor(config).adminUsers();
+      if (options.json) {
+        printJson({ server: config.server, users });
+        return;
+      }
+      printLine(
+        table([
+          ['USER', 'ADMIN', 'STATUS', 'DEVICES', 'USED', 'QUOTA'],
+          ...users.map((u) => [
+            u.name,
+            u.admin ? 'yes' : 'no',
+            u.disabled ? 'disabled' : 'active',
+            String(u.devices),
+            formatBytes(u.storage.used),
+            u.storage.quota === null ? 'none' : formatBytes(u.storage.quota),
+          ]),
+        ]),
+      );
+    });
+
+  for (const [action, disabled] of [
+    ['disable', true],
+    ['enable', false],
+  ] as const)
+    admin
+      .command(action)
+      .description(
+        disabled
+          ? 'disable an account: its tokens are refused at once and its agents stop; its devices, workspaces and files are kept'
+          : 'enable a disabled account again: its devices work again with the tokens they have',
+      )
+      .argument('<user>', 'the user name')
+      .addOption(jsonOption())
+      .action(async (name: string, options: { json?: boolean }) => {
+        const config = await requireConfig();
+        const user = await hubClientFor(config).setUserDisabled(name, disabled);
+        if (options.json) {
+          printJson({ server: config.server, user });
+          return;
+        }
+        process.stderr.write(
+          disabled
+            ? `disabled ${user.name}: their tokens are refused and their agents stop; their files are kept (tandem admin enable ${user.name} to undo)\n`
+            : `enabled ${user.name}: their devices work again\n`,
+        );
+      });
 }

@@ -181,6 +181,13 @@ const migrations: Record<string, Migration> = {
         .execute();
     },
   },
+  // Administration (issue 20): an administrator disables and enables accounts. A disabled
+  // user's tokens are refused and their data stays; enabling gives the same tokens back.
+  '0006-admin': {
+    async up(db: Kysely<unknown>): Promise<void> {
+      await db.schema.alterTable('users').addColumn('disabled_at', 'bigint').execute();
+    },
+  },
 };
 
 export const migrationProvider: MigrationProvider = {

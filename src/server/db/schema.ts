@@ -8,6 +8,8 @@ export interface UserTable {
   created_at: number;
   /** 1 for a hub administrator (0 unless set). */
   is_admin: Generated<number>;
+  /** When an administrator disabled the account (null while it is enabled). */
+  disabled_at: number | null;
 }
 
 export interface DeviceTable {

@@ -11,6 +11,7 @@ import {
   DeviceParamsSchema,
   PasswordChangeSchema,
   RegistrationSchema,
+  UserParamsSchema,
 } from '../../protocol/schemas.js';
 import { callerOf } from '../access.js';
 import type { HubContext } from '../context.js';
@@ -25,6 +26,7 @@ import {
   versionOf,
   type Seen,
 } from '../services/accounts.js';
+import { listUsers, setDisabled } from '../services/admin.js';
 import { limitSignIn, SignInLimitedError, type SignInLimits } from '../services/sign-in-limits.js';
 
 /** Credentials are a few hundred bytes. */
@@ -68,6 +70,22 @@ export function registerAuthRoutes(
   app.post('/api/v1/admin/invites', { config: { access: 'admin' } }, async (request, reply) =>
     reply.status(201).send(await createInvite(ctx, callerOf(request))),
   );
+
+  app.get('/api/v1/admin/users', { config: { access: 'admin' } }, async () => ({
+    users: await listUsers(ctx),
+  }));
+
+  for (const [action, disabled] of [
+    ['disable', true],
+    ['enable', false],
+  ] as const)
+    app.post<{ Params: { user: string } }>(
+      `/api/v1/admin/users/:user/${action}`,
+      { config: { access: 'admin' }, schema: { params: UserParamsSchema } },
+      async (request) => ({
+        user: await setDisabled(ctx, callerOf(request).userId, request.params.user, disabled),
+      }),
+    );
 
   app.post<{ Body: Credentials }>(
     '/api/v1/auth/login',

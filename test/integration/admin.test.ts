@@ -1,0 +1,126 @@
+/**
+ * Administration (issue 20): the administrator lists users with their usage, and disables and
+ * enables accounts. Disabling stops every agent of the user at once and keeps their data;
+ * enabling gives the same tokens back.
+ */
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  account,
+  background,
+  startHub,
+  stopAll,
+  tandem,
+  tempDir,
+  twoDevices,
+  waitFor,
+  type Hub,
+} from '../helpers/processes.js';
+
+interface ListedUser {
+  name: string;
+  admin: boolean;
+  disabled: boolean;
+  devices: number;
+  storage: { used: number; quota: number | null };
+}
+
+describe('tandem admin users, disable and enable', () => {
+  let hub: Hub;
+  let root: string;
+  beforeAll(async () => {
+    hub = await startHub();
+    // The first user of a hub is its administrator.
+    root = await account(hub.url, 'root', { register: true, device: 'console' });
+  });
+  afterAll(stopAll);
+
+  const users = async (): Promise<ListedUser[]> => {
+    const listed = await tandem(['admin', 'users', '--json'], { home: root });
+    expect(listed.code, listed.stderr).toBe(0);
+    return (JSON.parse(listed.stdout) as { users: ListedUser[] }).users;
+  };
+
+  it('stops every agent of a disabled user at once, keeps their data, and enabling restores the same tokens', async () => {
+    const { homeA, homeB } = await twoDevices(hub, 'dora', 'kept');
+    const dirA = join(await tempDir(), 'A');
+    const dirB = join(await tempDir(), 'B');
+    await tandem(['sync', dirA, '--workspace', 'kept', '--once'], { home: homeA });
+    await writeFile(join(dirA, 'kept.txt'), 'twelve bytes');
+    expect((await tandem(['sync', dirA, '--once'], { home: homeA })).code).toBe(0);
+    const agentA = background(['sync', dirA], { home: homeA });
+    const agentB = background(['sync', dirB, '--workspace', 'kept'], { home: homeB });
+    await waitFor(() => readFile(join(dirB, 'kept.txt'), 'utf8').catch(() => false), {
+      what: () => `B to receive kept.txt (${agentB.output()})`,
+    });
+
+    const dora = (await users()).find((u) => u.name === 'dora');
+    expect(dora).toEqual({
+      id: expect.any(String),
+      name: 'dora',
+      admin: false,
+      disabled: false,
+      devices: 2,
+      storage: { used: 12, quota: null },
+    });
+    expect((await users()).find((u) => u.name === 'root')?.admin).toBe(true);
+
+    const disabledAt = Date.now();
+    const disable = await tandem(['admin', 'disable', 'dora'], { home: root });
+    expect(disable.code, disable.stderr).toBe(0);
+    expect(disable.stderr).toMatch(/disabled dora/);
+    const [codeA, codeB] = await Promise.all([agentA.exited, agentB.exited]);
+    expect(Date.now() - disabledAt).toBeLessThan(2_000);
+    expect(codeA).not.toBe(0);
+    expect(codeB).not.toBe(0);
+    expect(agentA.output()).toMatch(/disabled by an administrator/);
+    expect(agentB.output()).toMatch(/disabled by an administrator/);
+
+    // Every way in is closed: the token, a new sign-in, a one-shot sync.
+    const whoami = await tandem(['whoami', '--json'], { home: homeA });
+    expect(whoami.code).not.toBe(0);
+    expect(JSON.parse(whoami.stdout)).toMatchObject({ error: { code: 'ACCOUNT_DISABLED' } });
+    const again = await tandem(['sync', dirB, '--once'], { home: homeB });
+    expect(again.code).not.toBe(0);
+    expect(again.stderr).toMatch(/^tandem: this account was disabled by an administrator/im);
+    await expect(account(hub.url, 'dora', { register: false, device: 'c' })).rejects.toThrow(
+      /disabled by an administrator/,
+    );
+    // Wrong passwords learn nothing about the account's state.
+    const guess = await tandem(
+      ['login', '--server', hub.url, '--user', 'dora', '--password-stdin'],
+      { home: await tempDir(), input: 'not the password at all\n' },
+    );
+    expect(guess.stderr).not.toMatch(/disabled/);
+    expect((await users()).find((u) => u.name === 'dora')).toMatchObject({
+      disabled: true,
+      devices: 2,
+      storage: { used: 12 },
+    });
+
+    const enable = await tandem(['admin', 'enable', 'dora'], { home: root });
+    expect(enable.code, enable.stderr).toBe(0);
+    await writeFile(join(dirA, 'after.txt'), 'back again');
+    const resumed = await tandem(['sync', dirA, '--once'], { home: homeA });
+    expect(resumed.code, resumed.stderr).toBe(0);
+    expect((await tandem(['sync', dirB, '--once'], { home: homeB })).code).toBe(0);
+    expect(await readFile(join(dirB, 'kept.txt'), 'utf8')).toBe('twelve bytes');
+    expect(await readFile(join(dirB, 'after.txt'), 'utf8')).toBe('back again');
+  });
+
+  it('refuses the administration commands to anyone but an administrator, and names unknown users', async () => {
+    const eve = await account(hub.url, 'eve', { register: true, device: 'e' });
+    for (const args of [['users'], ['disable', 'root'], ['enable', 'eve']]) {
+      const refused = await tandem(['admin', ...args, '--json'], { home: eve });
+      expect(refused.code).not.toBe(0);
+      expect(JSON.parse(refused.stdout)).toMatchObject({ error: { code: 'ADMIN_ONLY' } });
+    }
+    const unknown = await tandem(['admin', 'disable', 'nobody'], { home: root });
+    expect(unknown.code).not.toBe(0);
+    expect(unknown.stderr).toMatch(/^tandem: User nobody not found/m);
+    const self = await tandem(['admin', 'disable', 'root'], { home: root });
+    expect(self.code).not.toBe(0);
+    expect(self.stderr).toMatch(/cannot disable their own account/);
+  });
+});

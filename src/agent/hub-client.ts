@@ -219,6 +219,14 @@ export class HubClient {
     ).user;
   }
 
+  /** Gives a user a new random password and answers it (administrators only). */
+  resetPassword(user: string): Promise<{ user: string; password: string }> {
+    return this.call({
+      method: 'POST',
+      path: `${API}/admin/users/${encodeURIComponent(user)}/reset-password`,
+    });
+  }
+
   /** Changes the user's password; WRONG_PASSWORD when `current` is not it. */
   changePassword(current: string, password: string): Promise<void> {
     return this.call({ method: 'POST', path: `${API}/auth/password`, json: { current, password } });

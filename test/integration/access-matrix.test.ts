@@ -838,6 +838,38 @@ describe('the access matrix: every route x every kind of caller', () => {
           errorCode((await call(user!.token, { method: 'GET', path: '/api/v1/me' })).text),
         ).toBe('ACCOUNT_DISABLED'),
     },
+    'POST /api/v1/admin/users/:user/reset-password': {
+      prepare: async () => {
+        const name = `spare-user-${next()}`;
+        await register(name);
+        return { user: { name, token: tokens[name]! } };
+      },
+      request: (_caller, { user }) => ({
+        method: 'POST',
+        path: `/api/v1/admin/users/${user!.name}/reset-password`,
+      }),
+      status: 200,
+      check: async (r, _caller, { user }) => {
+        const signIn = (pw: string) =>
+          call(undefined, {
+            method: 'POST',
+            path: '/api/v1/auth/login',
+            json: { user: user!.name, password: pw, deviceName: 'after-reset' },
+          });
+        expect((await signIn(password(user!.name))).status).toBe(401);
+        expect((await signIn(json<{ password: string }>(r).password)).status).toBe(200);
+      },
+      whenRefused: async (_caller, { user }) =>
+        expect(
+          (
+            await call(undefined, {
+              method: 'POST',
+              path: '/api/v1/auth/login',
+              json: { user: user!.name, password: password(user!.name), deviceName: 'kept' },
+            })
+          ).status,
+        ).toBe(200),
+    },
     'GET /metrics': {
       request: () => ({ method: 'GET', path: '/metrics' }),
       status: 200,

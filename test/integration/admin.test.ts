@@ -123,4 +123,26 @@ describe('tandem admin users, disable and enable', () => {
     expect(self.code).not.toBe(0);
     expect(self.stderr).toMatch(/cannot disable their own account/);
   });
+
+  it('resets a password to a new random one, printed once: the old one stops working, devices stay signed in', async () => {
+    const home = await account(hub.url, 'paul', { register: true, device: 'p' });
+    const reset = await tandem(['admin', 'reset-password', 'paul'], { home: root });
+    expect(reset.code, reset.stderr).toBe(0);
+    const password = reset.stdout.trim();
+    expect(password).toMatch(/^[A-Za-z0-9_-]{24}$/);
+    expect(reset.stderr).toMatch(/tandem password change/);
+    expect(reset.stderr).not.toContain(password);
+    await expect(account(hub.url, 'paul', { register: false, device: 'old' })).rejects.toThrow(
+      /wrong user name or password/i,
+    );
+    await account(hub.url, 'paul', { register: false, device: 'new', password });
+    expect((await tandem(['whoami'], { home })).code).toBe(0);
+    const json = await tandem(['admin', 'reset-password', 'paul', '--json'], { home: root });
+    const again = JSON.parse(json.stdout) as { user: string; password: string };
+    expect(again.user).toBe('paul');
+    expect(again.password).not.toBe(password);
+    const refused = await tandem(['admin', 'reset-password', 'root', '--json'], { home });
+    expect(refused.code).not.toBe(0);
+    expect(JSON.parse(refused.stdout)).toMatchObject({ error: { code: 'ADMIN_ONLY' } });
+  });
 });

@@ -112,6 +112,7 @@ function examplesOf(world: World): Record<string, Example> {
     'GET /api/v1/admin/users': {},
     'POST /api/v1/admin/users/:user/disable': { params: { user: 'idle' } },
     'POST /api/v1/admin/users/:user/enable': { params: { user: 'idle' } },
+    'POST /api/v1/admin/users/:user/reset-password': { params: { user: 'idle' } },
     'DELETE /api/v1/devices/:id': { params: { id: world.spareDevice } },
     'POST /api/v1/workspaces': { json: { name: 'fuzzed workspace' } },
     'PUT /api/v1/workspaces/:id/members': {

@@ -1,4 +1,4 @@
-/** `tandem admin invite|users|disable|enable`: what a hub's administrator does from the command line. */
+/** `tandem admin invite|users|disable|enable|reset-password`: what a hub's administrator does from the command line. */
 import type { Command } from 'commander';
 import { requireConfig } from '../config.js';
 import { jsonOption, printJson, printLine, table } from '../output.js';
@@ -83,4 +83,24 @@ export function registerAdminCommands(program: Command): void {
             : `enabled ${user.name}: their devices work again\n`,
         );
       });
+
+  admin
+    .command('reset-password')
+    .description(
+      'give a user a new random password, printed once on stdout, for you to hand over: their old one stops working, their devices stay signed in; they should change it with `tandem password change`',
+    )
+    .argument('<user>', 'the user name')
+    .addOption(jsonOption())
+    .action(async (name: string, options: { json?: boolean }) => {
+      const config = await requireConfig();
+      const reset = await hubClientFor(config).resetPassword(name);
+      if (options.json) {
+        printJson({ server: config.server, user: reset.user, password: reset.password });
+        return;
+      }
+      printLine(reset.password);
+      process.stderr.write(
+        `the new password of ${reset.user}, shown only now: hand it over, and have them change it with \`tandem password change --password-stdin\`\n`,
+      );
+    });
 }

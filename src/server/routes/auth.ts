@@ -26,7 +26,7 @@ import {
   versionOf,
   type Seen,
 } from '../services/accounts.js';
-import { listUsers, setDisabled } from '../services/admin.js';
+import { listUsers, resetPassword, setDisabled } from '../services/admin.js';
 import { limitSignIn, SignInLimitedError, type SignInLimits } from '../services/sign-in-limits.js';
 
 /** Credentials are a few hundred bytes. */
@@ -86,6 +86,12 @@ export function registerAuthRoutes(
         user: await setDisabled(ctx, callerOf(request).userId, request.params.user, disabled),
       }),
     );
+
+  app.post<{ Params: { user: string } }>(
+    '/api/v1/admin/users/:user/reset-password',
+    { config: { access: 'admin' }, schema: { params: UserParamsSchema } },
+    async (request) => resetPassword(ctx, request.params.user),
+  );
 
   app.post<{ Body: Credentials }>(
     '/api/v1/auth/login',

@@ -1,8 +1,10 @@
 /** What a hub's administrator does to accounts: list them with their usage, disable, enable. */
 import { sql } from 'kysely';
+import { randomBytes } from 'node:crypto';
 import type { AdminUser } from '../../protocol/api.js';
 import { TandemError } from '../../protocol/errors.js';
 import type { HubContext } from '../context.js';
+import { hashPassword } from '../passwords.js';
 
 /**
  * Every user, oldest first, with their active devices and the bytes of the current files of
@@ -71,4 +73,26 @@ export async function setDisabled(
   const listed = (await listUsers(ctx)).find((u) => u.id === user.id);
   if (!listed) throw TandemError.of('NOT_FOUND', `User ${userName}`);
   return listed;
+}
+
+/**
+ * Gives the account named `userName` a new random password (144 bits, base64url: 24
+ * characters) and returns it, for the administrator to hand over; the user should change it
+ * with `tandem password change`. The old password stops working at once; the user's devices
+ * stay signed in (a lost password is no stolen device: `tandem device revoke` and `admin
+ * disable` are for those). Throws NOT_FOUND for an unknown user.
+ */
+export async function resetPassword(
+  ctx: HubContext,
+  userName: string,
+): Promise<{ user: string; password: string }> {
+  const password = randomBytes(18).toString('base64url');
+  const hash = await hashPassword(password);
+  const result = await ctx.db
+    .updateTable('users')
+    .set({ password_hash: hash })
+    .where('name', '=', userName)
+    .executeTakeFirst();
+  if (Number(result.numUpdatedRows) === 0) throw TandemError.of('NOT_FOUND', `User ${userName}`);
+  return { user: userName, password };
 }

@@ -227,6 +227,20 @@ export class HubClient {
     });
   }
 
+  /** Sets a user's quota (bytes, 'none' or 'default'; administrators only). */
+  setUserQuota(user: string, quota: number | 'none' | 'default'): Promise<void> {
+    return this.call({
+      method: 'PUT',
+      path: `${API}/admin/users/${encodeURIComponent(user)}/quota`,
+      json: { quota },
+    });
+  }
+
+  /** Sets the hub's default quota (bytes, or null for none; administrators only). */
+  setDefaultQuota(quota: number | null): Promise<void> {
+    return this.call({ method: 'PUT', path: `${API}/admin/default-quota`, json: { quota } });
+  }
+
   /** Changes the user's password; WRONG_PASSWORD when `current` is not it. */
   changePassword(current: string, password: string): Promise<void> {
     return this.call({ method: 'POST', path: `${API}/auth/password`, json: { current, password } });

@@ -19,6 +19,11 @@ export const ERRORS = {
     message:
       'This account was disabled by an administrator of the hub: ask them to enable it again (its files are kept)',
   },
+  QUOTA_EXCEEDED: {
+    status: 413,
+    message:
+      "Workspace %s is at its owner's quota of %s: nothing more is uploaded until space is freed (delete files, or ask the administrator for more)",
+  },
   WEAK_PASSWORD: {
     status: 400,
     message: 'A password must have at least %s characters (this one has %s): choose a longer one',

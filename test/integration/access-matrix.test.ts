@@ -267,7 +267,7 @@ describe('the access matrix: every route x every kind of caller', () => {
     return {
       users: await db
         .selectFrom('users')
-        .select(['id', 'name', 'password_hash', 'disabled_at'])
+        .select(['id', 'name', 'password_hash', 'disabled_at', 'quota'])
         .orderBy('id')
         .execute(),
       devices: await db.selectFrom('devices').select(['id', 'revoked_at']).orderBy('id').execute(),
@@ -287,6 +287,7 @@ describe('the access matrix: every route x every kind of caller', () => {
       links: await db.selectFrom('workspace_chunks').selectAll().execute(),
       leases: await db.selectFrom('upload_leases').selectAll().execute(),
       invites: await db.selectFrom('invites').selectAll().orderBy('code_hash').execute(),
+      settings: await db.selectFrom('hub_settings').selectAll().orderBy('key').execute(),
     };
   }
 
@@ -869,6 +870,48 @@ describe('the access matrix: every route x every kind of caller', () => {
             })
           ).status,
         ).toBe(200),
+    },
+    'PUT /api/v1/admin/users/:user/quota': {
+      prepare: async () => {
+        const name = `spare-user-${next()}`;
+        await register(name);
+        return { user: { name, token: tokens[name]! } };
+      },
+      request: (_caller, { user }) => ({
+        method: 'PUT',
+        path: `/api/v1/admin/users/${user!.name}/quota`,
+        json: { quota: 2 ** 40 },
+      }),
+      status: 204,
+      check: async (_r, _caller, { user }) =>
+        expect(
+          json<{ storage: { quota: number | null } }>(
+            await call(user!.token, { method: 'GET', path: '/api/v1/me' }),
+          ).storage.quota,
+        ).toBe(2 ** 40),
+    },
+    // (A default far above anything stored here, and reset at once: the other cells go on.)
+    'PUT /api/v1/admin/default-quota': {
+      request: () => ({
+        method: 'PUT',
+        path: '/api/v1/admin/default-quota',
+        json: { quota: 2 ** 50 },
+      }),
+      status: 204,
+      check: async () => {
+        expect(
+          json<{ storage: { quota: number | null } }>(
+            await call(tokens.outsider, { method: 'GET', path: '/api/v1/me' }),
+          ).storage.quota,
+        ).toBe(2 ** 50);
+        // Back to none, as the other routes' checks expect.
+        const reset = await call(tokens.root, {
+          method: 'PUT',
+          path: '/api/v1/admin/default-quota',
+          json: { quota: null },
+        });
+        expect(reset.status).toBe(204);
+      },
     },
     'GET /metrics': {
       request: () => ({ method: 'GET', path: '/metrics' }),

@@ -3,7 +3,7 @@
  * enables accounts. Disabling stops every agent of the user at once and keeps their data;
  * enabling gives the same tokens back.
  */
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -144,5 +144,57 @@ describe('tandem admin users, disable and enable', () => {
     const refused = await tandem(['admin', 'reset-password', 'root', '--json'], { home });
     expect(refused.code).not.toBe(0);
     expect(JSON.parse(refused.stdout)).toMatchObject({ error: { code: 'ADMIN_ONLY' } });
+  });
+
+  it('refuses an upload once the owner is at their quota, before any chunk, keeps what is stored, and syncs again once space is freed', async () => {
+    const home = await account(hub.url, 'quinn', { register: true, device: 'q' });
+    expect((await tandem(['workspace', 'create', 'full'], { home })).code).toBe(0);
+    const dir = join(await tempDir(), 'Q');
+    await tandem(['sync', dir, '--workspace', 'full', '--once'], { home });
+    const set = await tandem(['admin', 'quota', 'quinn', '20B'], { home: root });
+    expect(set.code, set.stderr).toBe(0);
+    await writeFile(join(dir, 'first.txt'), 'twenty bytes exactly');
+    const first = await tandem(['sync', dir, '--once'], { home });
+    expect(first.code, first.stderr).toBe(0);
+    const who = await tandem(['whoami', '--json'], { home });
+    expect(JSON.parse(who.stdout)).toMatchObject({ storage: { used: 20, quota: 20 } });
+    expect((await tandem(['whoami'], { home })).stdout).toMatch(/20 B of 20 B/);
+
+    await writeFile(join(dir, 'second.txt'), 'one too many');
+    const refused = await tandem(['sync', dir, '--once'], { home });
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr).toMatch(/workspace "full" is at its owner's quota of 20 B/i);
+    const status = await tandem(['status', dir, '--json'], { home });
+    expect(status.code).not.toBe(0);
+    const report = JSON.parse(status.stdout) as { problems: { path: string; message: string }[] };
+    expect(report.problems).toEqual([
+      expect.objectContaining({ path: 'second.txt', message: expect.stringMatching(/quota/) }),
+    ]);
+    // Nothing already stored is lost.
+    const other = await account(hub.url, 'quinn', { register: false, device: 'r' });
+    const copy = join(await tempDir(), 'R');
+    await tandem(['sync', copy, '--workspace', 'full', '--once'], { home: other });
+    expect(await readFile(join(copy, 'first.txt'), 'utf8')).toBe('twenty bytes exactly');
+    await expect(readFile(join(copy, 'second.txt'))).rejects.toThrow();
+
+    // Space freed: the deletion goes up even while the upload waits, and then the upload.
+    await rm(join(dir, 'first.txt'));
+    await tandem(['sync', dir, '--once'], { home });
+    const freed = await tandem(['sync', dir, '--once'], { home });
+    expect(freed.code, freed.stderr).toBe(0);
+    await tandem(['sync', copy, '--once'], { home: other });
+    expect(await readFile(join(copy, 'second.txt'), 'utf8')).toBe('one too many');
+
+    const listed = (await users()).find((u) => u.name === 'quinn');
+    expect(listed?.storage).toEqual({ used: 12, quota: 20 });
+    // The default applies to users without a quota of their own; none lifts it.
+    expect((await tandem(['admin', 'quota', '--default', '1GiB'], { home: root })).code).toBe(0);
+    expect((await users()).find((u) => u.name === 'root')?.storage.quota).toBe(2 ** 30);
+    expect((await tandem(['admin', 'quota', 'quinn', 'none'], { home: root })).code).toBe(0);
+    expect((await users()).find((u) => u.name === 'quinn')?.storage.quota).toBeNull();
+    expect((await tandem(['admin', 'quota', '--default', 'none'], { home: root })).code).toBe(0);
+    const bad = await tandem(['admin', 'quota', 'quinn', 'lots'], { home: root });
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toMatch(/^tandem: not a size: lots/m);
   });
 });

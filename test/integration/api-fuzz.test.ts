@@ -113,6 +113,8 @@ function examplesOf(world: World): Record<string, Example> {
     'POST /api/v1/admin/users/:user/disable': { params: { user: 'idle' } },
     'POST /api/v1/admin/users/:user/enable': { params: { user: 'idle' } },
     'POST /api/v1/admin/users/:user/reset-password': { params: { user: 'idle' } },
+    'PUT /api/v1/admin/users/:user/quota': { params: { user: 'idle' }, json: { quota: 2 ** 40 } },
+    'PUT /api/v1/admin/default-quota': { json: { quota: null } },
     'DELETE /api/v1/devices/:id': { params: { id: world.spareDevice } },
     'POST /api/v1/workspaces': { json: { name: 'fuzzed workspace' } },
     'PUT /api/v1/workspaces/:id/members': {

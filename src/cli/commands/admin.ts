@@ -1,7 +1,8 @@
-/** `tandem admin invite|users|disable|enable|reset-password`: what a hub's administrator does from the command line. */
+/** `tandem admin invite|users|disable|enable|reset-password|quota`: what a hub's administrator does from the command line. */
 import type { Command } from 'commander';
 import { requireConfig } from '../config.js';
-import { jsonOption, printJson, printLine, table } from '../output.js';
+import { parseSize } from '../../protocol/sizes.js';
+import { CliError, jsonOption, printJson, printLine, table } from '../output.js';
 import { formatBytes, hubClientFor } from './account.js';
 
 export function registerAdminCommands(program: Command): void {
@@ -103,4 +104,49 @@ export function registerAdminCommands(program: Command): void {
         `the new password of ${reset.user}, shown only now: hand it over, and have them change it with \`tandem password change --password-stdin\`\n`,
       );
     });
+
+  admin
+    .command('quota')
+    .description(
+      "set a user's storage quota (the current files of the workspaces they own), or with --default the quota of users without one of their own: SIZE (10GiB, 500MB), none, or for a user default",
+    )
+    .argument('[user]', 'the user name (not with --default)')
+    .argument('[size]', 'SIZE, none, or (for a user) default')
+    .option('--default', "set the hub's default quota instead")
+    .addOption(jsonOption())
+    .action(
+      async (
+        first: string | undefined,
+        second: string | undefined,
+        options: { default?: boolean; json?: boolean },
+      ) => {
+        const config = await requireConfig();
+        const client = hubClientFor(config);
+        const [user, text] = second === undefined ? [undefined, first] : [first, second];
+        if (text === undefined) throw new CliError('say the quota: SIZE (10GiB, 500MB) or none');
+        const bytes = text === 'none' || text === 'default' ? text : parseSize(text);
+        if (bytes === undefined)
+          throw new CliError(`not a size: ${text} (say 10GiB, 500MB, 2TB, or none)`);
+        if (options.default) {
+          if (user !== undefined) throw new CliError('--default takes no user name');
+          if (bytes === 'default') throw new CliError('the default quota is a SIZE or none');
+          await client.setDefaultQuota(bytes === 'none' ? null : bytes);
+        } else {
+          if (user === undefined) throw new CliError('name the user, or pass --default');
+          await client.setUserQuota(user, bytes);
+        }
+        const what = options.default ? 'the default quota' : `the quota of ${user}`;
+        if (options.json) {
+          printJson({
+            server: config.server,
+            user: user ?? null,
+            quota: bytes === 'none' ? null : bytes,
+          });
+          return;
+        }
+        process.stderr.write(
+          `${what} is now ${typeof bytes === 'number' ? formatBytes(bytes) : bytes}\n`,
+        );
+      },
+    );
 }

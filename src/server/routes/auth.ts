@@ -12,6 +12,8 @@ import {
   PasswordChangeSchema,
   RegistrationSchema,
   UserParamsSchema,
+  QuotaSchema,
+  DefaultQuotaSchema,
 } from '../../protocol/schemas.js';
 import { callerOf } from '../access.js';
 import type { HubContext } from '../context.js';
@@ -27,6 +29,7 @@ import {
   type Seen,
 } from '../services/accounts.js';
 import { listUsers, resetPassword, setDisabled } from '../services/admin.js';
+import { setDefaultQuota, setUserQuota } from '../services/quotas.js';
 import { limitSignIn, SignInLimitedError, type SignInLimits } from '../services/sign-in-limits.js';
 
 /** Credentials are a few hundred bytes. */
@@ -91,6 +94,32 @@ export function registerAuthRoutes(
     '/api/v1/admin/users/:user/reset-password',
     { config: { access: 'admin' }, schema: { params: UserParamsSchema } },
     async (request) => resetPassword(ctx, request.params.user),
+  );
+
+  app.put<{ Params: { user: string }; Body: { quota: number | 'none' | 'default' } }>(
+    '/api/v1/admin/users/:user/quota',
+    {
+      config: { access: 'admin' },
+      bodyLimit: AUTH_BODY_BYTES,
+      schema: { params: UserParamsSchema, body: QuotaSchema },
+    },
+    async (request, reply) => {
+      await setUserQuota(ctx, request.params.user, request.body.quota);
+      return reply.status(204).send();
+    },
+  );
+
+  app.put<{ Body: { quota: number | null } }>(
+    '/api/v1/admin/default-quota',
+    {
+      config: { access: 'admin' },
+      bodyLimit: AUTH_BODY_BYTES,
+      schema: { body: DefaultQuotaSchema },
+    },
+    async (request, reply) => {
+      await setDefaultQuota(ctx, request.body.quota);
+      return reply.status(204).send();
+    },
   );
 
   app.post<{ Body: Credentials }>(

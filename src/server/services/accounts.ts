@@ -15,6 +15,7 @@ import {
 import { TandemError } from '../../protocol/errors.js';
 import type { Caller, HubContext } from '../context.js';
 import { LAZY_WRITE } from '../db/open.js';
+import { quotaOf, usageOf } from './quotas.js';
 import { hashPassword, hashToken, newDeviceToken, verifyPassword } from '../passwords.js';
 
 const DEFAULT_DEVICE_NAME = 'device';
@@ -198,17 +199,13 @@ export async function changePassword(
 
 /** The caller, and the bytes of the current files of the workspaces the user owns. */
 export async function me(ctx: HubContext, caller: Caller): Promise<MeResponse> {
-  const row = await ctx.db
-    .selectFrom('entries')
-    .innerJoin('workspaces', 'workspaces.id', 'entries.workspace_id')
-    .select(sql<number | null>`SUM(entries.size)`.as('used'))
-    .where('workspaces.owner_id', '=', caller.userId)
-    .where('entries.kind', '=', 'file')
-    .executeTakeFirst();
   return {
     user: { id: caller.userId, name: caller.userName, admin: caller.admin },
     device: { id: caller.deviceId, name: caller.deviceName },
-    storage: { used: Number(row?.used ?? 0), quota: null },
+    storage: {
+      used: await usageOf(ctx, caller.userId),
+      quota: await quotaOf(ctx, caller.userId),
+    },
   };
 }
 

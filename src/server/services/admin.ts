@@ -5,6 +5,7 @@ import type { AdminUser } from '../../protocol/api.js';
 import { TandemError } from '../../protocol/errors.js';
 import type { HubContext } from '../context.js';
 import { hashPassword } from '../passwords.js';
+import { defaultQuota, effectiveQuota } from './quotas.js';
 
 /**
  * Every user, oldest first, with their active devices and the bytes of the current files of
@@ -20,6 +21,7 @@ export async function listUsers(ctx: HubContext): Promise<AdminUser[]> {
       'users.is_admin',
       'users.disabled_at',
       'users.created_at',
+      'users.quota',
       sql<number>`(SELECT COUNT(*) FROM devices WHERE devices.user_id = users.id AND devices.revoked_at IS NULL)`.as(
         'devices',
       ),
@@ -32,13 +34,14 @@ export async function listUsers(ctx: HubContext): Promise<AdminUser[]> {
     .orderBy('users.created_at')
     .orderBy('users.id')
     .execute();
+  const fallback = await defaultQuota(ctx);
   return rows.map((r) => ({
     id: r.id,
     name: r.name,
     admin: Number(r.is_admin) === 1,
     disabled: r.disabled_at !== null,
     devices: Number(r.devices),
-    storage: { used: Number(r.used ?? 0), quota: null },
+    storage: { used: Number(r.used ?? 0), quota: effectiveQuota(r.quota, fallback) },
   }));
 }
 

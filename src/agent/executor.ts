@@ -136,6 +136,8 @@ const SMALL_BATCH_BYTES = 32 * 1024 * 1024;
  * fsyncs of small files here.
  */
 const BARRIER_BATCH_FILES = 32;
+/** A file refused for the owner's quota is tried again at most this often (space may be freed elsewhere). */
+const QUOTA_RETRY_MS = 60_000;
 
 /**
  * The bytes of small files exactly as a scan hashed them, up to a byte budget. An upload takes
@@ -830,7 +832,24 @@ export class Executor {
     const allIds = [...new Set(files.flatMap((f) => f.chunks.map((c) => c.id)))];
     if (allIds.length === 0) return unstable;
     const uploader = new ChunkUploader(this.options.client, this.options.workspaceId);
-    const missing = await uploader.missing(allIds);
+    let missing: Set<ChunkId>;
+    try {
+      missing = await uploader.missing(allIds);
+    } catch (error) {
+      // The owner's quota is full: each file waiting to go up is a problem of its own path
+      // (shown by `tandem status`, retried on the problems' slow schedule), and the rest of
+      // the round, deletions that free space among it, goes on.
+      if (!(error instanceof TandemError) || error.code !== 'QUOTA_EXCEEDED') throw error;
+      for (const { change } of files) {
+        unstable.add(change.path);
+        result.problems.push({
+          path: change.path,
+          message: error.message,
+          retryWithinMs: QUOTA_RETRY_MS,
+        });
+      }
+      return unstable;
+    }
     for (const { change, chunks } of files) {
       const wanted = chunks.some((c) => missing.has(c.id));
       if (!wanted) continue;

@@ -22,6 +22,7 @@ import {
   type Credentials,
   type DeviceInfo,
   type InviteResponse,
+  type AdminUser,
   type ManifestsResponse,
   type MeResponse,
   type MissingResponse,
@@ -199,6 +200,45 @@ export class HubClient {
   /** A one-time registration code (administrators only). */
   createInvite(): Promise<InviteResponse> {
     return this.call({ method: 'POST', path: `${API}/admin/invites` });
+  }
+
+  /** Every user of the hub with their usage (administrators only). */
+  async adminUsers(): Promise<AdminUser[]> {
+    return (await this.call<{ users: AdminUser[] }>({ method: 'GET', path: `${API}/admin/users` }))
+      .users;
+  }
+
+  /** Disables or enables an account (administrators only); answers the user as it is now. */
+  async setUserDisabled(user: string, disabled: boolean): Promise<AdminUser> {
+    const action = disabled ? 'disable' : 'enable';
+    return (
+      await this.call<{ user: AdminUser }>({
+        method: 'POST',
+        path: `${API}/admin/users/${encodeURIComponent(user)}/${action}`,
+      })
+    ).user;
+  }
+
+  /** Gives a user a new random password and answers it (administrators only). */
+  resetPassword(user: string): Promise<{ user: string; password: string }> {
+    return this.call({
+      method: 'POST',
+      path: `${API}/admin/users/${encodeURIComponent(user)}/reset-password`,
+    });
+  }
+
+  /** Sets a user's quota (bytes, 'none' or 'default'; administrators only). */
+  setUserQuota(user: string, quota: number | 'none' | 'default'): Promise<void> {
+    return this.call({
+      method: 'PUT',
+      path: `${API}/admin/users/${encodeURIComponent(user)}/quota`,
+      json: { quota },
+    });
+  }
+
+  /** Sets the hub's default quota (bytes, or null for none; administrators only). */
+  setDefaultQuota(quota: number | null): Promise<void> {
+    return this.call({ method: 'PUT', path: `${API}/admin/default-quota`, json: { quota } });
   }
 
   /** Changes the user's password; WRONG_PASSWORD when `current` is not it. */

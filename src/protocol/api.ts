@@ -190,6 +190,19 @@ export interface MeResponse {
   readonly storage: { readonly used: number; readonly quota: number | null };
 }
 
+/** One user of `GET /api/v1/admin/users` (administrators only). */
+export interface AdminUser {
+  readonly id: string;
+  readonly name: string;
+  readonly admin: boolean;
+  /** Disabled by an administrator: its tokens are refused, its data kept. */
+  readonly disabled: boolean;
+  /** Devices not revoked. */
+  readonly devices: number;
+  /** As in MeResponse. */
+  readonly storage: { readonly used: number; readonly quota: number | null };
+}
+
 /** One device of `GET /api/v1/devices`. Times are milliseconds since the epoch. */
 export interface DeviceInfo {
   readonly id: string;

@@ -14,6 +14,16 @@ export const ERRORS = {
     status: 401,
     message: 'This device was revoked on the hub: sign in again with `tandem login`',
   },
+  ACCOUNT_DISABLED: {
+    status: 401,
+    message:
+      'This account was disabled by an administrator of the hub: ask them to enable it again (its files are kept)',
+  },
+  QUOTA_EXCEEDED: {
+    status: 413,
+    message:
+      "Workspace %s is at its owner's quota of %s: nothing more is uploaded until space is freed (delete files, or ask the administrator for more)",
+  },
   WEAK_PASSWORD: {
     status: 400,
     message: 'A password must have at least %s characters (this one has %s): choose a longer one',

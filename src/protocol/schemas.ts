@@ -211,6 +211,26 @@ export const MemberParamsSchema = Type.Object(
   { id: Uuid, user: UserName },
   { additionalProperties: false },
 );
+export const QuotaSchema = Type.Object(
+  {
+    quota: Type.Union([
+      Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER }),
+      Type.Literal('none'),
+      Type.Literal('default'),
+    ]),
+  },
+  { additionalProperties: false },
+);
+export const DefaultQuotaSchema = Type.Object(
+  {
+    quota: Type.Union([
+      Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER }),
+      Type.Null(),
+    ]),
+  },
+  { additionalProperties: false },
+);
+export const UserParamsSchema = Type.Object({ user: UserName }, { additionalProperties: false });
 export const DeviceParamsSchema = Type.Object({ id: Uuid }, { additionalProperties: false });
 export const ChunkParamsSchema = Type.Object(
   { id: Uuid, chunkId: Sha256 },

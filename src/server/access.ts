@@ -113,9 +113,15 @@ async function authorize(
           address: request.ip,
           version: versionOf(request.headers['user-agent']),
         });
-  if (caller === undefined || caller === 'revoked') {
+  if (caller === undefined || caller === 'revoked' || caller === 'disabled') {
     refuseBody(request, reply);
-    throw TandemError.of(caller === 'revoked' ? 'DEVICE_REVOKED' : 'UNAUTHENTICATED');
+    throw TandemError.of(
+      caller === 'revoked'
+        ? 'DEVICE_REVOKED'
+        : caller === 'disabled'
+          ? 'ACCOUNT_DISABLED'
+          : 'UNAUTHENTICATED',
+    );
   }
   request.caller = caller;
   if (access === 'admin') {

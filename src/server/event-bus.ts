@@ -1,6 +1,6 @@
 /**
  * Fan-out of events to every WebSocket of this hub: "the head moved", previews of large
- * uploads under way, and changes of access (a device revoked, a user's membership or role changed, a workspace renamed or deleted),
+ * uploads under way, and changes of access (a device revoked, a user disabled, a user's membership or role changed, a workspace renamed or deleted),
  * on which sockets are closed or unsubscribed at once. A lost head or preview event costs
  * latency, never correctness: receivers pull the change feed from their own cursor, and a
  * preview only lets them fetch early. A lost access event costs nothing either: a socket is
@@ -18,6 +18,8 @@ export type HubEvent =
       readonly device: string;
     }
   | { readonly kind: 'device-revoked'; readonly device: string }
+  /** An administrator disabled the user: every socket of theirs closes. */
+  | { readonly kind: 'user-disabled'; readonly user: string }
   /** The user's role on the workspace changed, or the user is no longer a member. */
   | { readonly kind: 'access-changed'; readonly workspace: string; readonly user: string }
   /** The workspace is gone, with every membership (its name, for those who followed it). */

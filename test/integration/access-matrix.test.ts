@@ -56,6 +56,7 @@ const CALLERS = [
   'anonymous',
   'malformed',
   'revoked',
+  'disabled',
   'outsider',
   'viewer',
   'editor',
@@ -73,7 +74,10 @@ const ROLE_ON_W: Partial<Record<CallerName, 'viewer' | 'editor' | 'owner'>> = {
 const RANK = { viewer: 1, editor: 2, owner: 3 } as const;
 const mayReadW = (caller: CallerName) => ROLE_ON_W[caller] !== undefined;
 
-/** The user behind each signed-in caller ('revoked' is the victim's revoked device). */
+/**
+ * The user behind each signed-in caller ('revoked' is the victim's revoked device; 'disabled'
+ * a former editor of W whose account an administrator disabled).
+ */
 const USER_OF: Partial<Record<CallerName, string>> = {
   outsider: 'outsider',
   viewer: 'viewer',
@@ -90,6 +94,7 @@ function expectationOf(access: Access, caller: CallerName): Expectation {
   if (caller === 'anonymous' || caller === 'malformed')
     return { status: 401, code: 'UNAUTHENTICATED' };
   if (caller === 'revoked') return { status: 401, code: 'DEVICE_REVOKED' };
+  if (caller === 'disabled') return { status: 401, code: 'ACCOUNT_DISABLED' };
   if (access === 'signed-in') return { allowed: true };
   if (access === 'admin')
     return caller === 'admin' ? { allowed: true } : { status: 403, code: 'ADMIN_ONLY' };
@@ -118,6 +123,8 @@ interface Prepared {
   /** A workspace made for this one request, with W's members and roles. */
   readonly workspace?: string;
   readonly hash?: string;
+  /** A user made for this one request. */
+  readonly user?: { name: string; token: string };
 }
 
 interface Example {
@@ -145,6 +152,7 @@ describe('the access matrix: every route x every kind of caller', () => {
   const seen: { label: string; response: RawResponse }[] = [];
   const tokens: Record<string, string> = {};
   let revokedToken: string;
+  let disabledToken: string;
   let W: string;
   let O: string;
   let serial = 0;
@@ -181,6 +189,7 @@ describe('the access matrix: every route x every kind of caller', () => {
     if (caller === 'anonymous') return undefined;
     if (caller === 'malformed') return MALFORMED;
     if (caller === 'revoked') return revokedToken;
+    if (caller === 'disabled') return disabledToken;
     return tokens[USER_OF[caller]!];
   };
 
@@ -258,7 +267,7 @@ describe('the access matrix: every route x every kind of caller', () => {
     return {
       users: await db
         .selectFrom('users')
-        .select(['id', 'name', 'password_hash'])
+        .select(['id', 'name', 'password_hash', 'disabled_at', 'quota'])
         .orderBy('id')
         .execute(),
       devices: await db.selectFrom('devices').select(['id', 'revoked_at']).orderBy('id').execute(),
@@ -278,6 +287,7 @@ describe('the access matrix: every route x every kind of caller', () => {
       links: await db.selectFrom('workspace_chunks').selectAll().execute(),
       leases: await db.selectFrom('upload_leases').selectAll().execute(),
       invites: await db.selectFrom('invites').selectAll().orderBy('code_hash').execute(),
+      settings: await db.selectFrom('hub_settings').selectAll().orderBy('key').execute(),
     };
   }
 
@@ -329,7 +339,15 @@ describe('the access matrix: every route x every kind of caller', () => {
     // The first user of a hub is its administrator: root, so that the victim is not one.
     await register('root');
     await register('victim', VICTIM_DEVICES[0]);
-    for (const user of ['viewer', 'editor', 'outsider', 'bystander', 'loginuser', 'leaver'])
+    for (const user of [
+      'viewer',
+      'editor',
+      'outsider',
+      'bystander',
+      'loginuser',
+      'leaver',
+      'former',
+    ])
       await register(user);
     const me = json<{ user: { admin: boolean } }>(
       await call(tokens.root, { method: 'GET', path: '/api/v1/me' }),
@@ -347,6 +365,7 @@ describe('the access matrix: every route x every kind of caller', () => {
     for (const [user, role] of [
       ['viewer', 'viewer'],
       ['editor', 'editor'],
+      ['former', 'editor'],
     ] as const) {
       const shared = await call(tokens.victim, {
         method: 'PUT',
@@ -379,6 +398,14 @@ describe('the access matrix: every route x every kind of caller', () => {
       path: `/api/v1/devices/${old.id}`,
     });
     expect(revoked.status).toBe(204);
+
+    // A former editor of W, whose account the administrator disabled: a former insider.
+    disabledToken = tokens.former!;
+    const disabled = await call(tokens.root, {
+      method: 'POST',
+      path: '/api/v1/admin/users/former/disable',
+    });
+    expect(disabled.status, disabled.text).toBe(200);
 
     // The outsider has a workspace of their own, with a file of their own.
     O = json<{ id: string }>(
@@ -759,6 +786,132 @@ describe('the access matrix: every route x every kind of caller', () => {
       request: () => ({ method: 'POST', path: '/api/v1/admin/invites' }),
       status: 201,
       check: (r) => expect(json<{ code: string }>(r).code).toMatch(/^tdi_/),
+    },
+    'GET /api/v1/admin/users': {
+      request: () => ({ method: 'GET', path: '/api/v1/admin/users' }),
+      status: 200,
+      check: (r) => {
+        const users = json<{ users: { name: string; disabled: boolean; devices: number }[] }>(
+          r,
+        ).users;
+        expect(users.map((u) => u.name)).toEqual(expect.arrayContaining(['root', 'victim']));
+        expect(users.find((u) => u.name === 'former')?.disabled).toBe(true);
+      },
+    },
+    'POST /api/v1/admin/users/:user/disable': {
+      prepare: async () => {
+        const name = `spare-user-${next()}`;
+        await register(name);
+        return { user: { name, token: tokens[name]! } };
+      },
+      request: (_caller, { user }) => ({
+        method: 'POST',
+        path: `/api/v1/admin/users/${user!.name}/disable`,
+      }),
+      status: 200,
+      check: async (_r, _caller, { user }) =>
+        expect(
+          errorCode((await call(user!.token, { method: 'GET', path: '/api/v1/me' })).text),
+        ).toBe('ACCOUNT_DISABLED'),
+      whenRefused: async (_caller, { user }) =>
+        expect((await call(user!.token, { method: 'GET', path: '/api/v1/me' })).status).toBe(200),
+    },
+    'POST /api/v1/admin/users/:user/enable': {
+      prepare: async () => {
+        const name = `spare-user-${next()}`;
+        await register(name);
+        const disabled = await call(tokens.root, {
+          method: 'POST',
+          path: `/api/v1/admin/users/${name}/disable`,
+        });
+        expect(disabled.status).toBe(200);
+        return { user: { name, token: tokens[name]! } };
+      },
+      request: (_caller, { user }) => ({
+        method: 'POST',
+        path: `/api/v1/admin/users/${user!.name}/enable`,
+      }),
+      status: 200,
+      check: async (_r, _caller, { user }) =>
+        expect((await call(user!.token, { method: 'GET', path: '/api/v1/me' })).status).toBe(200),
+      whenRefused: async (_caller, { user }) =>
+        expect(
+          errorCode((await call(user!.token, { method: 'GET', path: '/api/v1/me' })).text),
+        ).toBe('ACCOUNT_DISABLED'),
+    },
+    'POST /api/v1/admin/users/:user/reset-password': {
+      prepare: async () => {
+        const name = `spare-user-${next()}`;
+        await register(name);
+        return { user: { name, token: tokens[name]! } };
+      },
+      request: (_caller, { user }) => ({
+        method: 'POST',
+        path: `/api/v1/admin/users/${user!.name}/reset-password`,
+      }),
+      status: 200,
+      check: async (r, _caller, { user }) => {
+        const signIn = (pw: string) =>
+          call(undefined, {
+            method: 'POST',
+            path: '/api/v1/auth/login',
+            json: { user: user!.name, password: pw, deviceName: 'after-reset' },
+          });
+        expect((await signIn(password(user!.name))).status).toBe(401);
+        expect((await signIn(json<{ password: string }>(r).password)).status).toBe(200);
+      },
+      whenRefused: async (_caller, { user }) =>
+        expect(
+          (
+            await call(undefined, {
+              method: 'POST',
+              path: '/api/v1/auth/login',
+              json: { user: user!.name, password: password(user!.name), deviceName: 'kept' },
+            })
+          ).status,
+        ).toBe(200),
+    },
+    'PUT /api/v1/admin/users/:user/quota': {
+      prepare: async () => {
+        const name = `spare-user-${next()}`;
+        await register(name);
+        return { user: { name, token: tokens[name]! } };
+      },
+      request: (_caller, { user }) => ({
+        method: 'PUT',
+        path: `/api/v1/admin/users/${user!.name}/quota`,
+        json: { quota: 2 ** 40 },
+      }),
+      status: 204,
+      check: async (_r, _caller, { user }) =>
+        expect(
+          json<{ storage: { quota: number | null } }>(
+            await call(user!.token, { method: 'GET', path: '/api/v1/me' }),
+          ).storage.quota,
+        ).toBe(2 ** 40),
+    },
+    // (A default far above anything stored here, and reset at once: the other cells go on.)
+    'PUT /api/v1/admin/default-quota': {
+      request: () => ({
+        method: 'PUT',
+        path: '/api/v1/admin/default-quota',
+        json: { quota: 2 ** 50 },
+      }),
+      status: 204,
+      check: async () => {
+        expect(
+          json<{ storage: { quota: number | null } }>(
+            await call(tokens.outsider, { method: 'GET', path: '/api/v1/me' }),
+          ).storage.quota,
+        ).toBe(2 ** 50);
+        // Back to none, as the other routes' checks expect.
+        const reset = await call(tokens.root, {
+          method: 'PUT',
+          path: '/api/v1/admin/default-quota',
+          json: { quota: null },
+        });
+        expect(reset.status).toBe(204);
+      },
     },
     'GET /metrics': {
       request: () => ({ method: 'GET', path: '/metrics' }),

@@ -109,6 +109,12 @@ function examplesOf(world: World): Record<string, Example> {
     },
     'POST /api/v1/auth/password': { json: { current: PASSWORD, password: PASSWORD } },
     'POST /api/v1/admin/invites': {},
+    'GET /api/v1/admin/users': {},
+    'POST /api/v1/admin/users/:user/disable': { params: { user: 'idle' } },
+    'POST /api/v1/admin/users/:user/enable': { params: { user: 'idle' } },
+    'POST /api/v1/admin/users/:user/reset-password': { params: { user: 'idle' } },
+    'PUT /api/v1/admin/users/:user/quota': { params: { user: 'idle' }, json: { quota: 2 ** 40 } },
+    'PUT /api/v1/admin/default-quota': { json: { quota: null } },
     'DELETE /api/v1/devices/:id': { params: { id: world.spareDevice } },
     'POST /api/v1/workspaces': { json: { name: 'fuzzed workspace' } },
     'PUT /api/v1/workspaces/:id/members': {
@@ -695,6 +701,8 @@ describe('fuzzing a real hub process', () => {
     // The first user is the hub's administrator; the member owns the fuzzed workspace.
     tokens = { admin: await register('root'), member: await register('fuzzer') };
     await register('friend');
+    // A user the administration routes may disable and enable.
+    await register('idle');
     const spare = await send(hub.url, {
       method: 'POST',
       path: '/api/v1/auth/login',

@@ -181,6 +181,20 @@ const migrations: Record<string, Migration> = {
         .execute();
     },
   },
+  // Administration (issue 20): an administrator disables and enables accounts. A disabled
+  // user's tokens are refused and their data stays; enabling gives the same tokens back.
+  '0006-admin': {
+    async up(db: Kysely<unknown>): Promise<void> {
+      await db.schema.alterTable('users').addColumn('disabled_at', 'bigint').execute();
+      // Storage quotas: a user's own (null: the hub's default; -1: none), and the default.
+      await db.schema.alterTable('users').addColumn('quota', 'bigint').execute();
+      await db.schema
+        .createTable('hub_settings')
+        .addColumn('key', 'text', (c) => c.primaryKey())
+        .addColumn('value', 'text', (c) => c.notNull())
+        .execute();
+    },
+  },
 };
 
 export const migrationProvider: MigrationProvider = {

@@ -8,6 +8,16 @@ export interface UserTable {
   created_at: number;
   /** 1 for a hub administrator (0 unless set). */
   is_admin: Generated<number>;
+  /** When an administrator disabled the account (null while it is enabled). */
+  disabled_at: number | null;
+  /** Bytes this user's workspaces may hold: null for the hub's default, -1 for no quota. */
+  quota: number | null;
+}
+
+/** Settings of the hub kept in its database (`default-quota`: bytes, or absent for none). */
+export interface HubSettingTable {
+  key: string;
+  value: string;
 }
 
 export interface DeviceTable {
@@ -119,4 +129,5 @@ export interface Database {
   upload_leases: UploadLeaseTable;
   sign_in_failures: SignInFailureTable;
   invites: InviteTable;
+  hub_settings: HubSettingTable;
 }

@@ -11,6 +11,9 @@ import {
   DeviceParamsSchema,
   PasswordChangeSchema,
   RegistrationSchema,
+  UserParamsSchema,
+  QuotaSchema,
+  DefaultQuotaSchema,
 } from '../../protocol/schemas.js';
 import { callerOf } from '../access.js';
 import type { HubContext } from '../context.js';
@@ -25,6 +28,8 @@ import {
   versionOf,
   type Seen,
 } from '../services/accounts.js';
+import { listUsers, resetPassword, setDisabled } from '../services/admin.js';
+import { setDefaultQuota, setUserQuota } from '../services/quotas.js';
 import { limitSignIn, SignInLimitedError, type SignInLimits } from '../services/sign-in-limits.js';
 
 /** Credentials are a few hundred bytes. */
@@ -67,6 +72,54 @@ export function registerAuthRoutes(
 
   app.post('/api/v1/admin/invites', { config: { access: 'admin' } }, async (request, reply) =>
     reply.status(201).send(await createInvite(ctx, callerOf(request))),
+  );
+
+  app.get('/api/v1/admin/users', { config: { access: 'admin' } }, async () => ({
+    users: await listUsers(ctx),
+  }));
+
+  for (const [action, disabled] of [
+    ['disable', true],
+    ['enable', false],
+  ] as const)
+    app.post<{ Params: { user: string } }>(
+      `/api/v1/admin/users/:user/${action}`,
+      { config: { access: 'admin' }, schema: { params: UserParamsSchema } },
+      async (request) => ({
+        user: await setDisabled(ctx, callerOf(request).userId, request.params.user, disabled),
+      }),
+    );
+
+  app.post<{ Params: { user: string } }>(
+    '/api/v1/admin/users/:user/reset-password',
+    { config: { access: 'admin' }, schema: { params: UserParamsSchema } },
+    async (request) => resetPassword(ctx, request.params.user),
+  );
+
+  app.put<{ Params: { user: string }; Body: { quota: number | 'none' | 'default' } }>(
+    '/api/v1/admin/users/:user/quota',
+    {
+      config: { access: 'admin' },
+      bodyLimit: AUTH_BODY_BYTES,
+      schema: { params: UserParamsSchema, body: QuotaSchema },
+    },
+    async (request, reply) => {
+      await setUserQuota(ctx, request.params.user, request.body.quota);
+      return reply.status(204).send();
+    },
+  );
+
+  app.put<{ Body: { quota: number | null } }>(
+    '/api/v1/admin/default-quota',
+    {
+      config: { access: 'admin' },
+      bodyLimit: AUTH_BODY_BYTES,
+      schema: { body: DefaultQuotaSchema },
+    },
+    async (request, reply) => {
+      await setDefaultQuota(ctx, request.body.quota);
+      return reply.status(204).send();
+    },
   );
 
   app.post<{ Body: Credentials }>(

@@ -96,6 +96,10 @@ class EventSocket {
         if (event.device === this.caller.deviceId)
           this.socket.close(CLOSE_UNAUTHENTICATED, formatError('DEVICE_REVOKED'));
         return;
+      case 'user-disabled':
+        if (event.user === this.caller.userId)
+          this.socket.close(CLOSE_UNAUTHENTICATED, formatError('ACCOUNT_DISABLED'));
+        return;
       case 'access-changed':
         if (event.user === this.caller.userId)
           this.later(() => this.accessChanged(event.workspace));

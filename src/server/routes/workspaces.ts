@@ -38,6 +38,7 @@ import { READ_RUN_BYTES } from '../../store/chunk-store.js';
 import { callerOf } from '../access.js';
 import type { HubContext } from '../context.js';
 import { chunksInWorkspace, manifests, missingChunks, receiveChunks } from '../services/chunks.js';
+import { checkQuota } from '../services/quotas.js';
 import { changes, commit, history } from '../services/commits.js';
 import { previewUpload } from '../services/previews.js';
 import { withoutModes } from '../services/rows.js';
@@ -180,9 +181,13 @@ export function registerWorkspaceRoutes(app: FastifyInstance, ctx: HubContext): 
       bodyLimit: ID_LIST_BYTES,
       schema: { params: WorkspaceParamsSchema, body: IdListSchema },
     },
-    async (request) => ({
-      missing: await missingChunks(ctx, request.params.id, request.body.ids as ChunkId[]),
-    }),
+    async (request) => {
+      // Where an upload begins: a workspace whose owner is at their quota takes no more.
+      await checkQuota(ctx, request.params.id);
+      return {
+        missing: await missingChunks(ctx, request.params.id, request.body.ids as ChunkId[]),
+      };
+    },
   );
 
   app.post<WithId>(
@@ -196,6 +201,7 @@ export function registerWorkspaceRoutes(app: FastifyInstance, ctx: HubContext): 
       if (request.headers['content-type'] !== 'application/octet-stream') {
         throw TandemError.of('UNSUPPORTED_MEDIA', 'chunk uploads are application/octet-stream');
       }
+      await checkQuota(ctx, request.params.id);
       return {
         stored: await receiveChunks(
           ctx,

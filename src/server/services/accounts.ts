@@ -15,6 +15,7 @@ import {
 import { TandemError } from '../../protocol/errors.js';
 import type { Caller, HubContext } from '../context.js';
 import { LAZY_WRITE } from '../db/open.js';
+import { quotaOf, usageOf } from './quotas.js';
 import { hashPassword, hashToken, newDeviceToken, verifyPassword } from '../passwords.js';
 
 const DEFAULT_DEVICE_NAME = 'device';
@@ -161,12 +162,14 @@ export async function login(
 ): Promise<AuthResponse> {
   const user = await ctx.db
     .selectFrom('users')
-    .select(['id', 'name', 'password_hash'])
+    .select(['id', 'name', 'password_hash', 'disabled_at'])
     .where('name', '=', credentials.user)
     .executeTakeFirst();
   // Hash even for unknown users, so timing does not reveal which names exist.
   const ok = await verifyPassword(credentials.password, user?.password_hash ?? DUMMY_HASH);
   if (!user || !ok) throw TandemError.of('WRONG_PASSWORD');
+  // (Only after the right password: a disabled account is no answer to a guess.)
+  if (user.disabled_at !== null) throw TandemError.of('ACCOUNT_DISABLED');
   return addDevice(ctx, user.id, user.name, credentials.deviceName ?? DEFAULT_DEVICE_NAME, seen);
 }
 
@@ -196,17 +199,13 @@ export async function changePassword(
 
 /** The caller, and the bytes of the current files of the workspaces the user owns. */
 export async function me(ctx: HubContext, caller: Caller): Promise<MeResponse> {
-  const row = await ctx.db
-    .selectFrom('entries')
-    .innerJoin('workspaces', 'workspaces.id', 'entries.workspace_id')
-    .select(sql<number | null>`SUM(entries.size)`.as('used'))
-    .where('workspaces.owner_id', '=', caller.userId)
-    .where('entries.kind', '=', 'file')
-    .executeTakeFirst();
   return {
     user: { id: caller.userId, name: caller.userName, admin: caller.admin },
     device: { id: caller.deviceId, name: caller.deviceName },
-    storage: { used: Number(row?.used ?? 0), quota: null },
+    storage: {
+      used: await usageOf(ctx, caller.userId),
+      quota: await quotaOf(ctx, caller.userId),
+    },
   };
 }
 
@@ -244,7 +243,8 @@ async function addDevice(
 
 /**
  * Resolves a bearer token to its caller: undefined for an unknown token, 'revoked' for the
- * token of a revoked device (so its agent can say so, instead of "not signed in"). With
+ * token of a revoked device (so its agent can say so, instead of "not signed in"), 'disabled'
+ * for a device of a user an administrator disabled (its token works again once enabled). With
  * `seen`, records the device's last request, address and release when the record is older
  * than LAST_SEEN_EVERY_MS or says another address or release (a write without an fsync of
  * its own: a crash may lose a minute of it).
@@ -253,7 +253,7 @@ export async function authenticate(
   ctx: HubContext,
   token: string,
   seen?: Seen,
-): Promise<Caller | 'revoked' | undefined> {
+): Promise<Caller | 'revoked' | 'disabled' | undefined> {
   const row = await ctx.db
     .selectFrom('devices')
     .innerJoin('users', 'users.id', 'devices.user_id')
@@ -264,6 +264,7 @@ export async function authenticate(
       'users.id as userId',
       'users.name as userName',
       'users.is_admin as isAdmin',
+      'users.disabled_at as disabledAt',
       'devices.last_seen_at as lastSeenAt',
       'devices.last_address as lastAddress',
       'devices.agent_version as version',
@@ -272,6 +273,7 @@ export async function authenticate(
     .executeTakeFirst();
   if (!row) return undefined;
   if (row.revokedAt !== null) return 'revoked';
+  if (row.disabledAt !== null) return 'disabled';
   if (seen) {
     const now = ctx.now();
     const version = seen.version ?? row.version;
@@ -295,7 +297,7 @@ export async function authenticate(
 }
 
 /**
- * True while the device exists, is not revoked, and its user is a member of the workspace:
+ * True while the device exists, is not revoked, and its user is enabled and a member of the workspace:
  * what a socket needs at the moment it is sent an event of that workspace.
  */
 export async function mayRead(
@@ -306,9 +308,11 @@ export async function mayRead(
   const row = await ctx.db
     .selectFrom('devices')
     .innerJoin('members', 'members.user_id', 'devices.user_id')
+    .innerJoin('users', 'users.id', 'devices.user_id')
     .select('members.role')
     .where('devices.id', '=', deviceId)
     .where('devices.revoked_at', 'is', null)
+    .where('users.disabled_at', 'is', null)
     .where('members.workspace_id', '=', workspaceId)
     .executeTakeFirst();
   return row !== undefined;

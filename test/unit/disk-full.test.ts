@@ -9,7 +9,6 @@ import { randomBytes } from 'node:crypto';
 import { renameSync } from 'node:fs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { RESERVE_BYTES } from '../../src/agent/disk-reserve.js';
-import { HubClient } from '../../src/agent/hub-client.js';
 import {
   describeLocalError,
   DISK_RETRY_MS,
@@ -17,7 +16,7 @@ import {
   KEEP_FREE_BYTES,
 } from '../../src/agent/local-errors.js';
 import { describeError } from '../../src/cli/output.js';
-import { simDevice, startSimHub, type SimDevice, type SimHub } from '../helpers/sim.js';
+import { simAccount, simDevice, startSimHub, type SimDevice, type SimHub } from '../helpers/sim.js';
 
 describe('a download the receiving disk has no room for', () => {
   let clock = 1_700_000_000_000;
@@ -30,13 +29,11 @@ describe('a download the receiving disk has no room for', () => {
 
   beforeEach(async () => {
     hub = await startSimHub(now);
-    const anonymous = new HubClient(hub.transport);
-    const credentials = { user: 'dana', password: 'correct horse' };
-    const authA = await anonymous.register({ ...credentials, deviceName: 'a' });
-    const authB = await anonymous.login({ ...credentials, deviceName: 'b' });
-    const ws = await new HubClient(hub.transport, authA.token).createWorkspace('docs');
-    a = await simDevice(hub, new HubClient(hub.transport, authA.token), ws.id, 'a', now);
-    b = await simDevice(hub, new HubClient(hub.transport, authB.token), ws.id, 'b', now);
+    const clientA = await simAccount(hub, 'dana', 'a', true);
+    const clientB = await simAccount(hub, 'dana', 'b', false);
+    const ws = await clientA.createWorkspace('docs');
+    a = await simDevice(hub, clientA, ws.id, 'a', now);
+    b = await simDevice(hub, clientB, ws.id, 'b', now);
   });
   afterEach(async () => {
     await hub.close();

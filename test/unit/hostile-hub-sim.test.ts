@@ -10,7 +10,7 @@ import { HubClient } from '../../src/agent/hub-client.js';
 import { FIRST_RETRY_MS } from '../../src/agent/problems.js';
 import type { ChangesResponse, ManifestsResponse } from '../../src/protocol/api.js';
 import { recordWrites, TamperingTransport } from '../helpers/hostile.js';
-import { simDevice, startSimHub, type SimDevice, type SimHub } from '../helpers/sim.js';
+import { simAccount, simDevice, startSimHub, type SimDevice, type SimHub } from '../helpers/sim.js';
 
 describe('an agent facing a hostile hub', () => {
   let clock = 1_700_000_000_000;
@@ -284,13 +284,11 @@ describe('a change the disk refuses', () => {
 
   beforeEach(async () => {
     hub = await startSimHub(now);
-    const anonymous = new HubClient(hub.transport);
-    const credentials = { user: 'pat', password: 'correct horse' };
-    const authA = await anonymous.register({ ...credentials, deviceName: 'a' });
-    const authB = await anonymous.login({ ...credentials, deviceName: 'b' });
-    const ws = await new HubClient(hub.transport, authA.token).createWorkspace('docs');
-    a = await simDevice(hub, new HubClient(hub.transport, authA.token), ws.id, 'a', now);
-    b = await simDevice(hub, new HubClient(hub.transport, authB.token), ws.id, 'b', now);
+    const clientA = await simAccount(hub, 'pat', 'a', true);
+    const clientB = await simAccount(hub, 'pat', 'b', false);
+    const ws = await clientA.createWorkspace('docs');
+    a = await simDevice(hub, clientA, ws.id, 'a', now);
+    b = await simDevice(hub, clientB, ws.id, 'b', now);
   });
   afterEach(async () => {
     await hub.close();

@@ -36,9 +36,12 @@ export class ChunkUploader {
     private readonly workspaceId: string,
   ) {}
 
-  /** The ids of `ids` the hub does not store. */
-  missing(ids: readonly ChunkId[]): Promise<Set<ChunkId>> {
-    return this.client.missing(this.workspaceId, ids);
+  /**
+   * The ids of `ids` the hub does not store. `growth`: the bytes their files add to the
+   * workspace, which the hub checks against its owner's quota.
+   */
+  missing(ids: readonly ChunkId[], growth = 0): Promise<Set<ChunkId>> {
+    return this.client.missing(this.workspaceId, ids, growth);
   }
 
   /** Tells the workspace's other devices which chunks of a file are on the hub already. */
@@ -144,6 +147,8 @@ export class EarlyUpload {
     private readonly size: number,
     /** True once the file has changed since hashing began. */
     private readonly changed: () => Promise<boolean> = async () => false,
+    /** Bytes the file adds to the workspace (its size less the hub's version's), for quotas. */
+    private readonly growth = 0,
   ) {}
 
   /** For the hasher: each chunk's bytes are released once sent, or once known not needed. */
@@ -190,7 +195,11 @@ export class EarlyUpload {
       this.stopped = true; // being written: the upload after the stability check sends it
       return;
     }
-    const missing = await this.uploader.missing(batch.map((p) => p.id));
+    const growth = at === 0 ? this.growth : 0;
+    const missing = await this.uploader.missing(
+      batch.map((p) => p.id),
+      growth,
+    );
     for (const chunk of batch) {
       if (!missing.delete(chunk.id) || this.sent.has(chunk.id)) continue;
       this.sent.add(chunk.id); // (the hub may not have it yet when a later batch asks)

@@ -321,7 +321,9 @@ export class SyncEngine {
       hashes: store.hashes,
       known: store.base,
       chunkSink: (path: string, size: number, changed: () => Promise<boolean>) =>
-        size >= UPLOAD_BATCH_BYTES ? new EarlyUpload(uploader, path, size, changed) : undefined,
+        size >= UPLOAD_BATCH_BYTES
+          ? new EarlyUpload(uploader, path, size, changed, size - store.remoteSize(path))
+          : undefined,
       // Hashes are written in one transaction after the scan, not one per file.
       setHash: (path: string, record: HashRecord | undefined) => hashWrites.push([path, record]),
       now: this.now,

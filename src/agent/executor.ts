@@ -834,7 +834,7 @@ export class Executor {
     const uploader = new ChunkUploader(this.options.client, this.options.workspaceId);
     let missing: Set<ChunkId>;
     try {
-      missing = await uploader.missing(allIds);
+      missing = await uploader.missing(allIds, growthOf(files, this.options.store));
     } catch (error) {
       // The owner's quota is full: each file waiting to go up is a problem of its own path
       // (shown by `tandem status`, retried on the problems' slow schedule), and the rest of
@@ -1497,4 +1497,13 @@ function keptPrefix(staged: StagedFile, manifest: Manifest): { chunks: number; b
     chunks++;
   }
   return { chunks, bytes };
+}
+
+/** Bytes `files` add to the workspace: their sizes less those of the hub's versions. */
+function growthOf(files: readonly { change: PushPut }[], store: StateStore): number {
+  let bytes = 0;
+  for (const { change } of files)
+    if (change.local.entry.kind === 'file')
+      bytes += change.local.entry.size - store.remoteSize(change.path);
+  return Math.max(0, bytes);
 }

@@ -318,13 +318,18 @@ export class HubClient {
     });
   }
 
-  /** The ids the hub lacks, asked in batches. */
-  async missing(workspace: string, ids: readonly ChunkId[]): Promise<Set<ChunkId>> {
+  /**
+   * The ids the hub lacks, asked in batches. `growth` is how many bytes the files these
+   * chunks belong to add to the workspace: the hub refuses (QUOTA_EXCEEDED) when that would
+   * take its owner past their quota. It is said with the first batch only.
+   */
+  async missing(workspace: string, ids: readonly ChunkId[], growth = 0): Promise<Set<ChunkId>> {
     const out = new Set<ChunkId>();
     for (let i = 0; i < ids.length; i += MAX_IDS_PER_QUERY) {
+      const query = i === 0 && growth > 0 ? `?growth=${Math.floor(growth)}` : '';
       const { missing } = await this.call<MissingResponse>({
         method: 'POST',
-        path: `${API}/workspaces/${workspace}/chunks/missing`,
+        path: `${API}/workspaces/${workspace}/chunks/missing${query}`,
         json: { ids: ids.slice(i, i + MAX_IDS_PER_QUERY) },
       });
       for (const id of missing) out.add(id);

@@ -661,6 +661,12 @@ export class StateStore {
     return false;
   }
 
+  /** Bytes of the file the hub has at `path` (0 for none, or for a folder or link). */
+  remoteSize(path: string): number {
+    const entry = this.remote.get(path)?.entry;
+    return entry?.kind === 'file' ? entry.size : 0;
+  }
+
   // Base tree.
 
   setBase(path: string, node: BaseNode | undefined): void {

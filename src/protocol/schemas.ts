@@ -194,6 +194,11 @@ export const IdListSchema = Type.Object(
   { ids: Type.Array(Sha256, { maxItems: MAX_IDS_PER_QUERY }) },
   { additionalProperties: false },
 );
+/** `growth`: bytes the files of the chunks asked about add to the workspace (for its quota). */
+export const MissingQuerySchema = Type.Object(
+  { growth: Type.Optional(Digits) },
+  { additionalProperties: false },
+);
 export const ChangesQuerySchema = Type.Object(
   { since: Type.Optional(Digits), limit: Type.Optional(Digits) },
   { additionalProperties: false },

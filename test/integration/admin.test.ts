@@ -3,12 +3,15 @@
  * enables accounts. Disabling stops every agent of the user at once and keeps their data;
  * enabling gives the same tokens back.
  */
+import { createHash } from 'node:crypto';
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   account,
   background,
+  hubStats,
+  sha256File,
   startHub,
   stopAll,
   tandem,
@@ -17,6 +20,7 @@ import {
   waitFor,
   type Hub,
 } from '../helpers/processes.js';
+import { pseudoRandomBytes } from '../helpers/bytes.js';
 
 interface ListedUser {
   name: string;
@@ -196,5 +200,53 @@ describe('tandem admin users, disable and enable', () => {
     const bad = await tandem(['admin', 'quota', 'quinn', 'lots'], { home: root });
     expect(bad.code).not.toBe(0);
     expect(bad.stderr).toMatch(/^tandem: not a size: lots/m);
+  });
+
+  it('refuses files that would take the owner past their quota before any of their chunks is sent, small or streamed while hashed', async () => {
+    const home = await account(hub.url, 'wendy', { register: true, device: 'w' });
+    expect((await tandem(['workspace', 'create', 'roomy'], { home })).code).toBe(0);
+    const dir = join(await tempDir(), 'W');
+    await tandem(['sync', dir, '--workspace', 'roomy', '--once'], { home });
+    expect((await tandem(['admin', 'quota', 'wendy', '10MiB'], { home: root })).code).toBe(0);
+    const MiB = 1024 * 1024;
+    await writeFile(join(dir, 'fits.bin'), pseudoRandomBytes(2 * MiB, 1));
+    const fits = await tandem(['sync', dir, '--once'], { home });
+    expect(fits.code, fits.stderr).toBe(0);
+
+    // 9 MiB more would make 11 of 10: refused whole, though 8 MiB are left.
+    const before = await hubStats(hub.url, root);
+    await writeFile(join(dir, 'small-but-too-much.bin'), pseudoRandomBytes(9 * MiB, 2));
+    const refused = await tandem(['sync', dir, '--once'], { home });
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr).toMatch(
+      /workspace "roomy" has 8 MiB left of its owner's quota of 10 MiB, and the files waiting to go up need 9 MiB/i,
+    );
+    // A file as large as 12 MiB has its chunks sent while it is hashed: refused as early.
+    await rm(join(dir, 'small-but-too-much.bin'));
+    await writeFile(join(dir, 'large.bin'), pseudoRandomBytes(12 * MiB, 3));
+    const large = await tandem(['sync', dir, '--once'], { home });
+    expect(large.code).not.toBe(0);
+    expect(large.stderr).toMatch(/need 12 MiB/);
+    expect((await hubStats(hub.url, root)).chunkBytesIn).toBe(before.chunkBytesIn);
+    const status = await tandem(['status', dir, '--json'], { home });
+    const report = JSON.parse(status.stdout) as { problems: { path: string; message: string }[] };
+    expect(report.problems).toEqual([
+      expect.objectContaining({ path: 'large.bin', message: expect.stringMatching(/quota/) }),
+    ]);
+
+    // More room: the same file goes up, and what was stored is still there.
+    expect((await tandem(['admin', 'quota', 'wendy', '20MiB'], { home: root })).code).toBe(0);
+    const raised = await tandem(['sync', dir, '--once'], { home });
+    expect(raised.code, raised.stderr).toBe(0);
+    const copy = join(await tempDir(), 'W2');
+    const other = await account(hub.url, 'wendy', { register: false, device: 'w2' });
+    expect(
+      (await tandem(['sync', copy, '--workspace', 'roomy', '--once'], { home: other })).code,
+    ).toBe(0);
+    const sent = createHash('sha256')
+      .update(pseudoRandomBytes(12 * MiB, 3))
+      .digest('hex');
+    expect(await sha256File(join(copy, 'large.bin'))).toBe(sent);
+    expect((await readFile(join(copy, 'fits.bin'))).length).toBe(2 * MiB);
   });
 });

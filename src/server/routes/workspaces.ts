@@ -28,6 +28,7 @@ import {
   CreateWorkspaceSchema,
   HistoryQuerySchema,
   IdListSchema,
+  MissingQuerySchema,
   MemberParamsSchema,
   UploadPreviewSchema,
   WorkspaceParamsSchema,
@@ -174,16 +175,21 @@ export function registerWorkspaceRoutes(app: FastifyInstance, ctx: HubContext): 
     },
   );
 
-  app.post<WithId & { Body: IdList }>(
+  app.post<WithId & { Body: IdList; Querystring: { growth?: string } }>(
     '/api/v1/workspaces/:id/chunks/missing',
     {
       config: { access: 'editor' },
       bodyLimit: ID_LIST_BYTES,
-      schema: { params: WorkspaceParamsSchema, body: IdListSchema },
+      schema: {
+        params: WorkspaceParamsSchema,
+        querystring: MissingQuerySchema,
+        body: IdListSchema,
+      },
     },
     async (request) => {
-      // Where an upload begins: a workspace whose owner is at their quota takes no more.
-      await checkQuota(ctx, request.params.id);
+      // Where an upload begins: files that would take the owner past their quota are refused.
+      const growth = queryNumber(request.query.growth, 'growth', 0, Number.MAX_SAFE_INTEGER, 0);
+      await checkQuota(ctx, request.params.id, growth);
       return {
         missing: await missingChunks(ctx, request.params.id, request.body.ids as ChunkId[]),
       };

@@ -1,8 +1,8 @@
 /**
  * Storage quotas (issue 20). A user's usage is the bytes of the current files of the
  * workspaces they own (docs/decisions.md): history and deduplication do not count. A
- * workspace whose owner is at or over their quota takes no more chunks: the refusal comes
- * when an agent first asks which chunks to upload, before any is sent.
+ * workspace takes no chunks for files that would take its owner past their quota: the
+ * refusal comes when an agent first asks which chunks to upload, before any is sent.
  */
 import { sql } from 'kysely';
 import { TandemError } from '../../protocol/errors.js';
@@ -79,11 +79,12 @@ export async function setUserQuota(
 }
 
 /**
- * Throws QUOTA_EXCEEDED when the owner of `workspaceId` is at or over their quota. (An
- * upload started below it may end above it: the hub does not know a file's size before its
- * chunks; the next upload is then refused.)
+ * Throws QUOTA_EXCEEDED when the owner of `workspaceId` is at or over their quota, or when
+ * `growth` more bytes (what the files about to be uploaded add, as their agent says) would
+ * take them past it. (An older agent says nothing of growth: an upload it starts below the
+ * quota may end above it, and its next one is refused.)
  */
-export async function checkQuota(ctx: HubContext, workspaceId: string): Promise<void> {
+export async function checkQuota(ctx: HubContext, workspaceId: string, growth = 0): Promise<void> {
   const ws = await ctx.db
     .selectFrom('workspaces')
     .select(['owner_id', 'name'])
@@ -92,8 +93,14 @@ export async function checkQuota(ctx: HubContext, workspaceId: string): Promise<
   if (!ws) return;
   const quota = await quotaOf(ctx, ws.owner_id);
   if (quota === null) return;
-  if ((await usageOf(ctx, ws.owner_id)) >= quota)
-    throw TandemError.of('QUOTA_EXCEEDED', JSON.stringify(ws.name), formatQuota(quota));
+  const used = await usageOf(ctx, ws.owner_id);
+  const name = JSON.stringify(ws.name);
+  if (used >= quota) throw TandemError.of('QUOTA_EXCEEDED', name, formatQuota(quota));
+  if (used + growth > quota)
+    throw new TandemError(
+      'QUOTA_EXCEEDED',
+      `Workspace ${name} has ${formatQuota(quota - used)} left of its owner's quota of ${formatQuota(quota)}, and the files waiting to go up need ${formatQuota(growth)}: they are not uploaded until space is freed (delete files, or ask the administrator for more)`,
+    );
 }
 
 /** 10 GiB, 500 MiB, 12 B: a quota as the refusal says it. */

@@ -25,3 +25,18 @@ export function parseSize(text: string): number | undefined {
   const bytes = Math.floor(Number(match[1]) * unit);
   return Number.isSafeInteger(bytes) ? bytes : undefined;
 }
+
+/**
+ * Bytes for people, in the binary units quotas are set in: 12 B, 8 MiB, 1.5 GiB (whole
+ * numbers without a decimal). The CLI's tables and the hub's refusals say sizes this way.
+ */
+export function formatSize(bytes: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return `${Number.isInteger(value) ? value : value.toFixed(1)} ${units[unit]}`;
+}

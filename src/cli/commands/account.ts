@@ -9,6 +9,7 @@ import { HttpTransport, HubClient } from '../../agent/hub-client.js';
 import { HubCertificateError, hubTrust } from '../../agent/hub-trust.js';
 import { parseFingerprint, type Fingerprint } from '../../core/fingerprint.js';
 import { TandemError } from '../../protocol/errors.js';
+import { formatSize } from '../../protocol/sizes.js';
 import {
   forgetCredentials,
   requireConfig,
@@ -92,7 +93,7 @@ function registerSessionCommands(program: Command): void {
       printLine(`device   ${me.device.name} (${me.device.id})`);
       printLine(`hub      ${config.server}`);
       printLine(
-        `storage  ${formatBytes(me.storage.used)} of ${me.storage.quota === null ? 'no quota' : formatBytes(me.storage.quota)}`,
+        `storage  ${formatSize(me.storage.used)} of ${me.storage.quota === null ? 'no quota' : formatSize(me.storage.quota)}`,
       );
     });
 
@@ -170,18 +171,6 @@ async function logout(json: boolean): Promise<void> {
       error: { code: notRevoked instanceof TandemError ? notRevoked.code : 'INTERNAL', message },
     });
   throw new CliError(message);
-}
-
-/** 1.5 MiB, 320 B: sizes for people. */
-export function formatBytes(bytes: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return unit === 0 ? `${bytes} B` : `${value.toFixed(1)} ${units[unit]}`;
 }
 
 /** Signs in (or registers), then writes the device config, with the pin when one is given. */

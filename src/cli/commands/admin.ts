@@ -1,9 +1,9 @@
 /** `tandem admin invite|users|disable|enable|reset-password|quota`: what a hub's administrator does from the command line. */
 import type { Command } from 'commander';
 import { requireConfig } from '../config.js';
-import { parseSize } from '../../protocol/sizes.js';
+import { formatSize, parseSize } from '../../protocol/sizes.js';
 import { CliError, jsonOption, printJson, printLine, table } from '../output.js';
-import { formatBytes, hubClientFor } from './account.js';
+import { hubClientFor } from './account.js';
 
 export function registerAdminCommands(program: Command): void {
   const admin = program
@@ -51,8 +51,8 @@ export function registerAdminCommands(program: Command): void {
             u.admin ? 'yes' : 'no',
             u.disabled ? 'disabled' : 'active',
             String(u.devices),
-            formatBytes(u.storage.used),
-            u.storage.quota === null ? 'none' : formatBytes(u.storage.quota),
+            formatSize(u.storage.used),
+            u.storage.quota === null ? 'none' : formatSize(u.storage.quota),
           ]),
         ]),
       );
@@ -145,7 +145,7 @@ export function registerAdminCommands(program: Command): void {
           return;
         }
         process.stderr.write(
-          `${what} is now ${typeof bytes === 'number' ? formatBytes(bytes) : bytes}\n`,
+          `${what} is now ${typeof bytes === 'number' ? formatSize(bytes) : bytes}\n`,
         );
       },
     );

@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { createInterface } from 'node:readline';
 import { HttpTransport, HubClient } from '../../agent/hub-client.js';
 import { ROLES, type Role, type WorkspaceInfo } from '../../protocol/api.js';
+import { formatSize } from '../../protocol/sizes.js';
 import { requireConfig, trustFor, type DeviceConfig } from '../config.js';
 import { CliError, jsonOption, printJson, printLine, table } from '../output.js';
 
@@ -51,18 +52,6 @@ function roleOf(raw: string): Role {
   if (!(ROLES as readonly string[]).includes(raw))
     throw new CliError(`--role must be owner, editor or viewer, not ${raw}`);
   return raw as Role;
-}
-
-/** Bytes for people: 0 B, 12.3 KB, 4.5 MB, 1.2 GB (powers of 1000, as file managers show). */
-export function humanSize(bytes: number): string {
-  const units = ['B', 'KB', 'MB', 'GB', 'TB', 'PB'];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1000 && unit < units.length - 1) {
-    value /= 1000;
-    unit++;
-  }
-  return unit === 0 ? `${value} B` : `${value.toFixed(1)} ${units[unit]}`;
 }
 
 /** One line read from standard input (a terminal or a pipe), after `question` on stderr. */
@@ -117,7 +106,7 @@ export function registerWorkspaceCommands(program: Command): void {
             w.name,
             w.role,
             w.owner,
-            w.size === undefined ? '-' : humanSize(w.size),
+            w.size === undefined ? '-' : formatSize(w.size),
             typeof w.changed === 'number'
               ? new Date(w.changed).toISOString().slice(0, 19).replace('T', ' ')
               : 'never',

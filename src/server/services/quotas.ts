@@ -6,6 +6,7 @@
  */
 import { sql } from 'kysely';
 import { TandemError } from '../../protocol/errors.js';
+import { formatSize } from '../../protocol/sizes.js';
 import type { HubContext } from '../context.js';
 
 const DEFAULT_KEY = 'default-quota';
@@ -95,22 +96,10 @@ export async function checkQuota(ctx: HubContext, workspaceId: string, growth = 
   if (quota === null) return;
   const used = await usageOf(ctx, ws.owner_id);
   const name = JSON.stringify(ws.name);
-  if (used >= quota) throw TandemError.of('QUOTA_EXCEEDED', name, formatQuota(quota));
+  if (used >= quota) throw TandemError.of('QUOTA_EXCEEDED', name, formatSize(quota));
   if (used + growth > quota)
     throw new TandemError(
       'QUOTA_EXCEEDED',
-      `Workspace ${name} has ${formatQuota(quota - used)} left of its owner's quota of ${formatQuota(quota)}, and the files waiting to go up need ${formatQuota(growth)}: they are not uploaded until space is freed (delete files, or ask the administrator for more)`,
+      `Workspace ${name} has ${formatSize(quota - used)} left of its owner's quota of ${formatSize(quota)}, and the files waiting to go up need ${formatSize(growth)}: they are not uploaded until space is freed (delete files, or ask the administrator for more)`,
     );
-}
-
-/** 10 GiB, 500 MiB, 12 B: a quota as the refusal says it. */
-export function formatQuota(bytes: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return `${Number.isInteger(value) ? value : value.toFixed(1)} ${units[unit]}`;
 }

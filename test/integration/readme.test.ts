@@ -16,19 +16,84 @@ import {
   tempDir,
   waitFor,
   type Background,
+  type Hub,
 } from '../helpers/processes.js';
 
 const README = resolve(import.meta.dirname, '../../README.md');
 
-/** The shell lines of the walkthrough section, in order. */
-async function walkthroughCommands(): Promise<string[]> {
+/** The shell lines of the README section whose heading begins `heading`, in order. */
+async function sectionCommands(heading: string): Promise<string[]> {
   const text = await readFile(README, 'utf8');
-  const start = text.indexOf('## Walkthrough');
+  const start = text.indexOf(`## ${heading}`);
+  expect(start, `a README section "${heading}"`).toBeGreaterThanOrEqual(0);
   const section = text.slice(start, text.indexOf('\n## ', start));
   const blocks = [...section.matchAll(/```sh\n([\s\S]*?)```/g)].map((m) => m[1]!);
   return blocks
     .flatMap((block) => block.split('\n').map((line) => line.replace(/\s+#.*$/, '').trim()))
     .filter(Boolean);
+}
+
+interface Followed {
+  /** The folders `tandem sync` lines linked, in order (each kept in sync by an agent). */
+  folders: string[];
+  /** What each command that is not `tandem sync` printed, by its line. */
+  printed: Map<string, string>;
+}
+
+/**
+ * Runs README lines as a person would in their terminals: `export TANDEM_HOME=...` switches
+ * device, `tandem sync` starts an agent left running, every other command must succeed.
+ */
+async function follow(
+  commands: readonly string[],
+  hub: Hub,
+  home: string,
+  agents: Background[],
+): Promise<Followed> {
+  const expand = (word: string) =>
+    word.replace(/^~\//, `${home}/`).replace('http://127.0.0.1:8080', hub.url);
+  let tandemHome = '';
+  const folders: string[] = [];
+  const printed = new Map<string, string>();
+  for (const line of commands) {
+    if (line.startsWith('npm ')) continue; // installing and starting the hub: done by the test
+    const exported = /^export TANDEM_HOME=(\S+)$/.exec(line);
+    if (exported) {
+      tandemHome = expand(exported[1]!);
+      continue;
+    }
+    const piped = /^echo '([^']*)' \| tandem (.*)$/.exec(line);
+    const plain = /^tandem (.*)$/.exec(line);
+    const args = (piped?.[2] ?? plain?.[1])?.split(/\s+/).map(expand);
+    expect(args, `a README line the test does not understand: ${line}`).toBeDefined();
+    if (args![0] === 'sync') {
+      folders.push(args![1]!);
+      const agent = background(args!, { home: tandemHome });
+      agents.push(agent);
+      await waitFor(() => agent.output().includes('up to date'), {
+        what: () => `the agent to start: ${agent.output()}`,
+      });
+      continue;
+    }
+    const result = await tandem(args!, {
+      home: tandemHome,
+      ...(piped ? { input: `${piped[1]}\n` } : {}),
+    });
+    expect(result.code, `${line}\n${result.stderr}`).toBe(0);
+    printed.set(line, result.stdout);
+  }
+  return { folders, printed };
+}
+
+/** Writes `name` in `from` and waits (up to 2 s) for the same bytes in each of `to`. */
+async function travels(name: string, bytes: Buffer, from: string, to: readonly string[]) {
+  await writeFile(join(from, name), bytes);
+  for (const folder of to)
+    await waitFor(async () => (await readFile(join(folder, name))).equals(bytes), {
+      timeoutMs: 2_000,
+      intervalMs: 5,
+      what: () => `${name} to reach ${folder}`,
+    });
 }
 
 describe('the README walkthrough', () => {
@@ -39,41 +104,10 @@ describe('the README walkthrough', () => {
   });
 
   it('connects two devices; a saved file appears on the other within 2 seconds', async () => {
-    const commands = await walkthroughCommands();
+    const commands = await sectionCommands('Walkthrough: two devices');
     expect(commands).toContain('npm install && npm start');
     const hub = await startHub(); // `npm start`, on a free port instead of 8080
-    const home = await tempDir('tandem-readme-');
-    const expand = (word: string) =>
-      word.replace(/^~\//, `${home}/`).replace('http://127.0.0.1:8080', hub.url);
-    let tandemHome = '';
-    const folders: string[] = [];
-
-    for (const line of commands) {
-      if (line.startsWith('npm ')) continue; // installing and starting the hub: done above
-      const exported = /^export TANDEM_HOME=(\S+)$/.exec(line);
-      if (exported) {
-        tandemHome = expand(exported[1]!);
-        continue;
-      }
-      const piped = /^echo '([^']*)' \| tandem (.*)$/.exec(line);
-      const plain = /^tandem (.*)$/.exec(line);
-      const args = (piped?.[2] ?? plain?.[1])?.split(/\s+/).map(expand);
-      expect(args, `a walkthrough line the test does not understand: ${line}`).toBeDefined();
-      if (args![0] === 'sync') {
-        folders.push(args![1]!);
-        const agent = background(args!, { home: tandemHome });
-        agents.push(agent);
-        await waitFor(() => agent.output().includes('up to date'), {
-          what: () => `the agent to start: ${agent.output()}`,
-        });
-        continue;
-      }
-      const result = await tandem(args!, {
-        home: tandemHome,
-        ...(piped ? { input: `${piped[1]}\n` } : {}),
-      });
-      expect(result.code, `${line}\n${result.stderr}`).toBe(0);
-    }
+    const { folders } = await follow(commands, hub, await tempDir('tandem-readme-'), agents);
     expect(folders).toHaveLength(2);
 
     const bytes = randomBytes(256 * 1024);
@@ -92,6 +126,32 @@ describe('the README walkthrough', () => {
       timeoutMs: 2_000,
       intervalMs: 5,
     });
+  });
+
+  it("two people share a workspace: both see each other's edits; the admin sets a quota and sees usage", async () => {
+    const hub = await startHub();
+    const devices = await sectionCommands('Walkthrough: two devices');
+    const people = await sectionCommands('Walkthrough: two people');
+    const { folders, printed } = await follow(
+      [...devices, ...people],
+      hub,
+      await tempDir('tandem-readme-'),
+      agents,
+    );
+    expect(folders).toHaveLength(3); // alice's laptop and desktop, bob's laptop
+    const [laptop, desktop, bobs] = folders as [string, string, string];
+    expect(printed.get('tandem workspace members notes')).toMatch(/bob\s+editor/);
+    expect(printed.get('tandem workspace list')).toMatch(/notes\s+editor\s+alice/);
+
+    await travels('from-alice.txt', Buffer.from('minutes of the meeting\n'), laptop, [
+      desktop,
+      bobs,
+    ]);
+    await travels('from-bob.txt', randomBytes(64 * 1024), bobs, [laptop, desktop]);
+
+    const users = printed.get('tandem admin users')!;
+    expect(users).toMatch(/^bob\s+no\s+active\s+1\s+0 B\s+1 GiB$/m);
+    expect(users).toMatch(/^alice\s+yes\s+active\s+2\s+\S+ \S+\s+none$/m);
   });
 
   it('links only to files inside the repository, and every one resolves', async () => {

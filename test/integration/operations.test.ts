@@ -364,13 +364,32 @@ describe('logs', () => {
       },
     );
     expect(unknown.status).toBe(404);
+    // Chunks are written to the socket by the route itself (the reply is hijacked): one line too.
+    const created = await fetch(`${hub.url}/api/v1/workspaces`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'logged' }),
+    });
+    const { id } = (await created.json()) as { id: string };
+    const chunks = await fetch(`${hub.url}/api/v1/workspaces/${id}/chunks/fetch`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ ids: [] }),
+    });
+    expect(chunks.status).toBe(200);
+    await chunks.arrayBuffer();
     const missing = await fetch(`${hub.url}/no/such/route`);
     expect(missing.status).toBe(404);
     expect(missing.headers.get('x-request-id')).toMatch(/^[0-9a-f]{16}$/);
 
     const completed = () =>
       logLines(hub.output()).filter((line) => line.msg === 'request completed');
-    await waitFor(() => completed().length >= 5, { what: () => hub.output() });
+    await waitFor(() => completed().length >= 7, { what: () => hub.output() });
+    const ids = completed().map((l) => l.reqId as string);
+    expect(ids.filter((reqId, i) => ids.indexOf(reqId) !== i)).toEqual([]);
+    expect(
+      completed().filter((l) => l.route === '/api/v1/workspaces/:id/chunks/fetch'),
+    ).toMatchObject([{ status: 200, method: 'POST' }]);
     expect(completed().find((l) => l.reqId === 'proxy-7.abc')).toMatchObject({
       level: 30,
       method: 'GET',

@@ -264,13 +264,9 @@ export function registerWorkspaceRoutes(app: FastifyInstance, ctx: HubContext): 
       if (denied) throw TandemError.of('CHUNK_NOT_FOUND', denied);
       // Written here rather than by Fastify: a pack buffer is read into again only once the
       // socket has taken every byte sent from it.
+      // (The request is still logged once, by the onResponse hook, when the response ends.)
       reply.hijack();
-      const started = performance.now();
       await sendChunkFrames(reply.raw, ctx, ids, fetchBuffers);
-      reply.log.info(
-        { res: { statusCode: reply.raw.statusCode }, responseTime: performance.now() - started },
-        'request completed',
-      );
     },
   );
 

@@ -116,6 +116,7 @@ type Operation = {
   parameters: { name: string; in: string; required: boolean; schema: unknown }[];
   requestBody?: { content: Record<string, { schema: unknown }> };
   security?: unknown[];
+  summary?: string;
 };
 
 describe('/api/v1/openapi.json and /api/docs', () => {
@@ -149,6 +150,17 @@ describe('/api/v1/openapi.json and /api/docs', () => {
         route.access !== 'anonymous',
       );
     }
+    // Each says what it does in words, not only its method and path.
+    const unsaid = Object.entries(document.paths).flatMap(([path, operations]) =>
+      Object.entries(operations)
+        .filter(
+          ([method, op]) =>
+            !op.summary ||
+            op.summary === `${method.toUpperCase()} ${path}`.replace(/\{(\w+)\}/g, ':$1'),
+        )
+        .map(([method]) => `${method.toUpperCase()} ${path}`),
+    );
+    expect(unsaid, 'routes without a summary (ops/openapi.ts SUMMARIES)').toEqual([]);
     for (const path of ['/health', '/metrics', '/api/v1/openapi.json', '/api/docs'])
       expect(Object.keys(document.paths)).toContain(path);
 

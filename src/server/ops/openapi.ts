@@ -49,6 +49,21 @@ const SUMMARIES: Readonly<Record<string, string>> = {
   'POST /api/v1/workspaces/:id/contents/fetch': 'Manifests of content ids',
   'POST /api/v1/workspaces/:id/commit': 'Commit a batch of operations, each against its base',
   'GET /api/v1/events': 'The event socket (WebSocket): pokes when a workspace moves',
+  'POST /api/v1/auth/password': "Change the caller's password (the old one is asked again)",
+  'PATCH /api/v1/workspaces/:id': 'Rename a workspace (owners)',
+  'DELETE /api/v1/workspaces/:id': 'Delete a workspace and its history, for every member (owners)',
+  'GET /api/v1/workspaces/:id/members': 'The members of a workspace, with their roles',
+  'POST /api/v1/workspaces/:id/leave':
+    "Give up the caller's own access (refused to the last owner)",
+  'POST /api/v1/admin/invites': 'Make a one-time invitation code for registration',
+  'GET /api/v1/admin/users': 'Every user, with devices, storage used and quota',
+  'POST /api/v1/admin/users/:user/disable':
+    'Disable an account: its tokens and sockets stop at once, its data stays',
+  'POST /api/v1/admin/users/:user/enable': 'Enable a disabled account again',
+  'POST /api/v1/admin/users/:user/reset-password':
+    'Give a user a new random password, answered once',
+  'PUT /api/v1/admin/users/:user/quota': "Set a user's storage quota (bytes, none or default)",
+  'PUT /api/v1/admin/default-quota': 'Set the quota of users without one of their own',
 };
 
 const WHO: Readonly<Record<Access, string>> = {

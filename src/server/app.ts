@@ -50,6 +50,8 @@ export const DEFAULT_BODY_BYTES = 64 * 1024;
 
 export interface AppOptions {
   readonly db: Kysely<Database>;
+  /** For /health: throws when the database's file is gone (see OpenedDatabase.checkFile). */
+  readonly checkDatabase?: () => Promise<void>;
   readonly chunks: ChunkStore;
   readonly events?: EventBus;
   readonly now?: () => number;
@@ -88,6 +90,7 @@ export async function buildApp(options: AppOptions): Promise<HubApp> {
   const now = options.now ?? Date.now;
   const ctx: HubContext = {
     db: options.db,
+    ...(options.checkDatabase ? { checkDatabase: options.checkDatabase } : {}),
     chunks: options.chunks,
     events: options.events ?? new LocalEventBus(),
     uploadLeaseMs: options.uploadLeaseMs ?? UPLOAD_LEASE_MS,

@@ -7,6 +7,8 @@ import type { HubMetrics } from './ops/metrics.js';
 
 export interface HubContext {
   readonly db: Kysely<Database>;
+  /** Throws when the database's file is no longer the one opened (for /health). */
+  readonly checkDatabase?: () => Promise<void>;
   readonly chunks: ChunkStore;
   readonly events: EventBus;
   /** How long an uploaded chunk counts as its workspace's without a commit (services/chunks.ts). */

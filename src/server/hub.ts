@@ -22,10 +22,14 @@ export interface HubOptions {
 /** Opens storage and builds the app; `app.close()` also closes the storage. */
 export async function openHub(options: HubOptions): Promise<HubApp> {
   await mkdir(options.dataDir, { recursive: true });
-  const { db } = await openDatabase({ kind: 'sqlite', file: join(options.dataDir, 'tandem.db') });
+  const { db, checkFile } = await openDatabase({
+    kind: 'sqlite',
+    file: join(options.dataDir, 'tandem.db'),
+  });
   const chunks = await DiskChunkStore.open(join(options.dataDir, 'chunks'));
   const app = await buildApp({
     db,
+    checkDatabase: checkFile,
     chunks,
     logLevel: options.logLevel ?? 'info',
     ...(options.registration ? { registration: options.registration } : {}),

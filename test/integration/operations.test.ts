@@ -87,6 +87,26 @@ describe('/health', () => {
     await hub.stop();
   });
 
+  it('answers 503 naming the database while its file is gone (SQLite would go on writing into the deleted file), and 200 once it is back', async () => {
+    const hub = await startHub();
+    expect((await fetch(`${hub.url}/health`)).status).toBe(200);
+    const file = join(hub.dataDir, 'tandem.db');
+    await rename(file, `${file}.away`);
+    const down = await fetch(`${hub.url}/health`);
+    expect(down.status).toBe(503);
+    const body = (await down.json()) as Health;
+    expect(body).toMatchObject({
+      checks: { database: { status: 'down' }, chunkStore: { status: 'up' } },
+    });
+    expect(body.error!.message).toMatch(/database is down/);
+    await waitFor(() => hub.output().includes('was deleted while the hub had it open'), {
+      what: () => `the reason in the hub's log: ${hub.output()}`,
+    });
+    await rename(`${file}.away`, file);
+    expect((await fetch(`${hub.url}/health`)).status).toBe(200);
+    await hub.stop();
+  });
+
   it('answers 503 naming the database once the database is closed under the app', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'tandem-health-'));
     const { db } = await openDatabase({ kind: 'sqlite', file: join(dir, 'tandem.db') });

@@ -4,6 +4,7 @@
  * an acknowledged write survives a crash of the machine.
  */
 import SQLite from 'better-sqlite3';
+import { stat } from 'node:fs/promises';
 import {
   Kysely,
   Migrator,
@@ -28,6 +29,11 @@ export type DatabaseConfig = SqliteConfig;
 export interface OpenedDatabase {
   readonly db: Kysely<Database>;
   readonly dialect: DatabaseConfig['kind'];
+  /**
+   * Throws when the database file is no longer the one opened: deleted or replaced under the
+   * hub, SQLite would go on writing into a file nobody can open again (for /health).
+   */
+  readonly checkFile: () => Promise<void>;
 }
 
 /** Opens and migrates. Throws with a clear message when the file cannot be opened. */
@@ -62,7 +68,19 @@ export async function openDatabase(config: DatabaseConfig): Promise<OpenedDataba
       },
     );
   }
-  return { db, dialect: 'sqlite' };
+  return { db, dialect: 'sqlite', checkFile: await fileChecker(config.file) };
+}
+
+/** See OpenedDatabase.checkFile: the file at `file` must stay the one there now. */
+async function fileChecker(file: string): Promise<() => Promise<void>> {
+  if (file === ':memory:') return async () => undefined;
+  const opened = await stat(file);
+  return async () => {
+    const now = await stat(file).catch(() => undefined);
+    if (!now) throw new Error(`the database file ${file} was deleted while the hub had it open`);
+    if (now.ino !== opened.ino || now.dev !== opened.dev)
+      throw new Error(`the database file ${file} was replaced while the hub had it open`);
+  };
 }
 
 const TRANSACTION_CONTROL = /^(begin|commit|rollback)\b/i;

@@ -35,7 +35,11 @@ export async function checkHealth(
 ): Promise<HubHealth> {
   const probes: Record<HealthPart, () => Promise<unknown>> = {
     // A real table, not `select 1`: a database emptied or replaced under the hub is down too.
-    database: () => sql`select count(*) from users where id = ''`.execute(ctx.db),
+    // And the file itself: deleted or replaced, SQLite still answers from what it has open.
+    database: async () => {
+      await sql`select count(*) from users where id = ''`.execute(ctx.db);
+      await ctx.checkDatabase?.();
+    },
     chunkStore: () => ctx.chunks.check(),
   };
   const results = await Promise.all(

@@ -130,6 +130,7 @@ function examplesOf(world: World): Record<string, Example> {
     'GET /api/v1/workspaces/:id/history': { params: ws, query: '?path=fuzz%2Ffile.bin&limit=10' },
     'POST /api/v1/workspaces/:id/chunks/missing': {
       params: ws,
+      query: '?growth=1024',
       json: { ids: [chunk.id, 'f'.repeat(64)] },
     },
     'POST /api/v1/workspaces/:id/chunks': { params: ws, frames: true },
@@ -428,7 +429,7 @@ function requestArbitrary(
         arbitrary: fc
           .array(
             fc.tuple(
-              fc.constantFrom('since', 'limit', 'path', 'protocol', 'x', 'constructor'),
+              fc.constantFrom('since', 'limit', 'path', 'protocol', 'growth', 'x', 'constructor'),
               fc.oneof(
                 fc.constantFrom(...QUERY_VALUES),
                 fc.nat().map(String),

@@ -9,81 +9,20 @@ import { access, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
-  background,
   startHub,
   stopAll,
-  tandem,
   tempDir,
   waitFor,
   type Background,
   type Hub,
 } from '../helpers/processes.js';
+import { followReadme, readmeCommands } from '../helpers/readme.js';
 
-const README = resolve(import.meta.dirname, '../../README.md');
-
-/** The shell lines of the README section whose heading begins `heading`, in order. */
-async function sectionCommands(heading: string): Promise<string[]> {
-  const text = await readFile(README, 'utf8');
-  const start = text.indexOf(`## ${heading}`);
-  expect(start, `a README section "${heading}"`).toBeGreaterThanOrEqual(0);
-  const section = text.slice(start, text.indexOf('\n## ', start));
-  const blocks = [...section.matchAll(/```sh\n([\s\S]*?)```/g)].map((m) => m[1]!);
-  return blocks
-    .flatMap((block) => block.split('\n').map((line) => line.replace(/\s+#.*$/, '').trim()))
-    .filter(Boolean);
-}
-
-interface Followed {
-  /** The folders `tandem sync` lines linked, in order (each kept in sync by an agent). */
-  folders: string[];
-  /** What each command that is not `tandem sync` printed, by its line. */
-  printed: Map<string, string>;
-}
-
-/**
- * Runs README lines as a person would in their terminals: `export TANDEM_HOME=...` switches
- * device, `tandem sync` starts an agent left running, every other command must succeed.
- */
-async function follow(
-  commands: readonly string[],
-  hub: Hub,
-  home: string,
-  agents: Background[],
-): Promise<Followed> {
-  const expand = (word: string) =>
+/** README commands with the hub's address and the home folders at the test's places. */
+const expandFor =
+  (hub: Hub, home: string) =>
+  (word: string): string =>
     word.replace(/^~\//, `${home}/`).replace('http://127.0.0.1:8080', hub.url);
-  let tandemHome = '';
-  const folders: string[] = [];
-  const printed = new Map<string, string>();
-  for (const line of commands) {
-    if (line.startsWith('npm ')) continue; // installing and starting the hub: done by the test
-    const exported = /^export TANDEM_HOME=(\S+)$/.exec(line);
-    if (exported) {
-      tandemHome = expand(exported[1]!);
-      continue;
-    }
-    const piped = /^echo '([^']*)' \| tandem (.*)$/.exec(line);
-    const plain = /^tandem (.*)$/.exec(line);
-    const args = (piped?.[2] ?? plain?.[1])?.split(/\s+/).map(expand);
-    expect(args, `a README line the test does not understand: ${line}`).toBeDefined();
-    if (args![0] === 'sync') {
-      folders.push(args![1]!);
-      const agent = background(args!, { home: tandemHome });
-      agents.push(agent);
-      await waitFor(() => agent.output().includes('up to date'), {
-        what: () => `the agent to start: ${agent.output()}`,
-      });
-      continue;
-    }
-    const result = await tandem(args!, {
-      home: tandemHome,
-      ...(piped ? { input: `${piped[1]}\n` } : {}),
-    });
-    expect(result.code, `${line}\n${result.stderr}`).toBe(0);
-    printed.set(line, result.stdout);
-  }
-  return { folders, printed };
-}
 
 /** Writes `name` in `from` and waits (up to 2 s) for the same bytes in each of `to`. */
 async function travels(name: string, bytes: Buffer, from: string, to: readonly string[]) {
@@ -104,10 +43,14 @@ describe('the README walkthrough', () => {
   });
 
   it('connects two devices; a saved file appears on the other within 2 seconds', async () => {
-    const commands = await sectionCommands('Walkthrough: two devices');
+    const commands = await readmeCommands('Walkthrough: two devices');
     expect(commands).toContain('npm install && npm start');
     const hub = await startHub(); // `npm start`, on a free port instead of 8080
-    const { folders } = await follow(commands, hub, await tempDir('tandem-readme-'), agents);
+    const { folders } = await followReadme(
+      commands,
+      expandFor(hub, await tempDir('tandem-readme-')),
+      agents,
+    );
     expect(folders).toHaveLength(2);
 
     const bytes = randomBytes(256 * 1024);
@@ -130,12 +73,11 @@ describe('the README walkthrough', () => {
 
   it("two people share a workspace: both see each other's edits; the admin sets a quota and sees usage", async () => {
     const hub = await startHub();
-    const devices = await sectionCommands('Walkthrough: two devices');
-    const people = await sectionCommands('Walkthrough: two people');
-    const { folders, printed } = await follow(
+    const devices = await readmeCommands('Walkthrough: two devices');
+    const people = await readmeCommands('Walkthrough: two people');
+    const { folders, printed } = await followReadme(
       [...devices, ...people],
-      hub,
-      await tempDir('tandem-readme-'),
+      expandFor(hub, await tempDir('tandem-readme-')),
       agents,
     );
     expect(folders).toHaveLength(3); // alice's laptop and desktop, bob's laptop

@@ -23,6 +23,7 @@ import {
   type CliResult,
   type Hub,
 } from '../helpers/processes.js';
+import { followReadme, readmeCommands } from '../helpers/readme.js';
 
 const PRINTED = /certificate fingerprint: (SHA256:[A-Za-z0-9+/]{43})/;
 const PASSWORD = 'a long enough password';
@@ -226,13 +227,7 @@ describe('a hub over TLS', () => {
   });
 
   it("follows the README's LAN section as written (on loopback)", async () => {
-    const text = await readFile(join(import.meta.dirname, '../../README.md'), 'utf8');
-    const start = text.indexOf('## A hub on your LAN, with TLS');
-    expect(start).toBeGreaterThan(0);
-    const section = text.slice(start, text.indexOf('\n## ', start));
-    const lines = [...section.matchAll(/```sh\n([\s\S]*?)```/g)]
-      .flatMap((m) => m[1]!.split('\n').map((line) => line.replace(/\s+#.*$/, '').trim()))
-      .filter(Boolean);
+    const lines = await readmeCommands('A hub on your LAN, with TLS');
     expect(lines[0]).toBe('tandem server --host 0.0.0.0 --tls');
     // The same hub, bound to loopback only, on a free port instead of 8080.
     const hub = await startHub({ args: ['--host', '127.0.0.1', '--tls'] });
@@ -243,33 +238,7 @@ describe('a hub over TLS', () => {
         .replace(/^~\//, `${home}/`)
         .replace('https://192.168.x.y:8080', hub.url)
         .replace(/^SHA256:\.\.\.$/, printed);
-    let tandemHome = '';
-    const folders: string[] = [];
-    for (const line of lines.slice(1)) {
-      const exported = /^export TANDEM_HOME=(\S+)$/.exec(line);
-      if (exported) {
-        tandemHome = expand(exported[1]!);
-        continue;
-      }
-      const piped = /^echo '([^']*)' \| tandem (.*)$/.exec(line);
-      const plain = /^tandem (.*)$/.exec(line);
-      const args = (piped?.[2] ?? plain?.[1])?.split(/\s+/).map(expand);
-      expect(args, `a line the test does not understand: ${line}`).toBeDefined();
-      if (args![0] === 'sync') {
-        folders.push(args![1]!);
-        const agent = background(args!, { home: tandemHome });
-        agents.push(agent);
-        await waitFor(() => agent.output().includes('up to date'), {
-          what: () => `the agent to start: ${agent.output()}`,
-        });
-        continue;
-      }
-      const result = await tandem(args!, {
-        home: tandemHome,
-        ...(piped ? { input: `${piped[1]}\n` } : {}),
-      });
-      expect(result.code, `${line}\n${result.stderr}`).toBe(0);
-    }
+    const { folders } = await followReadme(lines.slice(1), expand, agents);
     expect(folders).toHaveLength(2);
     await writeFile(join(folders[0]!, 'minutes.txt'), 'over TLS\n');
     await waitFor(

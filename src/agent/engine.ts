@@ -83,6 +83,10 @@ export interface RoundResult {
    * (not counted in `unstable`: they wait for a person, not for time).
    */
   readonly heldDeletions: number;
+  /** Files this round placed from the hub (other devices' changes), for notifications. */
+  readonly received: readonly string[];
+  /** Paths where both sides changed, their local version kept as a conflicted copy. */
+  readonly conflicts: readonly string[];
 }
 
 /**
@@ -99,6 +103,24 @@ export const UNSTABLE_RETRY_MS = 30;
 /** What a device is told when it may only view its workspace. */
 function viewOnlyMessage(root: string): string {
   return `you may only view this workspace: changes made here stay on this device and are not uploaded (see \`tandem status ${root}\`)`;
+}
+
+/** The files received and the conflicts made by those of `attempted` that did not fail. */
+function madeHere(
+  attempted: readonly Change[],
+  execution: ExecutionResult,
+): { received: string[]; conflicts: string[] } {
+  const failed = new Set(execution.problems.map((p) => p.path));
+  const received: string[] = [];
+  const conflicts: string[] = [];
+  for (const change of attempted) {
+    if (change.type === 'pull-put' && change.remote.entry.kind === 'file') {
+      if (!failed.has(change.path)) received.push(change.path);
+    } else if (change.type === 'conflict' && !failed.has(change.path)) {
+      conflicts.push(change.path);
+    }
+  }
+  return { received, conflicts };
 }
 
 /** Raised when syncing must stop for the person to look (e.g. `.tandem` vanished). */
@@ -456,6 +478,7 @@ export class SyncEngine {
     return {
       planned: changes.length,
       execution,
+      ...madeHere(attempted, execution),
       unstable: scan.unstable.size + held,
       retryInMs: waits.length > 0 ? Math.min(...waits) : UNSTABLE_RETRY_MS,
       scanProblems,

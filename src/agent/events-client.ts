@@ -31,6 +31,11 @@ export interface EventsClientOptions {
    * owner changes the role or renames the workspace (hubs before sharing never say).
    */
   readonly onAccess?: (role: Role, name: string) => void;
+  /**
+   * The user's role on another workspace, and its name: the hub says so to every socket of
+   * the user when a workspace is shared with them (or their role there changes).
+   */
+  readonly onOtherAccess?: (workspace: string, role: Role, name: string) => void;
   /** A fatal refusal (revoked token, protocol mismatch): reconnecting will not help. */
   readonly onFatal: (message: string) => void;
   readonly log: (line: string) => void;
@@ -94,7 +99,11 @@ export class EventsClient {
     socket.on('message', (data) => {
       const message = parseHubMessage(data.toString());
       if (message?.type === 'welcome' || message?.type === 'error') return;
-      if (message?.workspace !== this.options.workspaceId) return;
+      if (message?.workspace !== this.options.workspaceId) {
+        if (message?.type === 'access')
+          this.options.onOtherAccess?.(message.workspace, message.role, message.name);
+        return;
+      }
       if (message.type === 'changed') this.options.onChanged(message.seq);
       else if (message.type === 'unsubscribed') this.stop(message.message);
       else if (message.type === 'access') this.options.onAccess?.(message.role, message.name);

@@ -6,6 +6,7 @@
 import { sep } from 'node:path';
 import { STATE_DIR } from '../core/ignore.js';
 import { watchTree, type WatchHandle } from '../fs/watcher.js';
+import type { Role } from '../protocol/api.js';
 import { TandemError } from '../protocol/errors.js';
 import { SyncHalted, type RoundResult, type SyncEngine } from './engine.js';
 import { EventsClient } from './events-client.js';
@@ -26,6 +27,10 @@ export interface RunnerOptions {
   readonly rescanMs?: number;
   /** Wait after a watcher event for more events to arrive (ms). */
   readonly debounceMs?: number;
+  /** Told of each round that reached the hub (what it received, the conflicts it made). */
+  readonly onRound?: (result: RoundResult) => void;
+  /** The hub says the user's role on another workspace (see EventsClientOptions). */
+  readonly onOtherAccess?: (workspace: string, role: Role, name: string) => void;
 }
 
 /** A full scan this long after the last activity catches any event the watcher missed. */
@@ -102,6 +107,7 @@ export class SyncRunner {
         // (Changes kept back for a viewer are sent by the next round's plan.)
         if (this.options.engine.setRole(role)) this.poke();
       },
+      ...(this.options.onOtherAccess ? { onOtherAccess: this.options.onOtherAccess } : {}),
       onFatal: (message) => {
         this.fatal = new TandemError('UNAUTHENTICATED', message);
         this.stop();
@@ -280,6 +286,7 @@ export class SyncRunner {
       return;
     }
     this.lastFailure = undefined;
+    this.options.onRound?.(result);
     if (activity || result.planned > 0) {
       // Watcher events are hints and can be missed or arrive out of order: once activity has
       // settled, one full scan makes sure nothing was.

@@ -22,7 +22,9 @@ import {
   type FolderLock,
 } from '../../agent/folder.js';
 import { HubClient, HttpTransport } from '../../agent/hub-client.js';
-import { SyncRunner } from '../../agent/runner.js';
+import { desktopNotifier } from '../../agent/notifications.js';
+import { SyncRunner, type RunnerOptions } from '../../agent/runner.js';
+import { SyncNotifications } from '../../agent/sync-notifications.js';
 import {
   isDamageError,
   StateVersionError,
@@ -41,6 +43,7 @@ export interface SyncOptions {
   once?: boolean;
   json?: boolean;
   quiet?: boolean;
+  notify?: boolean;
   confirmDeletions?: boolean;
   restoreHeld?: boolean;
   maxDeletions?: string;
@@ -55,6 +58,10 @@ export async function runSync(dir: string, options: SyncOptions): Promise<void> 
   const config = await requireConfig();
   if (options.confirmDeletions && options.restoreHeld)
     throw new CliError('--confirm-deletions and --restore-held cannot go together: choose one');
+  if (options.notify && (options.once || options.confirmDeletions || options.restoreHeld))
+    throw new CliError(
+      `--notify tells what happens while \`tandem sync\` keeps running: it cannot go with ${options.once ? '--once' : options.confirmDeletions ? '--confirm-deletions' : '--restore-held'}`,
+    );
   const answer: DeletionRequest | undefined = options.confirmDeletions
     ? 'confirm'
     : options.restoreHeld
@@ -98,7 +105,10 @@ export async function runSync(dir: string, options: SyncOptions): Promise<void> 
     }
     if (options.once || answer)
       await syncOnce(engine, root, link.workspaceName, options.json ?? false);
-    else await syncForever(engine, root, config, link.workspaceId, link.workspaceName, log);
+    else
+      await syncForever(engine, root, config, link.workspaceId, link.workspaceName, log, {
+        notify: options.notify ?? false,
+      });
   } catch (error) {
     if (!isDamageError(error)) throw error;
     // Found damaged while syncing: stop here, and move it aside (this process holds the
@@ -362,7 +372,11 @@ async function syncForever(
   workspaceId: string,
   workspaceName: string,
   log: (line: string) => void,
+  { notify }: { notify: boolean },
 ): Promise<void> {
+  const { flush, ...hooks }: Partial<NotificationHooks> = notify
+    ? await startNotifications(engine, config, workspaceName)
+    : {};
   const runner = new SyncRunner({
     engine,
     root,
@@ -371,6 +385,7 @@ async function syncForever(
     workspaceId,
     log,
     trust: trustFor(config),
+    ...hooks,
   });
   const stop = () => {
     process.stderr.write('stopping after the current step...\n');
@@ -388,8 +403,56 @@ async function syncForever(
   } finally {
     process.off('SIGINT', stop);
     process.off('SIGTERM', stop);
+    // (What arrived in the last moments is still told.)
+    flush?.();
   }
   process.stderr.write('stopped\n');
+}
+
+/** What `--notify` adds to the runner, and a way to tell what is gathered at once. */
+type NotificationHooks = Pick<RunnerOptions, 'onRound' | 'onOtherAccess'> & {
+  readonly flush: () => void;
+};
+
+/**
+ * `--notify`: desktop notifications of what arrives, conflicts and shares (said on stderr
+ * too, never instead: a machine without a desktop or notify-send is told so once and syncs
+ * on). The workspaces the user has are asked first, to tell a new share from a role change.
+ */
+async function startNotifications(
+  engine: SyncEngine,
+  config: DeviceConfig,
+  workspaceName: string,
+): Promise<NotificationHooks> {
+  const client = new HubClient(new HttpTransport(config.server, trustFor(config)), config.token);
+  const notes = new SyncNotifications(desktopNotifier(progress), {
+    workspace: () => engine.store.link?.workspaceName ?? workspaceName,
+    // (Made by the user on another device, and then renamed, say: theirs, not shared.)
+    isOwn: async (workspace) =>
+      (await client.listWorkspaces()).find((w) => w.id === workspace)?.owner === config.user,
+  });
+  let known = false;
+  let asking: Promise<void> | undefined;
+  const learn = () =>
+    (asking ??= client
+      .listWorkspaces()
+      .then((workspaces) => {
+        notes.knownWorkspaces(workspaces.map((w) => w.id));
+        known = true;
+      })
+      // (The hub cannot be asked now: asked again after a round reaches it.)
+      .catch(() => undefined)
+      .finally(() => (asking = undefined)));
+  await learn();
+  return {
+    flush: () => notes.flush(),
+    onRound: (result) => {
+      notes.conflictsMade(result.conflicts);
+      notes.filesReceived(result.received);
+      if (!known) void learn();
+    },
+    onOtherAccess: (workspace, role, name) => void notes.access(workspace, role, name),
+  };
 }
 
 /** A trace line on stderr, stamped to the millisecond (phases last milliseconds). */

@@ -15,6 +15,10 @@ export function registerSyncCommand(program: Command): void {
     .option('--once', 'sync until DIR and the hub agree, then exit')
     .option('--quiet', 'do not log each file on stderr')
     .option(
+      '--notify',
+      'show desktop notifications (notify-send) when files arrive, a conflict is made, or a workspace is shared with you',
+    )
+    .option(
       '--confirm-deletions',
       'send the local deletions held as too many at once (see `tandem status DIR`), then exit',
     )
